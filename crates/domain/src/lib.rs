@@ -1,0 +1,20 @@
+//! Telederm's domain: pure types and rules. No I/O, no async, no HTTP, no SQL.
+//!
+//! Raw input becomes a typed value at the boundary (`NhsNumber::parse`,
+//! `EligibilityAnswers::from_json`, `ServicePolicy::from_toml`); inside, invalid states
+//! cannot be represented.
+
+pub mod calendar;
+pub mod eligibility;
+pub mod ids;
+pub mod nhs_number;
+pub mod organisation;
+pub mod outcome;
+pub mod password;
+pub mod patient;
+pub mod policy;
+pub mod referral;
+pub mod retention;
+
+pub use ids::*;
+pub use nhs_number::NhsNumber;

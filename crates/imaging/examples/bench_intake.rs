@@ -1,0 +1,157 @@
+//! Benchmark helper (used by bench/imaging/run.sh).
+//!
+//! * `bench_intake gen DIR` writes 12 MP phone-style JPEGs (Fitzpatrick II, IV,
+//!   VI; EXIF orientation 1 and 6; GPS and device tags; q92 4:2:0).
+//! * `bench_intake time [--iters N] FILE...` prints JSON: per file the median
+//!   milliseconds of a bare JPEG decode (zune-jpeg into a fresh Vec, and into
+//!   a reused buffer) and of the whole `intake` (what `image prepare` runs).
+//! * `bench_intake rss FILE` runs one intake in a fresh process and prints the
+//!   peak resident memory (VmHWM).
+use std::time::Instant;
+
+use telederm_imaging::synth::{self, JpegOpts, Scene};
+use telederm_imaging::{intake, IntakeLimits, QualityRequirements};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn bare_decode(bytes: &[u8], reuse: Option<&mut Vec<u8>>) -> usize {
+    use zune_core::bytestream::ZCursor;
+    let opts = zune_core::options::DecoderOptions::default()
+        .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    match reuse {
+        None => d.decode().map(|v| v.len()).unwrap_or(0),
+        Some(buf) => {
+            d.decode_headers().expect("headers");
+            buf.resize(d.output_buffer_size().unwrap_or(0), 0);
+            d.decode_into(buf).expect("decode");
+            buf.len()
+        }
+    }
+}
+
+/// Process CPU time (user + system, all threads) in milliseconds.
+fn cpu_ms() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks * 10.0 // USER_HZ = 100 on Linux
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen") => {
+            let dir = std::path::PathBuf::from(args.get(1).expect("gen DIR"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            for (tone, name) in [(1usize, "II"), (3, "IV"), (5, "VI")] {
+                let up = synth::render(&Scene { width: 4032, height: 3024, tone, seed: tone as u64, ..Default::default() });
+                for o in [1u32, 6] {
+                    let stored = synth::store_for_orientation(&up, o);
+                    let bytes = synth::jpeg(&stored, JpegOpts { quality: 92, exif: Some((o as u16, true)), ..Default::default() });
+                    let p = dir.join(format!("phone_{name}_o{o}.jpg"));
+                    std::fs::write(&p, &bytes).expect("write");
+                    eprintln!("wrote {} ({} bytes)", p.display(), bytes.len());
+                }
+            }
+        }
+        Some("seeds") => {
+            // Small seed files for the fuzzer.
+            let dir = std::path::PathBuf::from(args.get(1).expect("seeds DIR"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let up = synth::render(&Scene { width: 72, height: 56, ..Default::default() });
+            let variants = [
+                ("base.jpg", JpegOpts { quality: 60, ..Default::default() }),
+                ("exif6.jpg", JpegOpts { quality: 60, exif: Some((6, true)), extras: true, ..Default::default() }),
+                ("prog.jpg", JpegOpts { quality: 60, progressive: true, ..Default::default() }),
+                ("grey.jpg", JpegOpts { quality: 60, grey: true, ..Default::default() }),
+                ("cmyk.jpg", JpegOpts { quality: 60, cmyk: true, ..Default::default() }),
+            ];
+            for (name, o) in variants {
+                std::fs::write(dir.join(name), synth::jpeg(&up, o)).expect("write");
+            }
+            std::fs::write(dir.join("text.png"), synth::png_with_text(&up)).expect("write");
+        }
+        Some("time") => {
+            let mut iters = 15usize;
+            let mut files = Vec::new();
+            let mut it = args[1..].iter();
+            while let Some(a) = it.next() {
+                if a == "--iters" {
+                    iters = it.next().and_then(|v| v.parse().ok()).unwrap_or(15);
+                } else {
+                    files.push(a.clone());
+                }
+            }
+            let (l, r) = (IntakeLimits::default(), QualityRequirements::default());
+            let mut out = Vec::new();
+            for f in &files {
+                let bytes = std::fs::read(f).expect("read");
+                let mut reuse = Vec::new();
+                for _ in 0..2 {
+                    bare_decode(&bytes, None);
+                    bare_decode(&bytes, Some(&mut reuse));
+                    intake(&bytes, &l, &r).expect("intake");
+                }
+                let (mut dec, mut dec_reuse, mut full) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut dec_cpu, mut full_cpu) = (0.0, 0.0);
+                for _ in 0..iters {
+                    let c = cpu_ms();
+                    std::hint::black_box(bare_decode(&bytes, None));
+                    dec_cpu += cpu_ms() - c;
+                    let c = cpu_ms();
+                    std::hint::black_box(intake(&bytes, &l, &r).expect("intake"));
+                    full_cpu += cpu_ms() - c;
+                }
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    std::hint::black_box(bare_decode(&bytes, None));
+                    dec.push(t.elapsed().as_secs_f64() * 1e3);
+                    let t = Instant::now();
+                    std::hint::black_box(bare_decode(&bytes, Some(&mut reuse)));
+                    dec_reuse.push(t.elapsed().as_secs_f64() * 1e3);
+                    let t = Instant::now();
+                    std::hint::black_box(intake(&bytes, &l, &r).expect("intake"));
+                    full.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                out.push(serde_json::json!({
+                    "file": f, "decode_ms": median(dec), "decode_reused_ms": median(dec_reuse),
+                    "prepare_ms": median(full), "threads": rayon::current_num_threads(),
+                    "decode_cpu_ms": dec_cpu / iters as f64, "prepare_cpu_ms": full_cpu / iters as f64,
+                }));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        }
+        Some("rss") => {
+            let f = args.get(1).expect("rss FILE");
+            let bytes = std::fs::read(f).expect("read");
+            let before = vm_hwm_kb();
+            let i = intake(&bytes, &IntakeLimits::default(), &QualityRequirements::default()).expect("intake");
+            std::hint::black_box(&i);
+            println!(
+                "{}",
+                serde_json::json!({"file": f, "peak_rss_mb": vm_hwm_kb() as f64 / 1024.0, "rss_before_mb": before as f64 / 1024.0,
+                    "verdict": i.report.verdict.as_str()})
+            );
+        }
+        _ => {
+            eprintln!("usage: bench_intake gen DIR | seeds DIR | time [--iters N] FILE... | rss FILE");
+            std::process::exit(2);
+        }
+    }
+}

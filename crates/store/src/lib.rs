@@ -1,0 +1,194 @@
+//! Telederm's storage port.
+//!
+//! [`Store`] is the one SQL adapter: the same queries run on SQLite (the embedded default) and
+//! PostgreSQL (for several nodes), chosen by the URL scheme through sqlx's `Any` driver. Each
+//! dialect has its own migrations (`migrations/sqlite`, `migrations/postgres`); everything else is
+//! portable SQL with `$n` parameters, text timestamps and 0/1 booleans. Photos live in a
+//! [`blobs::BlobStore`], never in the database.
+
+pub mod audit;
+pub mod blob_crypto;
+pub mod blobs;
+pub mod copy;
+mod codec;
+pub mod jobs;
+pub mod key_rotation;
+pub mod outbox;
+mod referrals;
+pub mod retention;
+pub mod sla;
+pub mod sweep;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod patient_links;
+mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+pub use audit::{AuditEntry, AuditFilter, AuditOutcome, NewAuditEntry};
+pub use jobs::{Job, JobState, NewJob, enqueue_job_in};
+pub use outbox::{Channel, OutboxMessage, OutboxRecord, OutboxState, insert_outbox};
+pub use referrals::{EventRecord, PhotoRecord, ReferralFilter, ReferralSummary};
+pub use sweep::{SweepError, SweepReport, sweep_orphan_blobs};
+pub use users::{OidcLogin, SessionUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// Someone else changed the record first, or a unique value is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Result<Dialect> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Dialect::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+}
+
+/// The database behind Telederm. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer: writes queue here instead of failing with `SQLITE_BUSY`.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Store {
+    /// Connects, creating an SQLite file if needed, and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let store = Self::connect_without_migrating(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn connect_without_migrating(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let url = match dialect {
+            // Create the file on first start; WAL and synchronous=FULL are set on every connection.
+            Dialect::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Planner statistics for tables that have none or have grown tenfold since
+                        // (SQLite's advice for long-lived connections; bounded work). Without them
+                        // the worklist would not pick its partial index (migration 0008). Best
+                        // effort: a busy database must not stop the connection from opening.
+                        let _ = conn.execute("PRAGMA optimize = 0x10002").await;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())) })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction; on SQLite, waits for the single writer slot first and takes
+    /// the database's write lock at once (`BEGIN IMMEDIATE`), so a transaction that reads before
+    /// it writes can never fail half-way with "database is locked".
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        let (guard, tx) = match self.dialect {
+            Dialect::Sqlite => {
+                let guard = self.write_lock.lock().await;
+                (Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Dialect::Postgres => (None, self.pool.begin().await?),
+        };
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Opens a write transaction for callers that add their own rows to a store write, e.g.
+    /// [`outbox::insert_outbox`] and [`jobs::enqueue_job_in`]. Commit it with [`WriteTx::commit`];
+    /// dropping it rolls back.
+    pub async fn begin(&self) -> Result<WriteTx<'_>> {
+        self.begin_write().await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// An open write transaction (see [`Store::begin`]).
+pub struct WriteTx<'a> {
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// The connection, for statements of the caller's own.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}

@@ -1,0 +1,192 @@
+//! Patient upload links: one referral each, found by the hash of the token in the link, expiring,
+//! revocable, locked after repeated wrong dates of birth, and limited in how many photos they take.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use telederm_domain::{ReferralId, UserId};
+
+use crate::codec::{parse_ts, ts, unique_violation, uuid};
+use crate::{Result, Store, StoreError};
+
+/// A patient upload link as stored (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientLink {
+    pub id: uuid::Uuid,
+    pub token_hash: String,
+    pub referral_id: ReferralId,
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub failed_attempts: i64,
+    pub locked_at: Option<DateTime<Utc>>,
+    /// Hash of the cookie given to the patient once their date of birth matched.
+    pub session_hash: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub max_photos: i64,
+    pub photos_uploaded: i64,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+impl PatientLink {
+    /// Whether the link can still be used at `now` (not expired, revoked, locked or finished).
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.locked_at.is_none() && self.submitted_at.is_none() && now < self.expires_at
+    }
+}
+
+const COLUMNS: &str = "id, token_hash, referral_id, created_by, created_at, expires_at, revoked_at, failed_attempts, locked_at, \
+                       session_hash, verified_at, max_photos, photos_uploaded, submitted_at";
+
+fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    row.get::<Option<String>, _>(col).as_deref().map(parse_ts).transpose()
+}
+
+fn link_from_row(row: &AnyRow) -> Result<PatientLink> {
+    Ok(PatientLink {
+        id: uuid(row.get::<String, _>("id").as_str())?,
+        token_hash: row.get("token_hash"),
+        referral_id: uuid(row.get::<String, _>("referral_id").as_str())?,
+        created_by: row.get::<Option<String>, _>("created_by").as_deref().map(uuid).transpose()?,
+        created_at: parse_ts(row.get::<String, _>("created_at").as_str())?,
+        expires_at: parse_ts(row.get::<String, _>("expires_at").as_str())?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+        failed_attempts: row.get("failed_attempts"),
+        locked_at: opt_ts(row, "locked_at")?,
+        session_hash: row.get("session_hash"),
+        verified_at: opt_ts(row, "verified_at")?,
+        max_photos: row.get("max_photos"),
+        photos_uploaded: row.get("photos_uploaded"),
+        submitted_at: opt_ts(row, "submitted_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_patient_link(&self, link: &PatientLink) -> Result<()> {
+        self.create_patient_link_notifying(link, &[]).await
+    }
+
+    /// [`Store::create_patient_link`], plus notifications (the link sent to the patient) written
+    /// in the same transaction.
+    pub async fn create_patient_link_notifying(&self, link: &PatientLink, notifications: &[crate::OutboxMessage]) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO patient_links (id, token_hash, referral_id, created_by, created_at, expires_at, failed_attempts, max_photos, photos_uploaded)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0)",
+        )
+        .bind(link.id.to_string())
+        .bind(&link.token_hash)
+        .bind(link.referral_id.to_string())
+        .bind(link.created_by.map(|u| u.to_string()))
+        .bind(ts(link.created_at))
+        .bind(ts(link.expires_at))
+        .bind(link.max_photos)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| unique_violation(e, "a patient link with this token"))?;
+        for m in notifications {
+            crate::outbox::insert_outbox(&mut w, m).await?;
+        }
+        w.commit().await
+    }
+
+    pub async fn patient_link_by_token_hash(&self, token_hash: &str) -> Result<Option<PatientLink>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
+    pub async fn list_patient_links(&self, referral: ReferralId) -> Result<Vec<PatientLink>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE referral_id = $1 ORDER BY created_at"))
+            .bind(referral.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(link_from_row).collect()
+    }
+
+    async fn get_patient_link(&self, id: uuid::Uuid) -> Result<PatientLink> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(link_from_row).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// Counts a wrong date of birth; the link locks when the count reaches `max_failures`.
+    /// Returns the link as it is afterwards.
+    pub async fn record_patient_link_failure(&self, id: uuid::Uuid, now: DateTime<Utc>, max_failures: i64) -> Result<PatientLink> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE patient_links SET failed_attempts = failed_attempts + 1,
+                 locked_at = CASE WHEN locked_at IS NULL AND failed_attempts + 1 >= $2 THEN $3 ELSE locked_at END
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(max_failures)
+        .bind(ts(now))
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        self.get_patient_link(id).await
+    }
+
+    /// Records a matching date of birth and the hash of the patient's cookie for this link.
+    pub async fn verify_patient_link(&self, id: uuid::Uuid, session_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE patient_links SET session_hash = $2, verified_at = $3 WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(session_hash)
+            .bind(ts(now))
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the link is locked or revoked".into()));
+        }
+        w.commit().await
+    }
+
+    /// Takes one photo from the link's allowance; `false` when the allowance is used up.
+    pub async fn take_patient_link_photo(&self, id: uuid::Uuid) -> Result<bool> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE patient_links SET photos_uploaded = photos_uploaded + 1 WHERE id = $1 AND photos_uploaded < max_photos")
+            .bind(id.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a photo back to the allowance (when the upload was refused after taking it).
+    pub async fn return_patient_link_photo(&self, id: uuid::Uuid) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE patient_links SET photos_uploaded = photos_uploaded - 1 WHERE id = $1 AND photos_uploaded > 0")
+            .bind(id.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
+    pub async fn revoke_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE patient_links SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(ts(now))
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
+    /// The patient has finished: the link takes no more photos.
+    pub async fn submit_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE patient_links SET submitted_at = $2 WHERE id = $1 AND submitted_at IS NULL")
+            .bind(id.to_string())
+            .bind(ts(now))
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+}

@@ -1,0 +1,479 @@
+//! Referrals, their photos, messages and event history. Each state change is one transaction
+//! that writes the referral, its event and its message together.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use telederm_domain::policy::{ImageSource, PhotoKind};
+use telederm_domain::referral::{Action, Message, Priority, Referral, ReferralStatus, Route};
+use telederm_domain::{OrganisationId, PhotoId, ReferralId, UserId};
+
+use crate::codec::{date, json, name, parse_date, parse_json, parse_name, parse_ts, ts, uuid};
+use crate::{Result, Store, StoreError, WriteTx};
+
+/// A row of a list or worklist: enough to show and sort, without the clinical record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReferralSummary {
+    pub id: ReferralId,
+    pub service_id: String,
+    pub route: Route,
+    pub priority: Priority,
+    pub status: ReferralStatus,
+    pub practice_id: OrganisationId,
+    pub referrer_id: UserId,
+    pub assignee_id: Option<UserId>,
+    pub patient_name: String,
+    pub nhs_number: String,
+    pub outcome_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub due_date: Option<NaiveDate>,
+}
+
+/// Which referrals to list. Every field narrows; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub practice_id: Option<OrganisationId>,
+    pub service_ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<ReferralStatus>>,
+    pub route: Option<Route>,
+    pub priority: Option<Priority>,
+    pub nhs_number: Option<String>,
+    /// Case-insensitive match on the patient's name.
+    pub patient_name: Option<String>,
+    /// Order by deadline (worklist) instead of most recently updated.
+    pub by_due_date: bool,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// A photo as stored: keys of its derivatives in the blob store and its quality report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoRecord {
+    pub id: PhotoId,
+    pub referral_id: ReferralId,
+    pub kind: PhotoKind,
+    pub source: ImageSource,
+    pub uploaded_by: Option<UserId>,
+    pub original_key: String,
+    pub original_type: String,
+    pub attachment_key: String,
+    pub preview_key: String,
+    pub thumbnail_key: String,
+    pub width: i64,
+    pub height: i64,
+    pub size_bytes: i64,
+    pub verdict: String,
+    pub report: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One step in a referral's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub actor_id: Option<UserId>,
+    pub action: Action,
+    pub from_status: Option<ReferralStatus>,
+    pub to_status: ReferralStatus,
+    pub at: DateTime<Utc>,
+}
+
+const SUMMARY_COLUMNS: &str = "id, service_id, route, priority, status, practice_id, referrer_id, assignee_id, \
+     patient_name, nhs_number, outcome_code, created_at, updated_at, submitted_at, due_date";
+
+fn opt_uuid<T: From<uuid::Uuid>>(s: Option<String>) -> Result<Option<T>> {
+    s.as_deref().map(uuid).transpose()
+}
+
+fn summary_from_row(r: &AnyRow) -> Result<ReferralSummary> {
+    Ok(ReferralSummary {
+        id: uuid(r.get::<String, _>("id").as_str())?,
+        service_id: r.get("service_id"),
+        route: parse_name(r.get::<String, _>("route").as_str())?,
+        priority: parse_name(r.get::<String, _>("priority").as_str())?,
+        status: parse_name(r.get::<String, _>("status").as_str())?,
+        practice_id: uuid(r.get::<String, _>("practice_id").as_str())?,
+        referrer_id: uuid(r.get::<String, _>("referrer_id").as_str())?,
+        assignee_id: opt_uuid(r.get("assignee_id"))?,
+        patient_name: r.get("patient_name"),
+        nhs_number: r.get("nhs_number"),
+        outcome_code: r.get("outcome_code"),
+        created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
+        updated_at: parse_ts(r.get::<String, _>("updated_at").as_str())?,
+        submitted_at: r.get::<Option<String>, _>("submitted_at").as_deref().map(parse_ts).transpose()?,
+        due_date: r.get::<Option<String>, _>("due_date").as_deref().map(parse_date).transpose()?,
+    })
+}
+
+fn referral_from_row(r: &AnyRow) -> Result<Referral> {
+    let s = summary_from_row(r)?;
+    let opt_json = |col: &str| -> Result<Option<serde_json::Value>> {
+        r.get::<Option<String>, _>(col).as_deref().map(parse_json).transpose()
+    };
+    Ok(Referral {
+        id: s.id,
+        service_id: s.service_id,
+        route: s.route,
+        priority: s.priority,
+        status: s.status,
+        practice_id: s.practice_id,
+        referrer_id: s.referrer_id,
+        assignee_id: s.assignee_id,
+        patient: parse_json(r.get::<String, _>("patient_json").as_str())?,
+        history: parse_json(r.get::<String, _>("history_json").as_str())?,
+        consent: r.get::<Option<String>, _>("consent_json").as_deref().map(parse_json).transpose()?,
+        eligibility_answers: opt_json("eligibility_answers_json")?,
+        eligibility: opt_json("eligibility_json")?,
+        conversion_authorised: r.get::<i64, _>("conversion_authorised") != 0,
+        outcome: r.get::<Option<String>, _>("outcome_json").as_deref().map(parse_json).transpose()?,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        submitted_at: s.submitted_at,
+        due_date: s.due_date,
+        version: r.get("version"),
+    })
+}
+
+impl Store {
+    pub async fn insert_referral(&self, r: &Referral) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
+                nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
+                eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
+                submitted_at, due_date, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+        )
+        .bind(r.id.to_string())
+        .bind(&r.service_id)
+        .bind(name(&r.route))
+        .bind(name(&r.priority))
+        .bind(name(&r.status))
+        .bind(r.practice_id.to_string())
+        .bind(r.referrer_id.to_string())
+        .bind(r.assignee_id.map(|u| u.to_string()))
+        .bind(r.patient.nhs_number.as_digits())
+        .bind(r.patient.full_name())
+        .bind(json(&r.patient))
+        .bind(json(&r.history))
+        .bind(r.consent.as_ref().map(json))
+        .bind(r.eligibility_answers.as_ref().map(json))
+        .bind(r.eligibility.as_ref().map(json))
+        .bind(i64::from(r.conversion_authorised))
+        .bind(r.outcome.as_ref().map(json))
+        .bind(r.outcome.as_ref().map(|o| o.code.as_str().to_string()))
+        .bind(ts(r.created_at))
+        .bind(ts(r.updated_at))
+        .bind(r.submitted_at.map(ts))
+        .bind(r.due_date.map(date))
+        .bind(r.version)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// Writes a changed referral if nobody changed it since it was read (`r.version`), together
+    /// with the event and message that explain the change. Bumps `r.version` on success.
+    pub async fn update_referral(&self, r: &mut Referral, event: Option<&EventRecord>, message: Option<&Message>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        write_referral_update(&mut w, r, event, message).await?;
+        w.commit().await?;
+        r.version += 1;
+        Ok(())
+    }
+
+    pub async fn get_referral(&self, id: ReferralId) -> Result<Referral> {
+        let row = sqlx::query("SELECT * FROM referrals WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        referral_from_row(&row)
+    }
+
+    pub async fn list_referrals(&self, f: &ReferralFilter) -> Result<Vec<ReferralSummary>> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM referrals WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |sql: &mut String, clause: &str, value: String| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(p) = f.practice_id {
+            push(&mut sql, " AND practice_id = ?", p.to_string());
+        }
+        if let Some(services) = &f.service_ids {
+            if services.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(" AND service_id IN (");
+            for (i, s) in services.iter().enumerate() {
+                push(&mut sql, if i == 0 { "?" } else { ", ?" }, s.clone());
+            }
+            sql.push(')');
+        }
+        if let Some(statuses) = &f.statuses {
+            if statuses.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Status names come from a closed enum, so they are written into the SQL rather than
+            // bound: the planners can then match the open-worklist partial index (migration 0008),
+            // whose predicate lists the open statuses in this same order.
+            let mut statuses = statuses.clone();
+            statuses.sort_by_key(|s| ReferralStatus::ALL.iter().position(|a| a == s));
+            statuses.dedup();
+            let names: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            sql.push_str(&format!(" AND status IN ({})", names.join(", ")));
+        }
+        if let Some(r) = f.route {
+            push(&mut sql, " AND route = ?", r.as_str().to_string());
+        }
+        if let Some(p) = f.priority {
+            push(&mut sql, " AND priority = ?", p.as_str().to_string());
+        }
+        if let Some(n) = &f.nhs_number {
+            push(&mut sql, " AND nhs_number = ?", n.clone());
+        }
+        if let Some(n) = &f.patient_name {
+            push(&mut sql, " AND LOWER(patient_name) LIKE ?", format!("%{}%", n.to_lowercase()));
+        }
+        sql.push_str(if f.by_due_date {
+            " ORDER BY due_date IS NULL, due_date, submitted_at, id"
+        } else {
+            " ORDER BY updated_at DESC, id"
+        });
+        sql.push_str(&format!(" LIMIT {} OFFSET {}", f.limit.unwrap_or(200).clamp(1, 1000), f.offset.unwrap_or(0).max(0)));
+        let mut q = sqlx::query(&sql);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        q.fetch_all(&self.pool).await?.iter().map(summary_from_row).collect()
+    }
+
+    pub async fn insert_photo(&self, p: &PhotoRecord) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO photos (id, referral_id, kind, source, uploaded_by, original_key, original_type, attachment_key,
+                preview_key, thumbnail_key, width, height, size_bytes, verdict, report_json, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.referral_id.to_string())
+        .bind(name(&p.kind))
+        .bind(name(&p.source))
+        .bind(p.uploaded_by.map(|u| u.to_string()))
+        .bind(&p.original_key)
+        .bind(&p.original_type)
+        .bind(&p.attachment_key)
+        .bind(&p.preview_key)
+        .bind(&p.thumbnail_key)
+        .bind(p.width)
+        .bind(p.height)
+        .bind(p.size_bytes)
+        .bind(&p.verdict)
+        .bind(json(&p.report))
+        .bind(ts(p.created_at))
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn list_photos(&self, referral: ReferralId) -> Result<Vec<PhotoRecord>> {
+        sqlx::query("SELECT * FROM photos WHERE referral_id = $1 ORDER BY created_at, id")
+            .bind(referral.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(photo_from_row)
+            .collect()
+    }
+
+    pub async fn get_photo(&self, id: PhotoId) -> Result<PhotoRecord> {
+        let row = sqlx::query("SELECT * FROM photos WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        photo_from_row(&row)
+    }
+
+    pub async fn delete_photo(&self, id: PhotoId) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM photos WHERE id = $1").bind(id.to_string()).execute(&mut *w.tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        w.commit().await
+    }
+
+    /// Every blob key any photo refers to (for the orphan sweep).
+    pub async fn referenced_blob_keys(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query("SELECT original_key, attachment_key, preview_key, thumbnail_key FROM photos")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .flat_map(|r| ["original_key", "attachment_key", "preview_key", "thumbnail_key"].map(|c| r.get::<String, _>(c)))
+            .collect())
+    }
+
+    pub async fn list_messages(&self, referral: ReferralId) -> Result<Vec<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE referral_id = $1 ORDER BY created_at, id")
+            .bind(referral.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Message {
+                    id: uuid(r.get::<String, _>("id").as_str())?,
+                    referral_id: uuid(r.get::<String, _>("referral_id").as_str())?,
+                    kind: parse_name(r.get::<String, _>("kind").as_str())?,
+                    author_id: opt_uuid(r.get("author_id"))?,
+                    author_name: r.get("author_name"),
+                    body: r.get("body"),
+                    created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn list_events(&self, referral: ReferralId) -> Result<Vec<EventRecord>> {
+        sqlx::query("SELECT * FROM referral_events WHERE referral_id = $1 ORDER BY seq")
+            .bind(referral.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    actor_id: opt_uuid(r.get("actor_id"))?,
+                    action: parse_name(r.get::<String, _>("action").as_str())?,
+                    from_status: r.get::<Option<String>, _>("from_status").as_deref().map(parse_name).transpose()?,
+                    to_status: parse_name(r.get::<String, _>("to_status").as_str())?,
+                    at: parse_ts(r.get::<String, _>("at").as_str())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts of referrals by status, optionally within some services.
+    pub async fn count_by_status(&self, service_ids: Option<&[String]>) -> Result<Vec<(ReferralStatus, i64)>> {
+        let rows = sqlx::query("SELECT service_id, status, COUNT(*) AS n FROM referrals GROUP BY service_id, status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<(ReferralStatus, i64)> = Vec::new();
+        for r in &rows {
+            let service: String = r.get("service_id");
+            if service_ids.is_some_and(|s| !s.contains(&service)) {
+                continue;
+            }
+            let status: ReferralStatus = parse_name(r.get::<String, _>("status").as_str())?;
+            let n: i64 = r.get("n");
+            match out.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, total)) => *total += n,
+                None => out.push((status, n)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The referral write shared by every update path: the optimistic version check, then the event
+/// and message. Leaves the version bump on `r` to the caller, after commit.
+pub(crate) async fn write_referral_update(
+    w: &mut WriteTx<'_>,
+    r: &Referral,
+    event: Option<&EventRecord>,
+    message: Option<&Message>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE referrals SET service_id = $1, route = $2, priority = $3, status = $4, assignee_id = $5,
+            nhs_number = $6, patient_name = $7, patient_json = $8, history_json = $9, consent_json = $10,
+            eligibility_answers_json = $11, eligibility_json = $12, conversion_authorised = $13,
+            outcome_json = $14, outcome_code = $15, updated_at = $16, submitted_at = $17, due_date = $18,
+            version = version + 1
+         WHERE id = $19 AND version = $20",
+    )
+    .bind(&r.service_id)
+    .bind(name(&r.route))
+    .bind(name(&r.priority))
+    .bind(name(&r.status))
+    .bind(r.assignee_id.map(|u| u.to_string()))
+    .bind(r.patient.nhs_number.as_digits())
+    .bind(r.patient.full_name())
+    .bind(json(&r.patient))
+    .bind(json(&r.history))
+    .bind(r.consent.as_ref().map(json))
+    .bind(r.eligibility_answers.as_ref().map(json))
+    .bind(r.eligibility.as_ref().map(json))
+    .bind(i64::from(r.conversion_authorised))
+    .bind(r.outcome.as_ref().map(json))
+    .bind(r.outcome.as_ref().map(|o| o.code.as_str().to_string()))
+    .bind(ts(r.updated_at))
+    .bind(r.submitted_at.map(ts))
+    .bind(r.due_date.map(date))
+    .bind(r.id.to_string())
+    .bind(r.version)
+    .execute(&mut *w.tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict(
+            "the referral was changed by someone else since you opened it; reload it and try again".into(),
+        ));
+    }
+    if let Some(e) = event {
+        insert_event(&mut w.tx, r.id, e).await?;
+    }
+    if let Some(m) = message {
+        insert_message(&mut w.tx, m).await?;
+    }
+    Ok(())
+}
+
+async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: ReferralId, e: &EventRecord) -> Result<()> {
+    sqlx::query("INSERT INTO referral_events (referral_id, actor_id, action, from_status, to_status, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id.to_string())
+        .bind(e.actor_id.map(|u| u.to_string()))
+        .bind(name(&e.action))
+        .bind(e.from_status.map(|s| s.as_str().to_string()))
+        .bind(e.to_status.as_str())
+        .bind(ts(e.at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_message(tx: &mut sqlx::Transaction<'static, sqlx::Any>, m: &Message) -> Result<()> {
+    sqlx::query("INSERT INTO messages (id, referral_id, kind, author_id, author_name, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(m.id.to_string())
+        .bind(m.referral_id.to_string())
+        .bind(name(&m.kind))
+        .bind(m.author_id.map(|u| u.to_string()))
+        .bind(&m.author_name)
+        .bind(&m.body)
+        .bind(ts(m.created_at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn photo_from_row(r: &AnyRow) -> Result<PhotoRecord> {
+    Ok(PhotoRecord {
+        id: uuid(r.get::<String, _>("id").as_str())?,
+        referral_id: uuid(r.get::<String, _>("referral_id").as_str())?,
+        kind: parse_name(r.get::<String, _>("kind").as_str())?,
+        source: parse_name(r.get::<String, _>("source").as_str())?,
+        uploaded_by: opt_uuid(r.get("uploaded_by"))?,
+        original_key: r.get("original_key"),
+        original_type: r.get("original_type"),
+        attachment_key: r.get("attachment_key"),
+        preview_key: r.get("preview_key"),
+        thumbnail_key: r.get("thumbnail_key"),
+        width: r.get("width"),
+        height: r.get("height"),
+        size_bytes: r.get("size_bytes"),
+        verdict: r.get("verdict"),
+        report: parse_json(r.get::<String, _>("report_json").as_str())?,
+        created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
+    })
+}

@@ -1,0 +1,265 @@
+//! Real services for tests (behind the `testkit` feature): throwaway SQLite files and PostgreSQL
+//! databases, an S3-protocol server and an SMTP server on loopback. Everything started here is
+//! stopped or dropped when its guard is dropped, also when a test panics.
+//!
+//! The servers come from `scripts/test-services.sh`, which starts PostgreSQL if it is not running
+//! and installs moto's S3 server and aiosmtpd into a venv (under `$TELEDERM_TEST_TOOLS`, default
+//! `~/.cache/telederm-test-tools`) the first time.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::blobs::{BlobStore, S3Settings};
+use crate::{Dialect, Store};
+
+/// The workspace's root directory (where `scripts/` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Runs `scripts/test-services.sh WHAT` and returns its last line of output.
+pub fn run_services_script(what: &str) -> String {
+    let script = workspace_root().join("scripts/test-services.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(what)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(out.status.success(), "{} {what} failed", script.display());
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// The venv's `bin` directory holding `moto_server` and `aiosmtpd`, installed on first use.
+pub fn python_tools_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| PathBuf::from(run_services_script("python"))).clone()
+}
+
+/// The PostgreSQL server's admin URL: `TELEDERM_TEST_POSTGRES_URL`, or the local server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TELEDERM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Makes sure the PostgreSQL server answers, starting the local one if needed.
+pub fn ensure_postgres() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let url = url::Url::parse(&postgres_admin_url()).expect("TELEDERM_TEST_POSTGRES_URL is a URL");
+        let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+        let port = url.port().unwrap_or(5432);
+        if TcpStream::connect((host.as_str(), port)).is_err() {
+            run_services_script("postgres");
+        }
+    });
+}
+
+/// A free TCP port on loopback (bound and released: good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("{what} did not listen on port {port} within 30 s");
+}
+
+/// A database that exists for one test: an SQLite file in a temporary directory, or a fresh
+/// PostgreSQL database that is dropped (with its connections) when this is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub dialect: Dialect,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("telederm.db").display());
+        TestDatabase { url, dialect: Dialect::Sqlite, postgres_name: None, _dir: Some(dir) }
+    }
+
+    pub async fn postgres() -> TestDatabase {
+        ensure_postgres();
+        let name = format!("telederm_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = postgres_admin_url();
+        let mut conn = connect_admin(&admin).await;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("CREATE DATABASE");
+        let mut url = url::Url::parse(&admin).expect("admin URL");
+        url.set_path(&name);
+        TestDatabase { url: url.to_string(), dialect: Dialect::Postgres, postgres_name: Some(name), _dir: None }
+    }
+
+    /// Either kind, by dialect.
+    pub async fn new(dialect: Dialect) -> TestDatabase {
+        match dialect {
+            Dialect::Sqlite => Self::sqlite(),
+            Dialect::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url).await.unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url))
+    }
+}
+
+async fn connect_admin(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        if std::env::var_os("TELEDERM_TEST_KEEP_DB").is_some() {
+            eprintln!("keeping test database {}", self.url);
+            return;
+        }
+        // Drop may run inside a runtime (or while panicking): use a thread with its own runtime.
+        let admin = postgres_admin_url();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let mut conn = connect_admin(&admin).await;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(_))) {
+            eprintln!("could not drop a test database: {dropped:?}");
+        }
+    }
+}
+
+/// A process killed when the guard drops.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// moto's S3 server on a loopback port, with one bucket created. Stopped on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    _process: KillOnDrop,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let bin = python_tools_bin().join("moto_server");
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        wait_for_port(port, &mut child, "moto_server");
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "telederm-test".into(),
+            _process: KillOnDrop(child),
+        };
+        server.create_bucket(&server.bucket);
+        server
+    }
+
+    /// Creates a bucket with a plain HTTP `PUT /bucket` (object_store does not manage buckets).
+    pub fn create_bucket(&self, bucket: &str) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to S3 server");
+        write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "create bucket: {response}");
+    }
+
+    /// Settings for a store under `prefix` in this server's bucket.
+    pub fn settings(&self, prefix: &str) -> S3Settings {
+        S3Settings {
+            bucket: self.bucket.clone(),
+            prefix: prefix.to_string(),
+            endpoint: Some(self.endpoint.clone()),
+            region: "eu-west-2".into(),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            allow_http: true,
+        }
+    }
+
+    pub fn blob_store(&self, prefix: &str) -> BlobStore {
+        BlobStore::s3(self.settings(prefix)).expect("S3 blob store")
+    }
+}
+
+/// aiosmtpd on a loopback port, saving every message it receives into a maildir. Stopped on drop.
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+    _process: KillOnDrop,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let bin = python_tools_bin().join("aiosmtpd");
+        let maildir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        wait_for_port(port, &mut child, "aiosmtpd");
+        SmtpServer { host: "127.0.0.1".into(), port, maildir, _process: KillOnDrop(child) }
+    }
+
+    /// Every message received so far, as raw RFC 5322 text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.maildir.path().join("mail").join(sub)) else { continue };
+            for e in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(e.path()) {
+                    out.push(text);
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits up to `timeout` for at least `n` messages.
+    pub fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.messages();
+            if m.len() >= n || Instant::now() >= deadline {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! The storage contract: one set of tests, run against SQLite (a temporary file) and PostgreSQL
+//! (a fresh database on the local server, dropped afterwards; the server is started if needed).
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
+use telederm_domain::outcome::{Outcome, OutcomeCode};
+use telederm_domain::patient::{Contact, Patient, Sex};
+use telederm_domain::policy::{ImageSource, PhotoKind};
+use telederm_domain::referral::{
+    Action, ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Message, MessageKind, Priority, Referral,
+    ReferralStatus, Route,
+};
+use telederm_domain::{MessageId, NhsNumber, OrganisationId, PhotoId, ReferralId, UserId};
+use telederm_store::{EventRecord, PhotoRecord, ReferralFilter, Store, StoreError};
+
+/// Runs each named test against both databases: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = telederm_store::testkit::TestDatabase::sqlite();
+                    let store = db.store().await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = telederm_store::testkit::TestDatabase::postgres().await;
+                    let store = db.store().await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    organisations,
+    users,
+    sessions_expire_and_end,
+    password_change_ends_sessions,
+    sessions_end_when_idle,
+    sign_in_failures_are_counted_per_subject,
+    oidc_logins_are_single_use_and_expire,
+    referral_round_trip,
+    optimistic_version_conflict,
+    list_filters,
+    due_date_ordering_and_paging,
+    photos,
+    messages_and_events,
+    counts_by_status,
+    migrations_are_idempotent,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+/// A fixed instant (whole microseconds, as stored).
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+}
+
+/// The `i`-th valid NHS number of a small deterministic set.
+fn nhs(i: u32) -> NhsNumber {
+    (0..)
+        .map(|n: u32| format!("{:09}", 943_476_000 + i * 37 + n))
+        .find_map(|nine| {
+            let digits: Vec<u8> = nine.bytes().map(|b| b - b'0').collect();
+            NhsNumber::check_digit(&digits).map(|c| NhsNumber::parse(&format!("{nine}{c}")).unwrap())
+        })
+        .unwrap()
+}
+
+fn org(kind: OrganisationKind, ods: &str, name: &str, services: &[&str]) -> Organisation {
+    Organisation {
+        id: OrganisationId::new(),
+        kind,
+        ods_code: ods.into(),
+        name: name.into(),
+        services: services.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn user(org: &Organisation, email: &str, role: Role, services: &[&str]) -> User {
+    User {
+        id: UserId::new(),
+        email: email.into(),
+        display_name: format!("Dr {email}"),
+        role,
+        organisation_id: org.id,
+        services: services.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+struct World {
+    practice: Organisation,
+    provider: Organisation,
+    gp: User,
+    consultant: User,
+}
+
+async fn world(store: &Store) -> World {
+    let practice = org(OrganisationKind::GpPractice, "F84001", "Mare Street Surgery", &[]);
+    let provider = org(OrganisationKind::Provider, "RQX", "Homerton Dermatology", &["homerton", "hackney-rash"]);
+    store.create_organisation(&practice).await.unwrap();
+    store.create_organisation(&provider).await.unwrap();
+    let gp = user(&practice, "gp@example.nhs.uk", Role::Referrer, &[]);
+    let consultant = user(&provider, "derm@example.nhs.uk", Role::Consultant, &["homerton"]);
+    store.create_user(&gp, "hash-gp").await.unwrap();
+    store.create_user(&consultant, "hash-derm").await.unwrap();
+    World { practice, provider, gp, consultant }
+}
+
+fn referral(w: &World, i: u32, given: &str, family: &str) -> Referral {
+    Referral {
+        id: ReferralId::new(),
+        service_id: "homerton".into(),
+        route: Route::Ras,
+        priority: Priority::Routine,
+        status: ReferralStatus::Draft,
+        practice_id: w.practice.id,
+        referrer_id: w.gp.id,
+        assignee_id: None,
+        patient: Patient {
+            nhs_number: nhs(i),
+            given_name: given.into(),
+            family_name: family.into(),
+            date_of_birth: NaiveDate::from_ymd_opt(1970, 1, 1 + i % 28).unwrap(),
+            sex: Sex::Female,
+            postcode: "E8 1DY".into(),
+            contact: Contact { email: Some(format!("p{i}@example.com")), phone: None },
+        },
+        history: ClinicalHistory {
+            presenting_complaint: "Changing mole, left forearm".into(),
+            duration: "3 months".into(),
+            body_sites: vec!["left forearm".into()],
+            ..Default::default()
+        },
+        consent: Some(Consent {
+            given_by: ConsentGivenBy::Patient,
+            method: ConsentMethod::Verbal,
+            direct_care: true,
+            teaching: false,
+            research: false,
+        }),
+        eligibility_answers: Some(serde_json::json!({"age_over_18": true})),
+        eligibility: None,
+        conversion_authorised: false,
+        outcome: None,
+        created_at: at(2, 9) + Duration::minutes(i.into()),
+        updated_at: at(2, 9) + Duration::minutes(i.into()),
+        submitted_at: None,
+        due_date: None,
+        version: 1,
+    }
+}
+
+fn event(action: Action, from: Option<ReferralStatus>, to: ReferralStatus, actor: UserId, t: DateTime<Utc>) -> EventRecord {
+    EventRecord { actor_id: Some(actor), action, from_status: from, to_status: to, at: t }
+}
+
+/// Submits a draft with a due date, through the same write path the web layer uses.
+async fn submit(store: &Store, r: &mut Referral, due: NaiveDate, t: DateTime<Utc>) {
+    let from = r.status;
+    r.apply(Action::Submit, t).unwrap();
+    r.submitted_at = Some(t);
+    r.due_date = Some(due);
+    let e = event(Action::Submit, Some(from), r.status, r.referrer_id, t);
+    store.update_referral(r, Some(&e), None).await.unwrap();
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+}
+
+// ---------------------------------------------------------------- the contract
+
+async fn organisations(store: &Store) {
+    let w = world(store).await;
+    let all = store.list_organisations().await.unwrap();
+    assert_eq!(all.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["Homerton Dermatology", "Mare Street Surgery"]);
+    let mut provider = w.provider.clone();
+    provider.services.sort();
+    assert_eq!(store.get_organisation(w.provider.id).await.unwrap(), provider, "services round-trip, sorted");
+    assert_eq!(store.organisation_by_ods("f84001").await.unwrap(), Some(w.practice.clone()));
+    assert_eq!(store.organisation_by_ods("NOPE").await.unwrap(), None);
+    assert!(matches!(store.get_organisation(OrganisationId::new()).await, Err(StoreError::NotFound)));
+
+    let dup = org(OrganisationKind::GpPractice, "F84001", "Another", &[]);
+    assert!(matches!(store.create_organisation(&dup).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.list_organisations().await.unwrap().len(), 2, "a refused insert leaves nothing behind");
+}
+
+async fn users(store: &Store) {
+    let w = world(store).await;
+    assert_eq!(store.count_users().await.unwrap(), 2);
+    let (found, hash) = store.user_by_email("  DERM@Example.nhs.uk ").await.unwrap().expect("found by email");
+    assert_eq!(found, w.consultant);
+    assert_eq!(hash, "hash-derm");
+    assert_eq!(store.get_user(w.gp.id).await.unwrap(), w.gp);
+    assert!(store.user_by_email("nobody@example.com").await.unwrap().is_none());
+    assert!(matches!(store.get_user(UserId::new()).await, Err(StoreError::NotFound)));
+
+    let mut dup = user(&w.practice, "GP@example.nhs.uk", Role::Referrer, &[]);
+    dup.id = UserId::new();
+    assert!(matches!(store.create_user(&dup, "x").await, Err(StoreError::Conflict(_))), "emails are case-insensitive");
+    let emails: Vec<_> = store.list_users().await.unwrap().into_iter().map(|u| u.email).collect();
+    assert_eq!(emails, ["derm@example.nhs.uk", "gp@example.nhs.uk"]);
+}
+
+async fn sessions_expire_and_end(store: &Store) {
+    let w = world(store).await;
+    let now = at(5, 12);
+    store.create_session("tok-a", w.gp.id, now, now + Duration::hours(8)).await.unwrap();
+    store.create_session("tok-b", w.gp.id, now, now + Duration::hours(1)).await.unwrap();
+
+    let s = store.session_user("tok-a", now + Duration::hours(2)).await.unwrap().expect("live session");
+    assert_eq!(s.user, w.gp);
+    assert_eq!(s.created_at, now);
+    assert_eq!(s.last_seen_at, now);
+    assert!(store.session_user("tok-b", now + Duration::hours(2)).await.unwrap().is_none(), "expired");
+    assert!(store.session_user("tok-b", now + Duration::hours(1)).await.unwrap().is_none(), "expiry is exclusive");
+    assert!(store.session_user("tok-b", now + Duration::minutes(59)).await.unwrap().is_some());
+    assert!(store.session_user("unknown", now).await.unwrap().is_none());
+
+    store.delete_session("tok-a").await.unwrap();
+    assert!(store.session_user("tok-a", now).await.unwrap().is_none());
+    store.delete_session("tok-a").await.unwrap();
+}
+
+async fn password_change_ends_sessions(store: &Store) {
+    let w = world(store).await;
+    let now = at(5, 12);
+    store.create_session("gp-1", w.gp.id, now, now + Duration::hours(8)).await.unwrap();
+    store.create_session("derm-1", w.consultant.id, now, now + Duration::hours(8)).await.unwrap();
+    store.set_password_hash(w.gp.id, "new-hash").await.unwrap();
+    assert_eq!(store.user_by_email("gp@example.nhs.uk").await.unwrap().unwrap().1, "new-hash");
+    assert!(store.session_user("gp-1", now).await.unwrap().is_none());
+    assert!(store.session_user("derm-1", now).await.unwrap().is_some(), "other users keep their sessions");
+}
+
+async fn sessions_end_when_idle(store: &Store) {
+    let w = world(store).await;
+    let now = at(5, 12);
+    store.create_session("tok", w.gp.id, now, now + Duration::hours(12)).await.unwrap();
+    // Used 20 minutes later (idle cutoff 30 minutes): alive, and the use is recorded.
+    let t1 = now + Duration::minutes(20);
+    let s = store.use_session("tok", t1, t1 - Duration::minutes(30)).await.unwrap().expect("alive");
+    assert_eq!(s.last_seen_at, t1);
+    assert_eq!(store.session_user("tok", t1).await.unwrap().unwrap().last_seen_at, t1, "last use stored");
+    // Used again within the minute: not rewritten.
+    let t2 = t1 + Duration::seconds(30);
+    assert_eq!(store.use_session("tok", t2, t2 - Duration::minutes(30)).await.unwrap().unwrap().last_seen_at, t1);
+    // 31 minutes without use: gone, and gone for good.
+    let t3 = t1 + Duration::minutes(31);
+    assert!(store.use_session("tok", t3, t3 - Duration::minutes(30)).await.unwrap().is_none());
+    assert!(store.session_user("tok", t1).await.unwrap().is_none(), "an idle session is deleted");
+    // Absolute expiry holds even for a session in constant use.
+    store.create_session("busy", w.gp.id, now, now + Duration::hours(12)).await.unwrap();
+    let late = now + Duration::hours(12);
+    assert!(store.use_session("busy", late, late - Duration::hours(100)).await.unwrap().is_none());
+    // Ending all of a user's sessions.
+    store.create_session("a", w.gp.id, now, now + Duration::hours(1)).await.unwrap();
+    store.create_session("b", w.gp.id, now, now + Duration::hours(1)).await.unwrap();
+    store.create_session("c", w.consultant.id, now, now + Duration::hours(1)).await.unwrap();
+    assert_eq!(store.delete_user_sessions(w.gp.id).await.unwrap(), 3);
+    assert!(store.session_user("c", now).await.unwrap().is_some());
+}
+
+async fn sign_in_failures_are_counted_per_subject(store: &Store) {
+    let now = at(5, 12);
+    let long_ago = now - Duration::days(1);
+    for i in 0..3 {
+        store.record_sign_in_failure("account", "gp@example.nhs.uk", now - Duration::minutes(20 - i), long_ago).await.unwrap();
+    }
+    store.record_sign_in_failure("address", "192.0.2.1", now, long_ago).await.unwrap();
+    let recent = store.sign_in_failures_since("account", "gp@example.nhs.uk", now - Duration::minutes(20)).await.unwrap();
+    assert_eq!(recent, vec![now - Duration::minutes(19), now - Duration::minutes(18)], "only inside the window, oldest first");
+    assert_eq!(store.sign_in_failures_since("account", "gp@example.nhs.uk", long_ago).await.unwrap().len(), 3);
+    assert_eq!(store.sign_in_failures_since("address", "192.0.2.1", long_ago).await.unwrap().len(), 1);
+    assert!(store.sign_in_failures_since("account", "other@example.nhs.uk", long_ago).await.unwrap().is_empty());
+    // Recording prunes failures older than the given time.
+    store.record_sign_in_failure("address", "192.0.2.2", now, now - Duration::minutes(5)).await.unwrap();
+    assert!(store.sign_in_failures_since("account", "gp@example.nhs.uk", long_ago).await.unwrap().is_empty());
+    store.clear_sign_in_failures("address", "192.0.2.1").await.unwrap();
+    assert!(store.sign_in_failures_since("address", "192.0.2.1", long_ago).await.unwrap().is_empty());
+    assert_eq!(store.sign_in_failures_since("address", "192.0.2.2", long_ago).await.unwrap().len(), 1);
+}
+
+async fn oidc_logins_are_single_use_and_expire(store: &Store) {
+    let now = at(5, 12);
+    let login = telederm_store::OidcLogin { nonce: "n".into(), pkce_verifier: "v".into(), next_path: "/worklist".into(), created_at: now };
+    store.create_oidc_login(&login, "state-1").await.unwrap();
+    store.create_oidc_login(&telederm_store::OidcLogin { created_at: now - Duration::minutes(20), ..login.clone() }, "state-old").await.unwrap();
+    let cutoff = now - Duration::minutes(10);
+    assert_eq!(store.take_oidc_login("state-1", cutoff).await.unwrap(), Some(login));
+    assert_eq!(store.take_oidc_login("state-1", cutoff).await.unwrap(), None, "single use");
+    assert_eq!(store.take_oidc_login("state-old", cutoff).await.unwrap(), None, "expired");
+    assert_eq!(store.take_oidc_login("unknown", cutoff).await.unwrap(), None);
+}
+
+async fn referral_round_trip(store: &Store) {
+    let w = world(store).await;
+    let mut r = referral(&w, 1, "Ada", "Lovelace");
+    r.outcome = Some(Outcome {
+        code: OutcomeCode::AdviceManagementPlan,
+        rejection_reason: None,
+        diagnosis: "Seborrhoeic keratosis".into(),
+        management_plan: "Reassure".into(),
+        follow_up: String::new(),
+        priority: None,
+        onward_service: None,
+        recorded_by: w.consultant.id,
+        recorded_at: at(4, 10),
+    });
+    r.assignee_id = Some(w.consultant.id);
+    r.conversion_authorised = true;
+    r.eligibility = Some(serde_json::json!({"eligible": true, "reasons": []}));
+    r.submitted_at = Some(at(3, 8));
+    r.due_date = Some(day(6));
+    store.insert_referral(&r).await.unwrap();
+    assert_eq!(store.get_referral(r.id).await.unwrap(), r);
+    assert!(matches!(store.get_referral(ReferralId::new()).await, Err(StoreError::NotFound)));
+
+    let listed = store.list_referrals(&ReferralFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].patient_name, "Ada Lovelace");
+    assert_eq!(listed[0].nhs_number, r.patient.nhs_number.as_digits());
+    assert_eq!(listed[0].outcome_code.as_deref(), Some("advice_management_plan"));
+    assert_eq!(listed[0].due_date, Some(day(6)));
+    assert_eq!(listed[0].assignee_id, Some(w.consultant.id));
+}
+
+async fn optimistic_version_conflict(store: &Store) {
+    let w = world(store).await;
+    let r = referral(&w, 2, "Mary", "Seacole");
+    store.insert_referral(&r).await.unwrap();
+
+    let mut first = store.get_referral(r.id).await.unwrap();
+    let mut second = store.get_referral(r.id).await.unwrap();
+    submit(store, &mut first, day(9), at(3, 9)).await;
+    assert_eq!(first.version, 2);
+    assert_eq!(store.get_referral(r.id).await.unwrap(), first);
+
+    second.history.presenting_complaint = "edited in another tab".into();
+    second.updated_at = at(3, 10);
+    let e = event(Action::Withdraw, Some(ReferralStatus::Draft), ReferralStatus::Withdrawn, w.gp.id, at(3, 10));
+    let m = Message {
+        id: MessageId::new(),
+        referral_id: r.id,
+        kind: MessageKind::Reply,
+        author_id: Some(w.gp.id),
+        author_name: "Dr GP".into(),
+        body: "lost".into(),
+        created_at: at(3, 10),
+    };
+    let err = store.update_referral(&mut second, Some(&e), Some(&m)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(second.version, 1, "a refused write leaves the caller's version alone");
+
+    let stored = store.get_referral(r.id).await.unwrap();
+    assert_eq!(stored.history.presenting_complaint, "Changing mole, left forearm");
+    assert_eq!(store.list_events(r.id).await.unwrap().len(), 1, "the refused write added no event");
+    assert!(store.list_messages(r.id).await.unwrap().is_empty(), "nor a message");
+
+    // Reloaded, the same edit goes through.
+    let mut reloaded = stored;
+    reloaded.history.presenting_complaint = "edited after reloading".into();
+    store.update_referral(&mut reloaded, None, None).await.unwrap();
+    assert_eq!(reloaded.version, 3);
+    assert_eq!(store.get_referral(r.id).await.unwrap().history.presenting_complaint, "edited after reloading");
+}
+
+async fn list_filters(store: &Store) {
+    let w = world(store).await;
+    let other_practice = org(OrganisationKind::GpPractice, "F84002", "Other Surgery", &[]);
+    store.create_organisation(&other_practice).await.unwrap();
+
+    let mut a = referral(&w, 1, "Ada", "Lovelace");
+    let mut b = referral(&w, 2, "Mary", "Seacole");
+    b.route = Route::AdviceAndGuidance;
+    b.priority = Priority::Urgent;
+    let mut c = referral(&w, 3, "Florence", "Nightingale");
+    c.service_id = "hackney-rash".into();
+    c.practice_id = other_practice.id;
+    let d = referral(&w, 4, "Ada", "Byron");
+    for r in [&a, &b, &c, &d] {
+        store.insert_referral(r).await.unwrap();
+    }
+    submit(store, &mut a, day(9), at(3, 9)).await;
+    submit(store, &mut b, day(10), at(3, 10)).await;
+    submit(store, &mut c, day(11), at(3, 11)).await;
+
+    let ids = |f: ReferralFilter| async move {
+        let mut v: Vec<ReferralId> = store.list_referrals(&f).await.unwrap().into_iter().map(|s| s.id).collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<ReferralId>| {
+        v.sort();
+        v
+    };
+
+    assert_eq!(ids(ReferralFilter::default()).await.len(), 4);
+    assert_eq!(ids(ReferralFilter { practice_id: Some(w.practice.id), ..Default::default() }).await, sorted(vec![a.id, b.id, d.id]));
+    assert_eq!(ids(ReferralFilter { service_ids: Some(vec!["hackney-rash".into()]), ..Default::default() }).await, vec![c.id]);
+    assert_eq!(
+        ids(ReferralFilter { service_ids: Some(vec!["hackney-rash".into(), "homerton".into()]), ..Default::default() })
+            .await
+            .len(),
+        4
+    );
+    assert!(ids(ReferralFilter { service_ids: Some(vec![]), ..Default::default() }).await.is_empty());
+    assert!(ids(ReferralFilter { statuses: Some(vec![]), ..Default::default() }).await.is_empty());
+    assert_eq!(ids(ReferralFilter { statuses: Some(vec![ReferralStatus::Draft]), ..Default::default() }).await, vec![d.id]);
+    assert_eq!(
+        ids(ReferralFilter { statuses: Some(vec![ReferralStatus::Submitted, ReferralStatus::Draft]), ..Default::default() })
+            .await
+            .len(),
+        4
+    );
+    assert_eq!(ids(ReferralFilter { route: Some(Route::AdviceAndGuidance), ..Default::default() }).await, vec![b.id]);
+    assert_eq!(ids(ReferralFilter { priority: Some(Priority::Urgent), ..Default::default() }).await, vec![b.id]);
+    assert_eq!(
+        ids(ReferralFilter { nhs_number: Some(c.patient.nhs_number.as_digits()), ..Default::default() }).await,
+        vec![c.id]
+    );
+    assert_eq!(ids(ReferralFilter { patient_name: Some("aDA".into()), ..Default::default() }).await, sorted(vec![a.id, d.id]));
+    assert_eq!(ids(ReferralFilter { patient_name: Some("seaC".into()), ..Default::default() }).await, vec![b.id]);
+    assert!(ids(ReferralFilter { patient_name: Some("zzz".into()), ..Default::default() }).await.is_empty());
+    // Narrowing filters combine.
+    assert_eq!(
+        ids(ReferralFilter {
+            practice_id: Some(w.practice.id),
+            statuses: Some(vec![ReferralStatus::Submitted]),
+            route: Some(Route::Ras),
+            ..Default::default()
+        })
+        .await,
+        vec![a.id]
+    );
+}
+
+async fn due_date_ordering_and_paging(store: &Store) {
+    let w = world(store).await;
+    // Inserted in an order that is neither the due order nor the update order.
+    let mut rs: Vec<Referral> = (0..5).map(|i| referral(&w, 10 + i, "Pat", &format!("Number{i}"))).collect();
+    for r in &rs {
+        store.insert_referral(r).await.unwrap();
+    }
+    // Due dates: r0 -> 12th, r1 -> 10th, r2 -> none (draft), r3 -> 10th (submitted later), r4 -> 11th.
+    submit(store, &mut rs[0], day(12), at(3, 8)).await;
+    submit(store, &mut rs[1], day(10), at(3, 9)).await;
+    submit(store, &mut rs[3], day(10), at(3, 10)).await;
+    submit(store, &mut rs[4], day(11), at(3, 7)).await;
+    let mut touched = rs[2].clone();
+    touched.updated_at = at(4, 9);
+    store.update_referral(&mut touched, None, None).await.unwrap();
+
+    let worklist: Vec<ReferralId> = store
+        .list_referrals(&ReferralFilter { by_due_date: true, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(worklist, vec![rs[1].id, rs[3].id, rs[4].id, rs[0].id, rs[2].id], "earliest deadline first, undated last");
+
+    let recent: Vec<ReferralId> =
+        store.list_referrals(&ReferralFilter::default()).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(recent, vec![rs[2].id, rs[3].id, rs[1].id, rs[0].id, rs[4].id], "most recently updated first");
+
+    let page = |limit, offset| ReferralFilter { by_due_date: true, limit: Some(limit), offset: Some(offset), ..Default::default() };
+    let p1: Vec<_> = store.list_referrals(&page(2, 0)).await.unwrap().into_iter().map(|s| s.id).collect();
+    let p2: Vec<_> = store.list_referrals(&page(2, 2)).await.unwrap().into_iter().map(|s| s.id).collect();
+    let p3: Vec<_> = store.list_referrals(&page(2, 4)).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!([p1, p2, p3].concat(), worklist);
+}
+
+fn photo(referral: ReferralId, kind: PhotoKind, n: u8, t: DateTime<Utc>) -> PhotoRecord {
+    let k = |c: char| std::iter::repeat_n(c, 63).collect::<String>() + &n.to_string();
+    PhotoRecord {
+        id: PhotoId::new(),
+        referral_id: referral,
+        kind,
+        source: ImageSource::Clinician,
+        uploaded_by: None,
+        original_key: k('a'),
+        original_type: "image/jpeg".into(),
+        attachment_key: k('b'),
+        preview_key: k('c'),
+        thumbnail_key: k('d'),
+        width: 4032,
+        height: 3024,
+        size_bytes: 2_345_678,
+        verdict: "acceptable".into(),
+        report: serde_json::json!({"sharpness": 0.82, "flags": ["ok"]}),
+        created_at: t,
+    }
+}
+
+async fn photos(store: &Store) {
+    let w = world(store).await;
+    let r = referral(&w, 1, "Ada", "Lovelace");
+    store.insert_referral(&r).await.unwrap();
+    let close = photo(r.id, PhotoKind::CloseUp, 2, at(3, 10));
+    let mut locator = photo(r.id, PhotoKind::Locator, 1, at(3, 9));
+    locator.source = ImageSource::Patient;
+    locator.uploaded_by = Some(w.gp.id);
+    store.insert_photo(&close).await.unwrap();
+    store.insert_photo(&locator).await.unwrap();
+
+    assert_eq!(store.list_photos(r.id).await.unwrap(), vec![locator.clone(), close.clone()], "oldest first");
+    assert_eq!(store.get_photo(close.id).await.unwrap(), close);
+    assert!(store.list_photos(ReferralId::new()).await.unwrap().is_empty());
+    let keys = store.referenced_blob_keys().await.unwrap();
+    assert_eq!(keys.len(), 8);
+    assert!(keys.contains(&locator.thumbnail_key) && keys.contains(&close.original_key));
+
+    store.delete_photo(locator.id).await.unwrap();
+    assert!(matches!(store.get_photo(locator.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_photo(locator.id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.referenced_blob_keys().await.unwrap().len(), 4);
+}
+
+async fn messages_and_events(store: &Store) {
+    let w = world(store).await;
+    let mut r = referral(&w, 1, "Ada", "Lovelace");
+    store.insert_referral(&r).await.unwrap();
+    submit(store, &mut r, day(9), at(3, 9)).await;
+
+    r.apply(Action::Claim, at(3, 11)).unwrap();
+    r.assignee_id = Some(w.consultant.id);
+    let e = event(Action::Claim, Some(ReferralStatus::Submitted), r.status, w.consultant.id, at(3, 11));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+
+    r.apply(Action::RequestInformation, at(3, 12)).unwrap();
+    let ask = Message {
+        id: MessageId::new(),
+        referral_id: r.id,
+        kind: MessageKind::InformationRequest,
+        author_id: Some(w.consultant.id),
+        author_name: w.consultant.display_name.clone(),
+        body: "Please send a dermoscopic image.".into(),
+        created_at: at(3, 12),
+    };
+    let e = event(Action::RequestInformation, Some(ReferralStatus::InReview), r.status, w.consultant.id, at(3, 12));
+    store.update_referral(&mut r, Some(&e), Some(&ask)).await.unwrap();
+
+    r.apply(Action::Reply, at(4, 9)).unwrap();
+    let reply = Message {
+        id: MessageId::new(),
+        referral_id: r.id,
+        kind: MessageKind::Reply,
+        author_id: Some(w.gp.id),
+        author_name: w.gp.display_name.clone(),
+        body: "Attached.".into(),
+        created_at: at(4, 9),
+    };
+    let e = event(Action::Reply, Some(ReferralStatus::AwaitingInformation), r.status, w.gp.id, at(4, 9));
+    store.update_referral(&mut r, Some(&e), Some(&reply)).await.unwrap();
+
+    assert_eq!(store.list_messages(r.id).await.unwrap(), vec![ask, reply]);
+    let events = store.list_events(r.id).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| (e.action, e.to_status)).collect::<Vec<_>>(),
+        vec![
+            (Action::Submit, ReferralStatus::Submitted),
+            (Action::Claim, ReferralStatus::InReview),
+            (Action::RequestInformation, ReferralStatus::AwaitingInformation),
+            (Action::Reply, ReferralStatus::InReview),
+        ]
+    );
+    assert_eq!(events[0].from_status, Some(ReferralStatus::Draft));
+    assert_eq!(events[1].actor_id, Some(w.consultant.id));
+    assert_eq!(events[3].at, at(4, 9));
+    assert_eq!(store.get_referral(r.id).await.unwrap().version, 5);
+}
+
+async fn counts_by_status(store: &Store) {
+    let w = world(store).await;
+    let mut rs = Vec::new();
+    for i in 0..5 {
+        let mut r = referral(&w, i, "Pat", "Count");
+        if i == 4 {
+            r.service_id = "hackney-rash".into();
+        }
+        store.insert_referral(&r).await.unwrap();
+        rs.push(r);
+    }
+    submit(store, &mut rs[0], day(9), at(3, 9)).await;
+    submit(store, &mut rs[1], day(9), at(3, 9)).await;
+    submit(store, &mut rs[4], day(9), at(3, 9)).await;
+
+    let mut all = store.count_by_status(None).await.unwrap();
+    all.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(all, vec![(ReferralStatus::Draft, 2), (ReferralStatus::Submitted, 3)]);
+    let mut homerton = store.count_by_status(Some(&["homerton".to_string()])).await.unwrap();
+    homerton.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(homerton, vec![(ReferralStatus::Draft, 2), (ReferralStatus::Submitted, 2)]);
+    assert!(store.count_by_status(Some(&[])).await.unwrap().is_empty());
+}
+
+async fn migrations_are_idempotent(store: &Store) {
+    world(store).await;
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 2);
+}

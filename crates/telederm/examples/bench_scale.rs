@@ -1,0 +1,713 @@
+//! Scale benchmark (issue 7). Not a test: run it with `bench/scale/run.sh` (see README,
+//! "Scale benchmark"). It
+//!
+//! 1. seeds a region's referrals straight into the database (multi-row INSERTs in large
+//!    transactions on SQLite, `COPY` on PostgreSQL) at 10,000 and then 1,000,000 referrals,
+//! 2. measures p50/p99 of the queries behind `GET /api/v1/worklist` and `GET /api/v1/referrals?...`
+//!    by calling the same use-case functions the HTTP handlers call, with varied parameters,
+//! 3. starts the real `telederm serve` on the 1,000,000-referral database and drives it from a load
+//!    generator on loopback: create a draft, upload three photos, submit, as fast as it goes.
+//!
+//! The region is the same at both sizes (200 practices, one provider running the five seed
+//! services, referrals arriving at 550 a day); only its history is longer: 10,000 referrals are
+//! its first 18 days, 1,000,000 about five years. Open referrals (the worklist) are those still
+//! within their turnaround, so their number is about the same at both sizes, as in real life.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::Row;
+use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
+use telederm_domain::{NhsNumber, OrganisationId, UserId};
+use telederm_store::blobs::BlobStore;
+use telederm_store::{Dialect, Store};
+use telederm_web::usecases::{self, ListQuery};
+use telederm_web::{AppState, WebSettings};
+
+#[derive(Parser)]
+struct Args {
+    /// The `telederm` binary for the submissions run (build it with --release).
+    #[arg(long)]
+    telederm: Option<PathBuf>,
+    /// Database sizes, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+    sizes: Vec<u64>,
+    /// sqlite, postgres or both.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    dialects: Vec<String>,
+    /// Timed runs of each query at each size.
+    #[arg(long, default_value_t = 400)]
+    samples: usize,
+    /// How long the load generator submits referrals (0 skips it).
+    #[arg(long, default_value_t = 30)]
+    submit_seconds: u64,
+    /// Concurrent clients of the load generator.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// PostgreSQL server (a throwaway database is created on it and dropped afterwards).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Where SQLite files and blobs go (a temporary directory by default).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+const PRACTICES: usize = 200;
+const PER_DAY: f64 = 550.0;
+const SERVICES: [(&str, &str); 5] = [
+    ("clinical-partnership", "advice_and_guidance"),
+    ("hackney-rash", "ras"),
+    ("homerton", "ras"),
+    ("nhs-advice-and-guidance", "advice_and_guidance"),
+    ("west-herts-paediatric", "advice_and_guidance"),
+];
+/// The consultant whose worklist is measured works two of the five services.
+const CONSULTANT_SERVICES: [&str; 2] = ["nhs-advice-and-guidance", "hackney-rash"];
+const GIVEN: [&str; 20] = [
+    "Ada", "Ben", "Cara", "Dev", "Ella", "Femi", "Grace", "Hamza", "Iris", "Jack", "Kiran", "Lena", "Mo", "Nia", "Omar", "Priya",
+    "Quinn", "Rosa", "Sam", "Tariq",
+];
+const FAMILY: [&str; 40] = [
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Robinson", "Wright", "Thompson",
+    "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Thomas", "Clarke", "Jackson", "Wood", "Harris", "Edwards",
+    "Turner", "Martin", "Cooper", "Hill", "Ward", "Hughes", "Moore", "Clark", "King", "Harrison", "Lewis", "Baker", "Lee",
+    "Allen", "Morris", "Khan",
+];
+const PASSWORD: &str = "bench-password-not-secret";
+const COLUMNS: &str = "id, service_id, route, priority, status, practice_id, referrer_id, assignee_id, nhs_number, patient_name, \
+    patient_json, history_json, consent_json, eligibility_answers_json, eligibility_json, conversion_authorised, outcome_json, \
+    outcome_code, created_at, updated_at, submitted_at, due_date, version";
+
+struct World {
+    practices: Vec<OrganisationId>,
+    referrers: Vec<UserId>,
+    consultant: User,
+    nhs_numbers: Vec<String>,
+    now: DateTime<Utc>,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn nhs_number(rng: &mut StdRng) -> String {
+    loop {
+        let nine: Vec<u8> = (0..9).map(|_| rng.gen_range(0..10u8)).collect();
+        if let Some(check) = NhsNumber::check_digit(&nine) {
+            let s: String = nine.iter().chain(std::iter::once(&check)).map(|d| char::from(b'0' + d)).collect();
+            if NhsNumber::parse(&s).is_ok() {
+                return s;
+            }
+        }
+    }
+}
+
+/// One referral row, as column values (None is NULL). Row `k` is `k / PER_DAY` days old.
+fn referral_row(k: u64, w: &World, rng: &mut StdRng) -> Vec<Option<String>> {
+    let age_days = k as f64 / PER_DAY + rng.gen_range(0.0..(1.0 / PER_DAY));
+    let created = w.now - chrono::Duration::seconds((age_days * 86_400.0) as i64);
+    let (service, route) = SERVICES[rng.gen_range(0..SERVICES.len())];
+    let p = rng.gen_range(0..PRACTICES);
+    // Finished with a probability that grows with age; everything older than 21 days is finished.
+    let finished = rng.gen_bool((age_days / 21.0).min(1.0));
+    let status = if finished {
+        match rng.gen_range(0..100) {
+            0..25 => "outcome_issued",
+            25..90 => "closed",
+            90..95 => "rejected",
+            _ => "withdrawn",
+        }
+    } else {
+        match rng.gen_range(0..100) {
+            0..5 => "draft",
+            5..50 => "submitted",
+            50..85 => "in_review",
+            _ => "awaiting_information",
+        }
+    };
+    let submitted = (status != "draft").then(|| created + chrono::Duration::minutes(rng.gen_range(1..60)));
+    let due = submitted.map(|s| (s + chrono::Duration::days(14)).date_naive().format("%Y-%m-%d").to_string());
+    let updated = if finished {
+        created + chrono::Duration::seconds(rng.gen_range(0..=((age_days.min(21.0) * 86_400.0) as i64).max(1)))
+    } else {
+        created
+    };
+    let assignee = matches!(status, "in_review" | "awaiting_information" | "outcome_issued" | "closed").then(|| w.consultant.id.to_string());
+    let nhs = w.nhs_numbers[rng.gen_range(0..w.nhs_numbers.len())].clone();
+    let (given, family) = (GIVEN[rng.gen_range(0..GIVEN.len())], FAMILY[rng.gen_range(0..FAMILY.len())]);
+    let patient = serde_json::json!({
+        "nhs_number": nhs, "given_name": given, "family_name": family,
+        "date_of_birth": format!("19{:02}-0{}-1{}", rng.gen_range(30..99), rng.gen_range(1..10), rng.gen_range(0..10)),
+        "sex": "female", "postcode": "E8 1DY", "contact": {"email": "patient@example.org"}
+    });
+    let history = serde_json::json!({
+        "presenting_complaint": "Itchy scaly rash on both forearms, worse at night", "duration": "3 months",
+        "body_sites": ["arm"], "treatments_tried": "Emollients, hydrocortisone 1% for two weeks",
+        "relevant_history": "Asthma as a child", "medication": "None", "allergies": "NKDA"
+    });
+    let outcome_code = matches!(status, "outcome_issued" | "closed").then(|| "advice_given".to_string());
+    vec![
+        Some(uuid::Uuid::new_v4().to_string()),
+        Some(service.into()),
+        Some(route.into()),
+        Some(if rng.gen_range(0..10) == 0 { "urgent" } else { "routine" }.into()),
+        Some(status.into()),
+        Some(w.practices[p].to_string()),
+        Some(w.referrers[p].to_string()),
+        assignee,
+        Some(nhs),
+        Some(format!("{given} {family}")),
+        Some(patient.to_string()),
+        Some(history.to_string()),
+        None,
+        None,
+        None,
+        Some("0".into()),
+        None,
+        outcome_code,
+        Some(ts(created)),
+        Some(ts(updated)),
+        submitted.map(ts),
+        due,
+        Some("1".into()),
+    ]
+}
+
+async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
+    let hash = telederm_web::auth::hash_password(PASSWORD)?;
+    let provider = Organisation {
+        id: OrganisationId::new(),
+        kind: OrganisationKind::Provider,
+        ods_code: "RBENCH".into(),
+        name: "Bench provider".into(),
+        services: SERVICES.iter().map(|(s, _)| s.to_string()).collect(),
+    };
+    store.create_organisation(&provider).await?;
+    let consultant = User {
+        id: UserId::new(),
+        email: "consultant@bench.invalid".into(),
+        display_name: "Bench Consultant".into(),
+        role: Role::Consultant,
+        organisation_id: provider.id,
+        services: CONSULTANT_SERVICES.iter().map(|s| s.to_string()).collect(),
+    };
+    store.create_user(&consultant, &hash).await?;
+    let (mut practices, mut referrers) = (Vec::new(), Vec::new());
+    for i in 0..PRACTICES {
+        let org = Organisation {
+            id: OrganisationId::new(),
+            kind: OrganisationKind::GpPractice,
+            ods_code: format!("B{i:05}"),
+            name: format!("Bench practice {i}"),
+            services: vec![],
+        };
+        store.create_organisation(&org).await?;
+        let gp = User {
+            id: UserId::new(),
+            email: format!("gp{i}@bench.invalid"),
+            display_name: format!("Dr Bench {i}"),
+            role: Role::Referrer,
+            organisation_id: org.id,
+            services: vec![],
+        };
+        store.create_user(&gp, &hash).await?;
+        practices.push(org.id);
+        referrers.push(gp.id);
+    }
+    let nhs_numbers = (0..50_000).map(|_| nhs_number(rng)).collect();
+    Ok(World { practices, referrers, consultant, nhs_numbers, now: Utc::now() })
+}
+
+/// Adds referral rows `from..to`.
+async fn seed_referrals(store: &Store, url: &str, w: &World, rng: &mut StdRng, from: u64, to: u64) -> anyhow::Result<()> {
+    const CHUNK: u64 = 50_000;
+    let mut k = from;
+    let started = Instant::now();
+    while k < to {
+        let end = (k + CHUNK).min(to);
+        let rows: Vec<Vec<Option<String>>> = (k..end).map(|i| referral_row(i, w, rng)).collect();
+        match store.dialect() {
+            Dialect::Sqlite => insert_sqlite(store, &rows).await?,
+            Dialect::Postgres => copy_postgres(url, &rows).await?,
+        }
+        k = end;
+        eprint!("\r  seeded {k} referrals ({:.0} s)   ", started.elapsed().as_secs_f64());
+    }
+    eprintln!();
+    Ok(())
+}
+
+async fn insert_sqlite(store: &Store, rows: &[Vec<Option<String>>]) -> anyhow::Result<()> {
+    const PER_STATEMENT: usize = 1000;
+    let mut tx = store.begin().await?;
+    for chunk in rows.chunks(PER_STATEMENT) {
+        let mut sql = format!("INSERT INTO referrals ({COLUMNS}) VALUES ");
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for j in 0..row.len() {
+                n += 1;
+                // conversion_authorised and version are integers.
+                let cast = if j == 15 || j == 22 { format!("CAST(${n} AS INTEGER)") } else { format!("${n}") };
+                sql.push_str(&if j == 0 { cast } else { format!(", {cast}") });
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for v in row {
+                q = q.bind(v.clone());
+            }
+        }
+        q.execute(tx.conn()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn copy_postgres(url: &str, rows: &[Vec<Option<String>>]) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut copy = conn.copy_in_raw(&format!("COPY referrals ({COLUMNS}) FROM STDIN (FORMAT csv)")).await?;
+    let mut buf = String::with_capacity(4 << 20);
+    for row in rows {
+        for (j, v) in row.iter().enumerate() {
+            if j > 0 {
+                buf.push(',');
+            }
+            if let Some(v) = v {
+                buf.push('"');
+                buf.push_str(&v.replace('"', "\"\""));
+                buf.push('"');
+            }
+        }
+        buf.push('\n');
+        if buf.len() > (4 << 20) {
+            copy.send(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    copy.send(buf.as_bytes()).await?;
+    copy.finish().await?;
+    conn.close().await?;
+    Ok(())
+}
+
+struct Timing {
+    name: String,
+    p50: f64,
+    p99: f64,
+    rows: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn measure<F, Fut>(name: &str, samples: usize, mut run: F) -> anyhow::Result<Timing>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    for i in 0..20 {
+        run(i).await?;
+    }
+    let mut times = Vec::with_capacity(samples);
+    let mut rows = 0usize;
+    for i in 0..samples {
+        let t = Instant::now();
+        rows += run(i + 20).await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(Timing { name: name.into(), p50: percentile(&times, 0.5), p99: percentile(&times, 0.99), rows: rows as f64 / samples as f64 })
+}
+
+/// A use case's result, its API error turned into a plain one.
+fn api<T>(r: telederm_web::error::ApiResult<T>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("{}: {}", e.body.code, e.body.message))
+}
+
+fn referrer(w: &World, i: usize) -> User {
+    let p = (i * 7919) % PRACTICES;
+    User {
+        id: w.referrers[p],
+        email: format!("gp{p}@bench.invalid"),
+        display_name: "Dr Bench".into(),
+        role: Role::Referrer,
+        organisation_id: w.practices[p],
+        services: vec![],
+    }
+}
+
+async fn measure_queries(state: &AppState, w: &World, samples: usize) -> anyhow::Result<Vec<Timing>> {
+    let c = &w.consultant;
+    // NHS numbers that are in the database (ids are random, so this is a random sample).
+    let sampled: Vec<String> = sqlx::query("SELECT nhs_number FROM referrals ORDER BY id LIMIT 1000")
+        .fetch_all(state.store.pool())
+        .await?
+        .iter()
+        .map(|r| r.get::<String, _>("nhs_number"))
+        .collect();
+    let sampled = &sampled;
+    let mut out = Vec::new();
+    out.push(
+        measure("worklist: GET /worklist (consultant, 2 services)", samples, |_| async move {
+            Ok(api(usecases::worklist(state, c, &ListQuery::default()).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("worklist: GET /worklist?service=hackney-rash", samples, |_| async move {
+            let q = ListQuery { service: Some("hackney-rash".into()), ..ListQuery::default() };
+            Ok(api(usecases::worklist(state, c, &q).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("search: GET /referrals?nhs_number=N (consultant)", samples, |i| async move {
+            let q = ListQuery { nhs_number: Some(sampled[(i * 7919) % sampled.len()].clone()), ..ListQuery::default() };
+            Ok(api(usecases::list(state, c, &q).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("search: GET /referrals (consultant, newest first)", samples, |_| async move {
+            Ok(api(usecases::list(state, c, &ListQuery::default()).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("search: GET /referrals?status=outcome_issued (consultant)", samples, |_| async move {
+            let q = ListQuery { status: Some("outcome_issued".into()), ..ListQuery::default() };
+            Ok(api(usecases::list(state, c, &q).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("search: GET /referrals (GP, own practice)", samples, |i| async move {
+            Ok(api(usecases::list(state, &referrer(w, i), &ListQuery::default()).await)?.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("search: GET /referrals?q=<surname> (GP, own practice)", samples, |i| async move {
+            let q = ListQuery { q: Some(FAMILY[i % FAMILY.len()].to_lowercase()), ..ListQuery::default() };
+            Ok(api(usecases::list(state, &referrer(w, i), &q).await)?.len())
+        })
+        .await?,
+    );
+    Ok(out)
+}
+
+async fn analyze(store: &Store) -> anyhow::Result<()> {
+    match store.dialect() {
+        Dialect::Postgres => {
+            sqlx::query("VACUUM ANALYZE referrals").execute(store.pool()).await?;
+        }
+        Dialect::Sqlite => {
+            // What `PRAGMA optimize` on a new connection does in production, done now.
+            sqlx::query("ANALYZE").execute(store.pool()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
+    let services = CONSULTANT_SERVICES.map(|s| format!("'{s}'")).join(", ");
+    let worklist = format!(
+        "SELECT id FROM referrals WHERE 1 = 1 AND service_id IN ({services}) AND status IN ('submitted', 'in_review', 'awaiting_information') \
+         ORDER BY due_date IS NULL, due_date, submitted_at, id LIMIT 200 OFFSET 0"
+    );
+    let practice = format!(
+        "SELECT id FROM referrals WHERE 1 = 1 AND practice_id = '{}' AND LOWER(patient_name) LIKE '%smith%' ORDER BY updated_at DESC, id LIMIT 200 OFFSET 0",
+        w.practices[0]
+    );
+    for sql in [worklist, practice] {
+        let (prefix, col) = match store.dialect() {
+            Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+            Dialect::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+        };
+        let rows = sqlx::query(&format!("{prefix}{sql}")).fetch_all(store.pool()).await?;
+        eprintln!("  plan for {}…", &sql[..sql.len().min(90)]);
+        for r in rows {
+            eprintln!("    {}", r.try_get::<String, _>(col).unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn photo(seed: u64) -> Vec<u8> {
+    use telederm_imaging::synth::{JpegOpts, Scene, jpeg, render};
+    jpeg(&render(&Scene { width: 1600, height: 1200, seed, ..Scene::default() }), JpegOpts::default())
+}
+
+fn draft_body() -> serde_json::Value {
+    let dob = "1980-05-17";
+    serde_json::json!({
+        "service_id": "nhs-advice-and-guidance", "route": "advice_and_guidance", "priority": "routine",
+        "patient": {"nhs_number": "943 476 5919", "given_name": "Ada", "family_name": "Lovelace",
+                    "date_of_birth": dob, "sex": "female", "postcode": "E8 1DY", "contact": {"email": "ada@example.org"}},
+        "history": {"presenting_complaint": "Itchy rash on the forearm", "duration": "3 months",
+                    "body_sites": ["arm"], "treatments_tried": "Emollients", "relevant_history": "",
+                    "medication": "None", "allergies": "NKDA"},
+        "consent": {"given_by": "patient", "method": "verbal", "direct_care": true, "teaching": false, "research": false},
+        "eligibility_answers": {
+            "referral_date": Utc::now().date_naive().to_string(),
+            "patient": {"date_of_birth": dob, "postcode": "E8 1DY"},
+            "condition": "rash", "lesion_count": 0, "body_sites": ["arm"],
+            "meets_2ww_criteria": false, "extreme_psychological_distress": false, "widespread": false,
+            "severe_or_systemic_or_urgent": false, "imaging_practical": true, "safeguarding_concerns": false,
+            "has_capacity_to_consent": true, "best_interests_referral": false, "consent_given": true,
+            "known_chronic_inflammatory_condition": false, "face_identifiable_in_images": false,
+            "dermoscopic_images": false, "images_taken_by": "clinician", "seen_face_to_face": true
+        }
+    })
+}
+
+/// One submission: draft, three photos, submit. Returns whether every step succeeded.
+async fn submit_one(client: &reqwest::Client, api: &str, photos: &[Vec<u8>], n: usize) -> anyhow::Result<()> {
+    let r = client.post(format!("{api}/referrals")).json(&draft_body()).send().await?;
+    anyhow::ensure!(r.status() == 201, "create: {} {}", r.status(), r.text().await.unwrap_or_default());
+    let id = r.json::<serde_json::Value>().await?["id"].as_str().unwrap_or_default().to_string();
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        let bytes = photos[(n * 3 + i) % photos.len()].clone();
+        let form = reqwest::multipart::Form::new()
+            .text("kind", kind)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg"));
+        let r = client.post(format!("{api}/referrals/{id}/photos")).multipart(form).send().await?;
+        anyhow::ensure!(r.status() == 201, "upload: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    let r = client.post(format!("{api}/referrals/{id}/submit")).json(&serde_json::json!({})).send().await?;
+    anyhow::ensure!(r.status() == 200, "submit: {} {}", r.status(), r.text().await.unwrap_or_default());
+    Ok(())
+}
+
+struct Throughput {
+    submissions: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn submissions(bin: &PathBuf, db_url: &str, work: &std::path::Path, args: &Args, photos: &[Vec<u8>]) -> anyhow::Result<Throughput> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let data = work.join(format!("serve-{port}"));
+    std::fs::create_dir_all(&data)?;
+    // Photos are encrypted at rest, as in production: the measured cost includes it.
+    let key = data.join("blob.key");
+    let made = Command::new(bin).args(["keys", "generate", "--out"]).arg(&key).stdout(Stdio::null()).status()?;
+    anyhow::ensure!(made.success(), "telederm keys generate failed");
+    let _server = KillOnDrop(
+        Command::new(bin)
+            .arg("serve")
+            .env("TELEDERM_BLOB_KEY_FILE", &key)
+            .env("TELEDERM_DATA_DIR", &data)
+            .env("TELEDERM_DATABASE_URL", db_url)
+            .env("TELEDERM_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while reqwest::get(format!("{base}/healthz")).await.map(|r| r.status() != 200).unwrap_or(true) {
+        anyhow::ensure!(Instant::now() < deadline, "telederm serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let api = format!("{base}/api/v1");
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.submit_seconds);
+    for c in 0..args.clients {
+        let client = reqwest::Client::builder().cookie_store(true).build()?;
+        let r = client
+            .post(format!("{api}/auth/sign-in"))
+            .json(&serde_json::json!({"email": format!("gp{c}@bench.invalid"), "password": PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "sign-in: {}", r.status());
+        let api = api.clone();
+        let photos = photos.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut n = c * 100_000;
+            while Instant::now() < until {
+                let t = Instant::now();
+                submit_one(&client, &api, &photos, n).await?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                n += 1;
+            }
+            anyhow::Ok(times)
+        }));
+    }
+    let mut times = Vec::new();
+    for t in tasks {
+        times.extend(t.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    times.sort_by(|a, b| a.total_cmp(b));
+    anyhow::ensure!(!times.is_empty(), "no submission finished");
+    Ok(Throughput { submissions: times.len(), seconds, p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99) })
+}
+
+async fn postgres_database(admin: &str) -> anyhow::Result<(String, String)> {
+    use sqlx::Connection;
+    let name = format!("telederm_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await?;
+    let (base, _) = admin.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("--postgres must end in /DATABASE"))?;
+    Ok((format!("{base}/{name}"), name))
+}
+
+async fn drop_postgres_database(admin: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await?;
+    Ok(())
+}
+
+struct Report {
+    dialect: String,
+    by_size: Vec<(u64, Vec<Timing>, f64)>,
+    throughput: Option<Throughput>,
+}
+
+async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos: &[Vec<u8>]) -> anyhow::Result<Report> {
+    let (url, pg_name) = match dialect {
+        "sqlite" => (format!("sqlite://{}", work.join("bench.db").display()), None),
+        "postgres" => {
+            let (url, name) = postgres_database(&args.postgres).await?;
+            (url, Some(name))
+        }
+        other => anyhow::bail!("unknown dialect {other:?}: use sqlite or postgres"),
+    };
+    let result = async {
+        eprintln!("== {dialect}: {url}");
+        let store = Store::connect(&url).await?;
+        let mut rng = StdRng::seed_from_u64(7);
+        let world = seed_world(&store, &mut rng).await?;
+        let mut report = Report { dialect: dialect.into(), by_size: Vec::new(), throughput: None };
+        let mut have = 0;
+        for &size in &args.sizes {
+            let t = Instant::now();
+            seed_referrals(&store, &url, &world, &mut rng, have, size).await?;
+            have = size;
+            analyze(&store).await?;
+            let seed_secs = t.elapsed().as_secs_f64();
+            // A fresh pool, as a node started on this database would have.
+            let fresh = Store::connect(&url).await?;
+            explain(&fresh, &world).await?;
+            let blobs = BlobStore::open(&format!("file://{}", work.join("blobs").display()))?;
+            let state = AppState::new(
+                fresh.clone(),
+                blobs,
+                telederm_domain::policy::builtin(),
+                telederm_domain::calendar::Calendar::builtin(),
+                WebSettings::default(),
+            );
+            let timings = measure_queries(&state, &world, args.samples).await?;
+            for t in &timings {
+                eprintln!("  {size:>9}  {:<58} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0} rows)", t.name, t.p50, t.p99, t.rows);
+            }
+            report.by_size.push((size, timings, seed_secs));
+            fresh.close().await;
+        }
+        store.close().await;
+        if let (Some(bin), true) = (&args.telederm, args.submit_seconds > 0) {
+            let count: i64 = {
+                let s = Store::connect(&url).await?;
+                let n = sqlx::query("SELECT COUNT(*) AS n FROM referrals").fetch_one(s.pool()).await?.get("n");
+                s.close().await;
+                n
+            };
+            eprintln!("  load generator: {} clients for {} s against telederm serve on {count} referrals", args.clients, args.submit_seconds);
+            report.throughput = Some(submissions(bin, &url, work, args, photos).await?);
+        }
+        anyhow::Ok(report)
+    }
+    .await;
+    if let Some(name) = pg_name {
+        drop_postgres_database(&args.postgres, &name).await?;
+    }
+    result
+}
+
+fn print(reports: &[Report], args: &Args) {
+    println!("\n# Scale benchmark\n");
+    println!(
+        "{} referrals per size; {} timed runs per query; targets: p99 < 20 ms, and the largest size's p99 within 1.5x of the smallest's.\n",
+        args.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" / "),
+        args.samples
+    );
+    for r in reports {
+        println!("## {}\n", r.dialect);
+        for (size, _, secs) in &r.by_size {
+            println!("- seeded to {size} referrals in {secs:.0} s");
+        }
+        println!();
+        let (first, last) = (&r.by_size[0], &r.by_size[r.by_size.len() - 1]);
+        println!("| query | rows | p50 @{} | p99 @{} | p50 @{} | p99 @{} | p99 < 20 ms | p99 ratio (≤ 1.5) |", first.0, first.0, last.0, last.0);
+        println!("|---|---|---|---|---|---|---|---|");
+        for (a, b) in first.1.iter().zip(&last.1) {
+            let ratio = b.p99 / a.p99;
+            println!(
+                "| {} | {:.0} / {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.2} {} |",
+                a.name,
+                a.rows,
+                b.rows,
+                a.p50,
+                a.p99,
+                b.p50,
+                b.p99,
+                if b.p99 < 20.0 && a.p99 < 20.0 { "yes" } else { "NO" },
+                ratio,
+                if ratio <= 1.5 { "yes" } else { "NO" }
+            );
+        }
+        if let Some(t) = &r.throughput {
+            println!(
+                "\nSubmissions through the HTTP API (draft + 3 photos of 1600x1200 + submit, {} clients on loopback, {} referrals in the database): \
+                 {} in {:.1} s = **{:.2} submissions/s** ({:.1} photos/s); per submission p50 {:.0} ms, p99 {:.0} ms.",
+                args.clients,
+                last.0,
+                t.submissions,
+                t.seconds,
+                t.submissions as f64 / t.seconds,
+                3.0 * t.submissions as f64 / t.seconds,
+                t.p50_ms,
+                t.p99_ms
+            );
+        }
+        println!();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let work = args.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&work)?;
+    let photos: Vec<Vec<u8>> = if args.telederm.is_some() && args.submit_seconds > 0 { (0..24).map(|s| photo(s + 1)).collect() } else { Vec::new() };
+    let mut reports = Vec::new();
+    for d in &args.dialects {
+        reports.push(run_dialect(d, &args, &work, &photos).await?);
+    }
+    print(&reports, &args);
+    Ok(())
+}

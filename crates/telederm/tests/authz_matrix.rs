@@ -1,0 +1,486 @@
+//! The authorisation matrix: every API route (from the OpenAPI document, which another test keeps
+//! equal to the router) and every page route (from the page modules' sources) is called as
+//! anonymous, as each role, and as each role from another organisation, and the answer is checked
+//! against the table below. A route without a row fails the test, so a new route cannot ship
+//! without someone deciding who may use it. Then IDOR: guessed and foreign ids never reveal
+//! anything.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::Server;
+use reqwest::{Client, StatusCode, header};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Who {
+    Anonymous,
+    ReferrerOther,
+    ConsultantOther,
+    ServiceAdminOther,
+    SystemAdmin,
+    ServiceAdmin,
+    Consultant,
+    Referrer,
+}
+use Who::*;
+
+/// Denied identities first, so that allowed calls (which may change the referral) come last.
+const EVERYONE: [Who; 8] = [Anonymous, ReferrerOther, ConsultantOther, ServiceAdminOther, SystemAdmin, ServiceAdmin, Consultant, Referrer];
+const SIGNED_IN: &[Who] = &[ReferrerOther, ConsultantOther, ServiceAdminOther, SystemAdmin, ServiceAdmin, Consultant, Referrer];
+/// Who may see the practice's submitted referral R (and its photos, letters, FHIR bundle).
+const SEES_R: &[Who] = &[Referrer, Consultant, ServiceAdmin];
+const REFERRERS: &[Who] = &[Referrer, ReferrerOther];
+const SERVICE_STAFF: &[Who] = &[Consultant, ServiceAdmin, ConsultantOther, ServiceAdminOther];
+const ADMINS: &[Who] = &[ServiceAdmin, ServiceAdminOther, SystemAdmin];
+const PUBLIC: &[Who] = &EVERYONE;
+
+/// How a row is judged.
+#[derive(Clone, Copy)]
+enum Check {
+    /// Allowed: anything but 401/403/404 (a state conflict or a validation error means the call got
+    /// past the permission check). Denied: 401 when anonymous, else 403 or 404.
+    Access,
+    /// A list every signed-in user may ask for: 200, and the referral R is listed only for `allowed`.
+    ListsR,
+    /// About a record that does not exist: the allowed get past the permission check to a 404
+    /// whose message contains this text; the others are refused (401, 403).
+    ReachesMissing(&'static str),
+}
+
+struct Row {
+    method: &'static str,
+    route: &'static str,
+    allowed: &'static [Who],
+    check: Check,
+}
+
+const fn row(method: &'static str, route: &'static str, allowed: &'static [Who]) -> Row {
+    Row { method, route, allowed, check: Check::Access }
+}
+
+/// Who may call each API route (paths as in the OpenAPI document, under /api/v1).
+/// `{id}` is R (a submitted referral of the demo practice) for reads and consultant actions, D (a
+/// draft of the same practice) for draft edits.
+fn api_rows() -> Vec<Row> {
+    vec![
+        row("get", "/openapi.json", PUBLIC),
+        row("post", "/auth/sign-in", PUBLIC),
+        row("post", "/auth/change-password", SIGNED_IN),
+        row("get", "/me", SIGNED_IN),
+        row("get", "/services", SIGNED_IN),
+        row("get", "/services/{id}", SIGNED_IN),
+        row("post", "/eligibility/check", SIGNED_IN),
+        // Lists first, while R is still open (the actions below move it on).
+        Row { method: "get", route: "/referrals", allowed: &[Referrer, Consultant, ServiceAdmin], check: Check::ListsR },
+        Row { method: "get", route: "/worklist", allowed: &[Consultant, ServiceAdmin], check: Check::ListsR },
+        row("post", "/referrals", REFERRERS),
+        row("get", "/referrals/{id}", SEES_R),
+        row("patch", "/referrals/{id}", &[Referrer]),
+        row("post", "/referrals/{id}/submit", &[Referrer]),
+        row("post", "/referrals/{id}/claim", &[Consultant]),
+        row("post", "/referrals/{id}/request-information", &[Consultant]),
+        row("post", "/referrals/{id}/reply", &[Referrer]),
+        row("post", "/referrals/{id}/outcome", &[Consultant]),
+        row("post", "/referrals/{id}/withdraw", &[Referrer]),
+        row("post", "/referrals/{id}/close", &[Referrer]),
+        row("get", "/referrals/{id}/photos", SEES_R),
+        row("post", "/referrals/{id}/photos", &[Referrer]),
+        row("get", "/referrals/{id}/photos/{photo_id}/{variant}", SEES_R),
+        row("post", "/fhir", &[Referrer, SystemAdmin]),
+        row("get", "/fhir/ServiceRequest/{id}/$everything", SEES_R),
+        // A published definition (no patient data), like the OpenAPI document.
+        row("get", "/fhir/Questionnaire/telederm-referral", PUBLIC),
+        row("get", "/referrals/{id}/letters/{kind}", SEES_R),
+        // Operations (system administrators), and the probes outside /api/v1.
+        row("get", "/admin/jobs", &[SystemAdmin]),
+        Row { method: "post", route: "/admin/jobs/{id}/retry", allowed: &[SystemAdmin], check: Check::ReachesMissing("dead job") },
+        row("get", "/readyz", PUBLIC),
+        row("get", "/metrics", PUBLIC),
+        // Last: these change the draft's photos and the session itself.
+        row("delete", "/referrals/{id}/photos/{photo_id}", &[Referrer]),
+        row("post", "/auth/sign-out", PUBLIC),
+    ]
+}
+
+/// Who may use each page. GETs are all called; POSTs are called (with the caller's own valid form
+/// token) only for the identities that must be refused, since what the allowed ones do is covered
+/// by the journeys.
+fn page_rows() -> Vec<Row> {
+    vec![
+        row("get", "/", SIGNED_IN),
+        row("get", "/sign-in", PUBLIC),
+        row("post", "/sign-in", PUBLIC),
+        row("post", "/sign-out", SIGNED_IN),
+        row("get", "/auth/oidc/start", &[]),
+        row("get", "/auth/oidc/callback", &[]),
+        row("get", "/referrals", REFERRERS),
+        row("get", "/referrals/new", REFERRERS),
+        row("post", "/referrals/new", REFERRERS),
+        row("get", "/referrals/{id}/start", &[Referrer]),
+        row("post", "/referrals/{id}/start", &[Referrer]),
+        row("get", "/referrals/{id}/eligibility", &[Referrer]),
+        row("post", "/referrals/{id}/eligibility", &[Referrer]),
+        row("get", "/referrals/{id}/details", &[Referrer]),
+        row("post", "/referrals/{id}/details", &[Referrer]),
+        row("get", "/referrals/{id}/photos", &[Referrer]),
+        row("post", "/referrals/{id}/photos", &[Referrer]),
+        row("post", "/referrals/{id}/photos/{photo_id}/delete", &[Referrer]),
+        row("get", "/referrals/{id}/review", &[Referrer]),
+        row("post", "/referrals/{id}/submit", &[Referrer]),
+        row("post", "/referrals/{id}/reply", &[Referrer]),
+        row("get", "/worklist", SERVICE_STAFF),
+        row("get", "/referrals/{id}", SEES_R),
+        row("post", "/referrals/{id}/claim", &[Consultant]),
+        row("post", "/referrals/{id}/request-information", &[Consultant]),
+        row("post", "/referrals/{id}/outcome", &[Consultant]),
+        row("post", "/referrals/{id}/patient-links", &[Referrer]),
+        row("post", "/referrals/{id}/patient-links/{link_id}/revoke", &[Referrer]),
+        row("get", "/admin", ADMINS),
+        row("get", "/admin/users", &[SystemAdmin]),
+        row("post", "/admin/users", &[SystemAdmin]),
+        row("get", "/admin/services", ADMINS),
+        row("get", "/admin/jobs", &[SystemAdmin]),
+        row("post", "/admin/jobs/{id}/retry", &[SystemAdmin]),
+        row("get", "/admin/audit", ADMINS),
+        // Patient pages answer by link token only; an unknown token is "not available" for all.
+        row("get", "/p/{token}", &[]),
+        row("post", "/p/{token}", &[]),
+        row("post", "/p/{token}/photos", &[]),
+        row("post", "/p/{token}/done", &[]),
+        row("get", "/assets/{*path}", PUBLIC),
+        row("get", "/favicon.ico", PUBLIC),
+    ]
+}
+
+/// (method, route) pairs the page modules register, read from their sources.
+fn page_routes_in_source() -> BTreeSet<(String, String)> {
+    let sources = [
+        include_str!("../../web/src/pages/mod.rs"),
+        include_str!("../../web/src/pages/gp.rs"),
+        include_str!("../../web/src/pages/consultant.rs"),
+        include_str!("../../web/src/pages/admin.rs"),
+        include_str!("../../web/src/pages/patient.rs"),
+        include_str!("../../web/src/pages/assets.rs"),
+        include_str!("../../web/src/oidc.rs"),
+    ];
+    let mut out = BTreeSet::new();
+    for source in sources {
+        for chunk in source.split(".route(").skip(1) {
+            let Some(path) = chunk.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
+            // The arguments of this `.route(...)` call, by matching parentheses.
+            let mut depth = 1;
+            let end = chunk
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(chunk.len(), |(i, _)| i);
+            let call = &chunk[..end];
+            for method in ["get", "post", "delete", "patch"] {
+                if call.contains(&format!("{method}(")) {
+                    out.insert((method.to_string(), path.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+struct World {
+    server: Server,
+    /// Session token per identity.
+    tokens: BTreeMap<Who, String>,
+    r: String,
+    r_photo: String,
+    d: String,
+    d_photo: String,
+    fhir_bundle: Value,
+}
+
+fn client() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn token_for(server: &Server, email: &str, password: &str) -> String {
+    let r = client().post(format!("{}/api/v1/auth/sign-in", server.base)).json(&json!({"email": email, "password": password})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "sign in {email}");
+    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    cookie.trim_start_matches("telederm_session=").split(';').next().unwrap().to_string()
+}
+
+async fn world() -> World {
+    let server = Server::demo().await;
+    let creds = server.demo_credentials();
+    let mut tokens = BTreeMap::new();
+    for (who, role) in [(Referrer, "referrer"), (Consultant, "consultant"), (ServiceAdmin, "service_admin"), (SystemAdmin, "system_admin")] {
+        let (email, password) = &creds[role];
+        tokens.insert(who, token_for(&server, email, password).await);
+    }
+    // Another practice and another provider, each with its own people.
+    for args in [
+        vec!["organisation", "add", "--ods", "Y99999", "--name", "Elsewhere Practice", "--kind", "practice"],
+        vec!["organisation", "add", "--ods", "RZZ", "--name", "Elsewhere Dermatology", "--kind", "provider"],
+    ] {
+        let (ok, out, err) = server.cli(&args, &[]);
+        assert!(ok, "{out}{err}");
+    }
+    let password = "amber kestrel meadow";
+    for (who, email, role, org) in [
+        (ReferrerOther, "gp@elsewhere.nhs.uk", "referrer", "Y99999"),
+        (ConsultantOther, "derm@elsewhere.nhs.uk", "consultant", "RZZ"),
+        (ServiceAdminOther, "admin@elsewhere.nhs.uk", "service_admin", "RZZ"),
+    ] {
+        let (ok, out, err) = server.cli(
+            &["user", "add", "--email", email, "--name", "Other Person", "--role", role, "--organisation", org, "--password-env", "PW"],
+            &[("PW", password)],
+        );
+        assert!(ok, "{out}{err}");
+        tokens.insert(who, token_for(&server, email, password).await);
+    }
+    // A consultant cannot be given a service their organisation does not run.
+    let (ok, _, err) = server.cli(
+        &["user", "add", "--email", "x@elsewhere.nhs.uk", "--name", "X", "--role", "consultant", "--organisation", "RZZ", "--service", "hackney-rash", "--password-env", "PW"],
+        &[("PW", password)],
+    );
+    assert!(!ok && err.contains("does not run"), "{err}");
+
+    let gp = |path: &str| {
+        let url = format!("{}/api/v1{path}", server.base);
+        let token = tokens[&Referrer].clone();
+        async move {
+            let r = client().get(url).header(header::COOKIE, format!("telederm_session={token}")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let list = gp("/referrals").await;
+    let rows = list["referrals"].as_array().unwrap();
+    let find = |status: &str| {
+        rows.iter().find(|r| r["status"] == status).and_then(|r| r["id"].as_str()).unwrap_or_else(|| panic!("a {status} demo referral")).to_string()
+    };
+    let (r, d) = (find("submitted"), find("draft"));
+    let first_photo = |v: Value| v["photos"][0]["id"].as_str().expect("a photo").to_string();
+    let r_photo = first_photo(gp(&format!("/referrals/{r}/photos")).await);
+    let d_photo = first_photo(gp(&format!("/referrals/{d}/photos")).await);
+    let fhir_bundle = gp(&format!("/fhir/ServiceRequest/{r}/$everything")).await;
+    World { server, tokens, r, r_photo, d, d_photo, fhir_bundle }
+}
+
+/// Which referral a route is about: draft edits use D, everything else R.
+fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
+    let draft_only = [
+        "/start", "/eligibility", "/details", "/review", "/submit", "/patient-links",
+    ];
+    let uses_draft = (route.contains("/photos") && (method != "get" || page))
+        || draft_only.iter().any(|s| route.contains(s))
+        || (route == "/referrals/{id}" && method == "patch");
+    let (id, photo) = if uses_draft { (&w.d, &w.d_photo) } else { (&w.r, &w.r_photo) };
+    if route == "/services/{id}" {
+        return "/services/hackney-rash".into();
+    }
+    if route.starts_with("/admin/jobs/{id}") {
+        return route.replace("{id}", "00000000-0000-0000-0000-000000000000");
+    }
+    route
+        .replace("{id}", id)
+        .replace("{photo_id}", photo)
+        .replace("{variant}", "preview")
+        .replace("{kind}", "gp")
+        .replace("{link_id}", "00000000-0000-0000-0000-000000000000")
+        .replace("{token}", &"0".repeat(64))
+        .replace("{*path}", "app.css")
+}
+
+fn api_body(w: &World, method: &str, route: &str) -> Option<Value> {
+    let patient = json!({"nhs_number": "943 476 5919", "given_name": "Ada", "family_name": "Lovelace",
+        "date_of_birth": "1980-05-17", "sex": "female", "postcode": "E8 1DY"});
+    Some(match (method, route) {
+        ("post", "/auth/sign-in") => json!({"email": "matrix-nobody@example.org", "password": "not a password at all"}),
+        ("post", "/auth/change-password") => json!({"current_password": "wrong wrong wrong", "new_password": "quiet harbour lantern"}),
+        ("post", "/eligibility/check") => json!({"service": "hackney-rash", "answers": {}}),
+        ("post", "/referrals") => json!({"service_id": "hackney-rash", "route": "advice_and_guidance", "patient": patient}),
+        ("patch", _) => json!({}),
+        ("post", "/referrals/{id}/request-information") | ("post", "/referrals/{id}/reply") => json!({"message": "Please send a close-up."}),
+        ("post", "/referrals/{id}/outcome") => json!({"code": "advice_management_plan", "management_plan": "Emollients."}),
+        ("post", "/referrals/{id}/withdraw") => json!({"reason": "matrix"}),
+        ("post", "/fhir") => w.fhir_bundle.clone(),
+        ("post", _) => json!({}),
+        _ => return None,
+    })
+}
+
+async fn call(w: &World, who: Who, method: &str, url: &str, body: Option<Value>, multipart: bool, form: Option<Vec<(String, String)>>) -> reqwest::Response {
+    let c = client();
+    let mut req = match method {
+        "get" => c.get(url),
+        "post" => c.post(url),
+        "patch" => c.patch(url),
+        "delete" => c.delete(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(token) = w.tokens.get(&who) {
+        req = req.header(header::COOKIE, format!("telederm_session={token}"));
+    }
+    if multipart {
+        // A small file: a refusing server may answer before reading a large body.
+        let mut f = reqwest::multipart::Form::new().text("kind", "close_up").part("file", reqwest::multipart::Part::bytes(tiny_jpeg()).file_name("p.jpg"));
+        for (k, v) in form.unwrap_or_default() {
+            f = f.text(k, v);
+        }
+        req = req.multipart(f);
+    } else if let Some(form) = form {
+        req = req.form(&form);
+    } else if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+fn tiny_jpeg() -> Vec<u8> {
+    let mut v = vec![0xff, 0xd8, 0xff, 0xe0];
+    v.extend(std::iter::repeat_n(0u8, 256));
+    v
+}
+
+fn csrf(token: &str) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("telederm-csrf\0{token}").as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_as_every_identity() {
+    // Every routed API path and method has a row, and every row is a routed path.
+    let doc: Value = serde_json::from_str(telederm_web::api::OPENAPI).unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p != "/healthz")
+        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), p.clone())))
+        .collect();
+    let api = api_rows();
+    let covered: BTreeSet<(String, String)> = api.iter().map(|r| (r.method.to_string(), r.route.to_string())).collect();
+    assert_eq!(documented, covered, "every API route needs a row in api_rows() (and no row may name a route that does not exist)");
+    let pages = page_rows();
+    let page_covered: BTreeSet<(String, String)> = pages.iter().map(|r| (r.method.to_string(), r.route.to_string())).collect();
+    assert_eq!(page_routes_in_source(), page_covered, "every page route needs a row in page_rows()");
+
+    let w = world().await;
+    let mut failures = Vec::new();
+    // Pages first: their calls change nothing, and the API's last row signs everyone out.
+    for r in &pages {
+        let url = format!("{}{}", w.server.base, concrete(&w, r.route, r.method, true));
+        for who in EVERYONE {
+            let allowed = r.allowed.contains(&who);
+            if r.method == "post" && (allowed || r.route == "/sign-out") {
+                continue;
+            }
+            let form = (r.method == "post").then(|| {
+                let token = w.tokens.get(&who).map(|t| csrf(t)).unwrap_or_default();
+                vec![("_csrf".to_string(), token), ("email".to_string(), "nobody@example.org".into()), ("password".to_string(), "x".into())]
+            });
+            let multipart = r.method == "post" && r.route.ends_with("/photos");
+            let resp = call(&w, who, r.method, &url, None, multipart, form).await;
+            let status = resp.status();
+            let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let to_sign_in = status == StatusCode::SEE_OTHER && location.starts_with("/sign-in");
+            let ok = if r.allowed.is_empty() {
+                // Only reachable with something the identity does not have (a link token, SSO set-up).
+                status == StatusCode::NOT_FOUND || to_sign_in
+            } else if allowed {
+                status == StatusCode::OK || (status == StatusCode::SEE_OTHER && !to_sign_in) || (r.route == "/sign-in" && r.method == "post")
+            } else if who == Anonymous {
+                to_sign_in
+            } else {
+                status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND
+            };
+            if !ok {
+                failures.push(format!("page {} {} as {who:?}: {status} {location}", r.method.to_uppercase(), r.route));
+            }
+        }
+    }
+    // Paths the document serves from the root rather than /api/v1 (operations probes).
+    let at_root: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, ops)| ops.as_object().unwrap().values().any(|op| op["servers"][0]["url"] == "/"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for r in &api {
+        let prefix = if at_root.contains(r.route) { "" } else { "/api/v1" };
+        let url = format!("{}{prefix}{}", w.server.base, concrete(&w, r.route, r.method, false));
+        for who in EVERYONE {
+            let multipart = r.method == "post" && r.route == "/referrals/{id}/photos";
+            let resp = call(&w, who, r.method, &url, api_body(&w, r.method, r.route), multipart, None).await;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let allowed = r.allowed.contains(&who);
+            let ok = match r.check {
+                Check::Access if allowed => ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status)
+                    || (r.route == "/auth/sign-in" && text.contains("invalid_credentials"))
+                    || (r.route == "/auth/change-password" && text.contains("invalid_credentials")),
+                Check::Access if who == Anonymous => status == StatusCode::UNAUTHORIZED,
+                Check::Access => status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                Check::ReachesMissing(what) if allowed => status == StatusCode::NOT_FOUND && text.contains(what),
+                Check::ReachesMissing(_) => status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
+                Check::ListsR if who == Anonymous => status == StatusCode::UNAUTHORIZED,
+                Check::ListsR => {
+                    // A role that has no list at all may be refused; otherwise R shows only to those allowed.
+                    (status == StatusCode::OK && text.contains(&w.r) == allowed) || (!allowed && status == StatusCode::FORBIDDEN)
+                }
+            };
+            if !ok {
+                failures.push(format!("API {} {} as {who:?}: {status} {}", r.method.to_uppercase(), r.route, text.chars().take(160).collect::<String>()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} unexpected answers:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessed_and_foreign_ids_reveal_nothing() {
+    let w = world().await;
+    let base = &w.server.base;
+    let random = uuid::Uuid::new_v4().to_string();
+    let not_found_body = |who: Who, url: String| {
+        let w = &w;
+        async move {
+            let r = call(w, who, "get", &url, None, false, None).await;
+            (r.status(), r.text().await.unwrap_or_default())
+        }
+    };
+    // A random id and another practice's real id get the same answer, so ids cannot be probed.
+    for who in [ReferrerOther, ConsultantOther, ServiceAdminOther, SystemAdmin] {
+        let (s1, b1) = not_found_body(who, format!("{base}/api/v1/referrals/{random}")).await;
+        let (s2, b2) = not_found_body(who, format!("{base}/api/v1/referrals/{}", w.r)).await;
+        assert_eq!((s1, &b1), (StatusCode::NOT_FOUND, &b2), "{who:?}: {s2} {b2}");
+        assert!(!b2.contains("Lovelace") && !b2.contains(&w.r));
+        // The photo bytes, by the right photo id under the right referral, are not served either.
+        let (s, _) = not_found_body(who, format!("{base}/api/v1/referrals/{}/photos/{}/original", w.r, w.r_photo)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who:?}");
+    }
+    // A photo id under the wrong referral (one the caller may see) is not served.
+    let (s, _) = not_found_body(Referrer, format!("{base}/api/v1/referrals/{}/photos/{}/original", w.d, w.r_photo)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "photo of R through D");
+    // Malformed ids are refused without a server error.
+    for bad in ["1", "..%2F..%2Fetc%2Fpasswd", "00000000-0000-0000-0000-00000000000g", "%00"] {
+        let (s, _) = not_found_body(Referrer, format!("{base}/api/v1/referrals/{bad}")).await;
+        assert!(s == StatusCode::NOT_FOUND || s == StatusCode::BAD_REQUEST, "{bad}: {s}");
+    }
+    // Lists filtered by another practice's service or NHS number show nothing of it.
+    let (s, b) = not_found_body(ReferrerOther, format!("{base}/api/v1/referrals?nhs_number=9434765919")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!b.contains(&w.r));
+    let (s, b) = not_found_body(ConsultantOther, format!("{base}/api/v1/worklist?service=hackney-rash")).await;
+    assert!(s == StatusCode::OK && !b.contains(&w.r), "{s} {b}");
+    // A referrer from another practice cannot import a referral for this practice through FHIR.
+    let r = call(&w, ReferrerOther, "post", &format!("{base}/api/v1/fhir"), Some(w.fhir_bundle.clone()), false, None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

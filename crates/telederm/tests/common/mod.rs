@@ -1,0 +1,244 @@
+//! Test harness: runs the real `telederm` binary on a free loopback port with a fresh data
+//! directory, and signs in over HTTP like any client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+pub struct Server {
+    pub base: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Server {
+    /// `telederm demo` on a fresh data directory.
+    pub async fn demo() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start("demo", &dir, &[]).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// `telederm demo` on a fresh data directory, with extra environment.
+    pub async fn demo_with(env: &[(&str, &str)], port: Option<u16>) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_on("demo", &dir, env, port.unwrap_or_else(free_port)).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub async fn start(command: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with(command, data_dir, env, Stdio::inherit()).await
+    }
+
+    /// [`Server::start`] with the server's stderr (its logs) sent to `stderr`, e.g. a file.
+    pub async fn start_with(command: &str, data_dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
+        Server::start_on_with(command, data_dir, env, free_port(), stderr).await
+    }
+
+    /// [`Server::start`] on a given port (for tests that must know it before the server starts).
+    pub async fn start_on(command: &str, data_dir: &Path, env: &[(&str, &str)], port: u16) -> Server {
+        Server::start_on_with(command, data_dir, env, port, Stdio::inherit()).await
+    }
+
+    pub async fn start_on_with(command: &str, data_dir: &Path, env: &[(&str, &str)], port: u16, stderr: Stdio) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_telederm"));
+        cmd.arg(command)
+            .env("TELEDERM_DATA_DIR", data_dir)
+            .env("TELEDERM_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start telederm");
+        let server = Server { base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf(), child, _tmp: None };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = Client::new();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("telederm did not answer /healthz within 60 s");
+    }
+
+    /// Demo passwords by role, read from the credentials file the demo writes.
+    pub fn demo_credentials(&self) -> HashMap<String, (String, String)> {
+        let text = std::fs::read_to_string(self.data_dir.join("demo-credentials.txt")).expect("demo credentials");
+        text.lines()
+            .filter_map(|l| {
+                let parts: Vec<&str> = l.split_whitespace().collect();
+                (parts.len() == 3).then(|| (parts[0].to_string(), (parts[1].to_string(), parts[2].to_string())))
+            })
+            .collect()
+    }
+
+    /// A client signed in as the demo user with this role.
+    pub async fn sign_in_as(&self, role: &str) -> Api {
+        let (email, password) = self.demo_credentials().get(role).cloned().expect("demo role");
+        self.sign_in(&email, &password).await
+    }
+
+    /// A client signed in with this email and password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Api {
+        let role = email;
+        let api = self.anonymous();
+        let r = api.post("/auth/sign-in", &serde_json::json!({"email": email, "password": password})).await;
+        assert_eq!(r.0, StatusCode::OK, "sign-in as {role}: {}", r.1);
+        api
+    }
+
+    /// Runs a `telederm` command on this server's data directory; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_telederm"));
+        cmd.args(args).env("TELEDERM_DATA_DIR", &self.data_dir).env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run telederm");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api { base: format!("{}/api/v1", self.base), client: Client::builder().cookie_store(true).build().expect("client") }
+    }
+
+    /// Asks the server to stop (SIGTERM, as a service manager would) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().expect("wait for telederm")
+    }
+
+    /// Stops the server the hard way (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Api {
+    pub base: String,
+    pub client: Client,
+}
+
+pub type Resp = (StatusCode, Value);
+
+async fn into_resp(r: reqwest::Response) -> Resp {
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> Resp {
+        into_resp(self.client.get(format!("{}{path}", self.base)).send().await.expect("GET")).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        into_resp(self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("POST")).await
+    }
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        into_resp(self.client.patch(format!("{}{path}", self.base)).json(body).send().await.expect("PATCH")).await
+    }
+    pub async fn upload(&self, referral: &str, kind: &str, bytes: Vec<u8>) -> Resp {
+        let form = reqwest::multipart::Form::new()
+            .text("kind", kind.to_string())
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg"));
+        into_resp(self.client.post(format!("{}/referrals/{referral}/photos", self.base)).multipart(form).send().await.expect("upload")).await
+    }
+}
+
+/// A generated phone-style photo of skin.
+pub fn photo(seed: u64, defocus: f32) -> Vec<u8> {
+    use telederm_imaging::synth::{JpegOpts, Scene, jpeg, render};
+    jpeg(&render(&Scene { width: 1600, height: 1200, seed, defocus, ..Scene::default() }), JpegOpts::default())
+}
+
+// ------------------------------------------------------------ referral helpers shared by the journeys
+
+pub fn patient(dob: &str) -> Value {
+    serde_json::json!({
+        "nhs_number": "943 476 5919", "given_name": "Ada", "family_name": "Lovelace",
+        "date_of_birth": dob, "sex": "female", "postcode": "E8 1DY",
+        "contact": {"email": "ada@example.org"}
+    })
+}
+
+pub fn answers(dob: &str, overrides: Value) -> Value {
+    let mut a = serde_json::json!({
+        "referral_date": chrono::Utc::now().date_naive().to_string(),
+        "patient": {"date_of_birth": dob, "postcode": "E8 1DY"},
+        "condition": "rash", "lesion_count": 0, "body_sites": ["arm"],
+        "meets_2ww_criteria": false, "extreme_psychological_distress": false, "widespread": false,
+        "severe_or_systemic_or_urgent": false, "imaging_practical": true, "safeguarding_concerns": false,
+        "has_capacity_to_consent": true, "best_interests_referral": false, "consent_given": true,
+        "known_chronic_inflammatory_condition": false, "face_identifiable_in_images": false,
+        "dermoscopic_images": false, "images_taken_by": "clinician", "seen_face_to_face": true
+    });
+    if let (Some(a), Some(o)) = (a.as_object_mut(), overrides.as_object()) {
+        for (k, v) in o {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    a
+}
+
+/// The body of `POST /referrals` for a complete draft (history, consent, eligibility answers).
+pub fn draft_body(service: &str, route: &str, overrides: Value) -> Value {
+    let dob = "1980-05-17";
+    serde_json::json!({
+        "service_id": service, "route": route, "priority": "routine",
+        "patient": patient(dob),
+        "history": {"presenting_complaint": "Itchy rash on the forearm", "duration": "3 months",
+                    "body_sites": ["arm"], "treatments_tried": "Emollients", "relevant_history": "",
+                    "medication": "None", "allergies": "NKDA"},
+        "consent": {"given_by": "patient", "method": "verbal", "direct_care": true, "teaching": false, "research": false},
+        "eligibility_answers": answers(dob, overrides),
+    })
+}
+
+/// Creates a complete draft with the three photos the service asks for.
+pub async fn complete_draft(gp: &Api, service: &str, route: &str, overrides: Value) -> String {
+    let (status, body) = gp.post("/referrals", &draft_body(service, route, overrides)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "draft");
+    let id = body["id"].as_str().unwrap().to_string();
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        let (status, p) = gp.upload(&id, kind, photo(i as u64 + 1, 0.0)).await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        assert_eq!(p["kind"], kind);
+        assert!(p["report"]["verdict"].is_string(), "each photo's verdict comes back at once: {p}");
+    }
+    id
+}
+

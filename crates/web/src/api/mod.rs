@@ -1,0 +1,154 @@
+//! The JSON API under `/api/v1`. Its contract is `openapi.json` beside this file, served at
+//! `GET /api/v1/openapi.json`; a test checks that every route here is documented there.
+
+pub(crate) mod admin;
+pub(crate) mod photos;
+mod fhir;
+mod referrals;
+mod session;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use telederm_domain::eligibility::{EligibilityAnswers, evaluate};
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+
+pub use photos::store_photo;
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let upload_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX) + 64 * 1024;
+    Router::new()
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/auth/sign-in", post(session::sign_in))
+        .route("/auth/sign-out", post(session::sign_out))
+        .route("/auth/change-password", post(session::change_password))
+        .route("/me", get(session::me))
+        .route("/services", get(list_services))
+        .route("/services/{id}", get(get_service))
+        .route("/eligibility/check", post(check_eligibility))
+        .route("/referrals", get(referrals::list).post(referrals::create))
+        .route("/referrals/{id}", get(referrals::detail).patch(referrals::update_draft))
+        .route("/referrals/{id}/submit", post(referrals::submit))
+        .route("/referrals/{id}/claim", post(referrals::claim))
+        .route("/referrals/{id}/request-information", post(referrals::request_information))
+        .route("/referrals/{id}/reply", post(referrals::reply))
+        .route("/referrals/{id}/outcome", post(referrals::record_outcome))
+        .route("/referrals/{id}/withdraw", post(referrals::withdraw))
+        .route("/referrals/{id}/close", post(referrals::close))
+        .route(
+            "/referrals/{id}/photos",
+            get(photos::list).post(photos::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/referrals/{id}/photos/{photo_id}", axum::routing::delete(photos::delete))
+        .route("/referrals/{id}/photos/{photo_id}/{variant}", get(photos::download))
+        .route("/worklist", get(referrals::worklist))
+        .route("/admin/jobs", get(admin::list))
+        .route("/admin/jobs/{id}/retry", post(admin::retry_one))
+        .merge(fhir::routes())
+        .fallback(|| async { ApiError::not_found("API route") })
+}
+
+/// A JSON body whose rejections use our error format: 400 for malformed JSON, 422 for JSON of the
+/// wrong shape (naming the field), 415 without a JSON content type.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::unprocessable(
+                "invalid_body",
+                format!("The request body has the wrong shape: {}. Check the field against the API document.", e.body_text()),
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(body_too_large()),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            )),
+            Err(e) => Err(ApiError::bad_request(
+                "malformed_json",
+                format!("The request body is not valid JSON: {}.", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// `413 body_too_large`: the request body is over the limit for its route.
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "The request body is larger than this service accepts. Send less (photos go one at a time to their upload route).",
+    )
+}
+
+/// A query string whose rejections use our error format: 400 `invalid_query` naming the problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("The query string is not right: {}. Check the parameters against the API document.", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// Turns a panic inside a handler into a 500 in our error format (and logs it).
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    ApiError::internal("handler panicked", detail).into_response()
+}
+
+async fn list_services(State(state): State<AppState>, _user: CurrentUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "services": state.policies.values().collect::<Vec<_>>() }))
+}
+
+use axum::extract::{Path, State};
+
+async fn get_service(State(state): State<AppState>, _user: CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    let policy = state.policies.get(&id).ok_or_else(|| ApiError::not_found("service"))?;
+    Ok(Json(policy).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EligibilityCheck {
+    service: String,
+    answers: serde_json::Value,
+}
+
+/// Evaluates eligibility answers without saving anything (for live feedback while filling in).
+async fn check_eligibility(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    ApiJson(body): ApiJson<EligibilityCheck>,
+) -> ApiResult<Response> {
+    let policy = state.policies.get(&body.service).ok_or_else(|| {
+        ApiError::unprocessable("unknown_service", format!("There is no service {:?}. GET /api/v1/services lists them.", body.service))
+    })?;
+    let answers = EligibilityAnswers::from_json(&body.answers)
+        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+    Ok(Json(evaluate(policy, &answers)).into_response())
+}

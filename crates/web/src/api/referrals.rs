@@ -1,0 +1,120 @@
+//! Referral endpoints: thin JSON adapters over [`crate::usecases`], where the rules live.
+
+use axum::Json;
+use axum::extract::{Path, State};
+
+use super::ApiQuery;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::ApiJson;
+use crate::AppState;
+use crate::access::{self, Capability, Scope};
+use crate::auth::CurrentUser;
+use crate::error::ApiResult;
+use crate::usecases::{self, CreateReferral, ListQuery, OutcomeBody, UpdateDraft, WithdrawBody};
+
+pub(super) use crate::usecases::load;
+
+pub async fn create(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiJson(body): ApiJson<CreateReferral>) -> ApiResult<Response> {
+    let referral = usecases::create_draft(&state, &user, body).await?;
+    Ok((StatusCode::CREATED, Json(referral)).into_response())
+}
+
+pub async fn update_draft(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateDraft>,
+) -> ApiResult<Response> {
+    Ok(Json(usecases::update_draft(&state, &user, &id, body).await?).into_response())
+}
+
+pub async fn submit(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(usecases::submit(&state, &user, &id).await?).into_response())
+}
+
+pub async fn claim(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(usecases::claim(&state, &user, &id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    message: String,
+}
+
+pub async fn request_information(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MessageBody>,
+) -> ApiResult<Response> {
+    Ok(Json(usecases::request_information(&state, &user, &id, &body.message).await?).into_response())
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MessageBody>,
+) -> ApiResult<Response> {
+    Ok(Json(usecases::reply(&state, &user, &id, &body.message).await?).into_response())
+}
+
+pub async fn record_outcome(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OutcomeBody>,
+) -> ApiResult<Response> {
+    Ok(Json(usecases::record_outcome(&state, &user, &id, body).await?).into_response())
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WithdrawBody>,
+) -> ApiResult<Response> {
+    Ok(Json(usecases::withdraw(&state, &user, &id, body).await?).into_response())
+}
+
+pub async fn close(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(usecases::close(&state, &user, &id).await?).into_response())
+}
+
+pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    let r = load(&state, &user, &id, Capability::View).await?;
+    let photos = state.store.list_photos(r.id).await?;
+    let messages = state.store.list_messages(r.id).await?;
+    let events = state.store.list_events(r.id).await?;
+    let scope = Scope::from(&r);
+    let allowed: Vec<&str> = Capability::ALL
+        .into_iter()
+        .filter(|c| *c != Capability::View && access::permits(&user, *c, &scope))
+        .map(|c| c.as_str())
+        .collect();
+    let service = state.policies.get(&r.service_id).map(|p| serde_json::json!({"id": p.id, "name": p.name, "response_target_working_days": p.response_target_working_days}));
+    Ok(Json(serde_json::json!({
+        "referral": r,
+        "service": service,
+        "photos": photos,
+        "messages": messages,
+        "events": events,
+        "permitted_actions": allowed,
+    }))
+    .into_response())
+}
+
+pub async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
+    let items = usecases::list(&state, &user, &q).await?;
+    Ok(Json(serde_json::json!({ "referrals": items })).into_response())
+}
+
+/// A consultant's (or service admin's) open referrals, earliest deadline first.
+pub async fn worklist(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
+    let items = usecases::worklist(&state, &user, &q).await?;
+    Ok(Json(serde_json::json!({ "referrals": items })).into_response())
+}

@@ -1,0 +1,293 @@
+//! Sign-in: argon2id password hashes, lockout and rate limits, and server-side sessions
+//! identified by a random token in a cookie. Only the SHA-256 of a token is stored.
+//!
+//! One piece of code signs people in ([`authenticate`]) for the JSON API and the sign-in page;
+//! one starts sessions ([`start_session`], which also ends the session the browser came with, so a
+//! planted token never becomes signed in); one reads them ([`current_session`], which enforces the
+//! idle and absolute expiry).
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, Params};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use telederm_domain::organisation::User;
+use telederm_store::SessionUser;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::security::ClientAddr;
+
+pub const SESSION_COOKIE: &str = "telederm_session";
+
+/// Argon2id cost: 19 MiB of memory, 2 passes, 1 lane (OWASP's recommended minimum for argon2id).
+/// A whole sign-in takes 20-30 ms on the 2-core reference machine (docs/security.md), so one core
+/// verifies about 40 guesses a second before the lockout stops them. Hashes made with other
+/// parameters are upgraded at the next successful sign-in, so the cost can be raised later.
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_ITERATIONS: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, None).unwrap_or_default();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// At most this many password hashes are computed at once (one per core), so a flood of sign-in
+/// attempts queues instead of exhausting memory.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// A real hash of nothing in particular, verified against for unknown accounts so that the time a
+/// failed sign-in takes does not reveal whether the account exists.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password("no account has this password").unwrap_or_default());
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Whether a stored hash was made with other parameters than today's (or is not argon2id).
+pub fn needs_rehash(hash: &str) -> bool {
+    let Ok(h) = PasswordHash::new(hash) else { return true };
+    h.algorithm.as_str() != "argon2id"
+        || Params::try_from(&h).map_or(true, |p| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) != (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES)
+        })
+}
+
+/// Hashes off the async threads, a bounded number at a time.
+pub async fn hash_password_async(password: String) -> Result<String, ApiError> {
+    let _permit = HASHING.acquire().await.map_err(|e| ApiError::internal("password hashing", e))?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing", e))?
+        .map_err(|e| ApiError::internal("password hashing", e))
+}
+
+async fn verify_password_async(password: String, hash: String) -> Result<bool, ApiError> {
+    let _permit = HASHING.acquire().await.map_err(|e| ApiError::internal("password check", e))?;
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal("password check", e))
+}
+
+/// Checks a new password against the password rules (NCSC guidance), as a 422 with the rule's code.
+pub fn check_new_password(password: &str, email: &str, display_name: &str) -> Result<(), ApiError> {
+    telederm_domain::password::check_password(password, email, display_name)
+        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()).with_details(serde_json::json!({"field": "password"})))
+}
+
+/// A fresh random token (256 bits, hex) and the hash to store for it.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+// ------------------------------------------------------------------ lockout and rate limits
+
+const SCOPE_ACCOUNT: &str = "account";
+const SCOPE_ADDRESS: &str = "address";
+
+/// `429 too_many_attempts` with the seconds to wait (also sent as `Retry-After`).
+pub fn too_many_attempts(retry_after_seconds: i64) -> ApiError {
+    let minutes = (retry_after_seconds + 59) / 60;
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!(
+            "Too many sign-in attempts. Wait {minutes} minute{} and try again, or use single sign-on; \
+             if you have forgotten your password, ask your administrator to reset it.",
+            if minutes == 1 { "" } else { "s" }
+        ),
+    )
+    .with_details(serde_json::json!({ "retry_after_seconds": retry_after_seconds }))
+}
+
+pub fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "That email and password do not match an account. Check them and try again.",
+    )
+}
+
+/// Seconds until fewer than `max` of these failures (oldest first) are inside the window, or
+/// `None` when there are fewer than `max` already.
+fn locked_for(failures: &[DateTime<Utc>], max: usize, window: chrono::Duration, now: DateTime<Utc>) -> Option<i64> {
+    if max == 0 || failures.len() < max {
+        return None;
+    }
+    let frees_at = failures[failures.len() - max] + window;
+    Some((frees_at - now).num_seconds().max(1))
+}
+
+/// Signs a person in with their email and password. Refuses with 429 `too_many_attempts` while
+/// the account or the client address has too many recent failures (counted in the database, so
+/// the limits hold across nodes), and with 401 `invalid_credentials` (the same answer, taking the
+/// same time, whether or not the account exists) for a wrong email or password.
+pub async fn authenticate(state: &AppState, email: &str, password: &str, client: &ClientAddr) -> Result<User, ApiError> {
+    let s = &state.settings;
+    let now = Utc::now();
+    let window = chrono::Duration::seconds(s.sign_in_window_seconds.max(1));
+    let account = email.trim().to_lowercase();
+    let account_failures = state.store.sign_in_failures_since(SCOPE_ACCOUNT, &account, now - window).await?;
+    let address_failures = state.store.sign_in_failures_since(SCOPE_ADDRESS, &client.0, now - window).await?;
+    let locked = [
+        locked_for(&account_failures, s.max_failures_per_account, window, now),
+        locked_for(&address_failures, s.max_failures_per_address, window, now),
+    ];
+    if let Some(wait) = locked.into_iter().flatten().max() {
+        tracing::warn!(client = %client.0, "sign-in refused: too many recent failures");
+        return Err(too_many_attempts(wait));
+    }
+    if password.chars().count() > telederm_domain::password::MAX_LENGTH {
+        // Not worth hashing; counts as a failure like any other wrong password.
+        state.store.record_sign_in_failure(SCOPE_ACCOUNT, &account, now, now - window).await?;
+        state.store.record_sign_in_failure(SCOPE_ADDRESS, &client.0, now, now - window).await?;
+        return Err(invalid_credentials());
+    }
+    let found = state.store.user_by_email(&account).await?;
+    let hash = found.as_ref().map_or_else(|| DUMMY_HASH.clone(), |(_, h)| h.clone());
+    let ok = verify_password_async(password.to_string(), hash.clone()).await?;
+    match found {
+        Some((user, _)) if ok => {
+            state.store.clear_sign_in_failures(SCOPE_ACCOUNT, &account).await?;
+            if needs_rehash(&hash) {
+                let fresh = hash_password_async(password.to_string()).await?;
+                state.store.update_password_hash(user.id, &fresh).await?;
+            }
+            Ok(user)
+        }
+        _ => {
+            state.store.record_sign_in_failure(SCOPE_ACCOUNT, &account, now, now - window).await?;
+            state.store.record_sign_in_failure(SCOPE_ADDRESS, &client.0, now, now - window).await?;
+            tracing::info!(client = %client.0, "sign-in failed");
+            Err(invalid_credentials())
+        }
+    }
+}
+
+// ------------------------------------------------------------------ sessions
+
+/// Starts a session for `user` and returns the cookie token. The session the browser came with
+/// (if any) is ended first: a token is never carried across sign-in (no session fixation).
+pub async fn start_session(state: &AppState, user: &User, previous_token: Option<&str>) -> Result<String, ApiError> {
+    if let Some(old) = previous_token {
+        state.store.delete_session(&token_hash(old)).await?;
+    }
+    let (token, hash) = new_token();
+    let now = Utc::now();
+    let expires = now + chrono::Duration::seconds(state.settings.session_max_seconds);
+    state.store.create_session(&hash, user.id, now, expires).await?;
+    Ok(token)
+}
+
+/// The live session for a cookie token: not past its absolute expiry, not idle for longer than
+/// the idle timeout. Using it keeps it alive.
+pub async fn current_session(state: &AppState, token: &str) -> Result<Option<SessionUser>, ApiError> {
+    let now = Utc::now();
+    let idle_cutoff = now - chrono::Duration::seconds(state.settings.session_idle_seconds);
+    Ok(state.store.use_session(&token_hash(token), now, idle_cutoff).await?)
+}
+
+/// The `Set-Cookie` value for a new session. `Secure` when served over TLS; always `HttpOnly`
+/// and `SameSite=Lax` (the OIDC callback is a cross-site top-level GET and must carry cookies).
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        state.settings.session_max_seconds,
+        if state.settings.secure_cookies { "; Secure" } else { "" }
+    )
+}
+
+pub fn clear_cookie(state: &AppState) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if state.settings.secure_cookies { "; Secure" } else { "" }
+    )
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
+    cookie_in(&parts.headers, name)
+}
+
+pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn cookie_token(parts: &Parts) -> Option<String> {
+    cookie_value(parts, SESSION_COOKIE)
+}
+
+/// The signed-in user. Extracting it refuses the request with 401 when nobody is signed in.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = cookie_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        match current_session(state, &token).await? {
+            Some(s) => Ok(CurrentUser(s.user)),
+            None => Err(ApiError::unauthenticated()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_todays_parameters_and_old_ones_need_rehashing() {
+        let h = hash_password("correct horse battery staple").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse battery staple", &h));
+        assert!(!verify_password("correct horse battery stapler", &h));
+        assert!(!needs_rehash(&h));
+        let weak = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, Params::new(8, 1, 1, None).unwrap());
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let old = weak.hash_password(b"x", &salt).unwrap().to_string();
+        assert!(needs_rehash(&old));
+        assert!(needs_rehash("not a hash"));
+    }
+
+    #[test]
+    fn lockout_lasts_until_enough_failures_leave_the_window() {
+        let now = Utc::now();
+        let w = chrono::Duration::minutes(15);
+        let f: Vec<_> = (0..5).map(|i| now - chrono::Duration::minutes(10 - i)).collect();
+        assert_eq!(locked_for(&f[..4], 5, w, now), None);
+        // The oldest of the five failed 10 minutes ago: free again in 5 minutes.
+        assert_eq!(locked_for(&f, 5, w, now), Some(300));
+    }
+}

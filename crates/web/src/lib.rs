@@ -1,0 +1,136 @@
+//! Telederm over HTTP: the JSON API under `/api/v1`, its OpenAPI document, pages, and the
+//! operations endpoints (`/healthz`, `/readyz`, `/metrics`).
+
+pub mod access;
+pub mod audit;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod notices;
+pub mod oidc;
+pub mod ops;
+pub mod pages;
+pub mod security;
+pub mod usecases;
+
+pub use api::store_photo;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use telederm_domain::calendar::Calendar;
+use telederm_domain::policy::ServicePolicy;
+use telederm_imaging::IntakeLimits;
+use telederm_store::Store;
+use telederm_store::blobs::BlobStore;
+
+/// Settings the web layer needs (the binary builds them from its configuration).
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Largest photo upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most photos on one referral.
+    pub max_photos_per_referral: usize,
+    /// Mark cookies `Secure` (when served over TLS).
+    pub secure_cookies: bool,
+    /// Where people reach the service: the base of links in notifications (no trailing slash).
+    pub public_url: String,
+    /// Whether the notifier can send text messages (patients with a phone number and no email).
+    pub sms_enabled: bool,
+    /// The notification provider configured on this node (`SMTP`, `GOV.UK Notify`), if any:
+    /// without one, notifications wait in the outbox (the admin jobs page says so).
+    pub notifier: Option<String>,
+    /// A reverse proxy is in front: take the client's address (for the audit trail and sign-in rate limits) from the last
+    /// `X-Forwarded-For` entry instead of the TCP peer.
+    pub trust_proxy: bool,
+    /// Send `Strict-Transport-Security` (when served over TLS, directly or behind a proxy).
+    pub hsts: bool,
+    /// A session ends after this long without use.
+    pub session_idle_seconds: i64,
+    /// A session ends this long after sign-in, whatever happens.
+    pub session_max_seconds: i64,
+    /// Failed sign-ins are counted over this sliding window.
+    pub sign_in_window_seconds: i64,
+    /// Failed sign-ins to one account within the window before it is locked (until they age out).
+    pub max_failures_per_account: usize,
+    /// Failed sign-ins from one client address within the window before it is refused.
+    pub max_failures_per_address: usize,
+    /// Largest request body for anything but a photo upload.
+    pub max_body_bytes: usize,
+    /// OpenID Connect single sign-on, when configured.
+    pub oidc: Option<oidc::OidcSettings>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            max_upload_bytes: 25 * 1024 * 1024,
+            max_photos_per_referral: 20,
+            secure_cookies: false,
+            public_url: "http://127.0.0.1:8080".into(),
+            sms_enabled: false,
+            notifier: None,
+            trust_proxy: false,
+            hsts: false,
+            session_idle_seconds: 30 * 60,
+            session_max_seconds: 12 * 3600,
+            sign_in_window_seconds: 15 * 60,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            max_body_bytes: 2 * 1024 * 1024,
+            oidc: None,
+        }
+    }
+}
+
+/// Everything a request handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Discovered OpenID Connect provider metadata and keys (fetched on first use).
+    pub oidc: Arc<oidc::OidcClient>,
+    pub blobs: BlobStore,
+    pub policies: Arc<BTreeMap<String, ServicePolicy>>,
+    pub calendar: Arc<Calendar>,
+    pub settings: Arc<WebSettings>,
+}
+
+impl AppState {
+    pub fn new(store: Store, blobs: BlobStore, policies: Vec<ServicePolicy>, calendar: Calendar, settings: WebSettings) -> Self {
+        let oidc = Arc::new(oidc::OidcClient::new(settings.oidc.clone()));
+        AppState {
+            oidc,
+            store,
+            blobs,
+            policies: Arc::new(policies.into_iter().map(|p| (p.id.clone(), p)).collect()),
+            calendar: Arc::new(calendar),
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn intake_limits(&self) -> IntakeLimits {
+        IntakeLimits { max_file_bytes: self.settings.max_upload_bytes, ..IntakeLimits::default() }
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    // No request body may be larger than the largest photo upload (plus its form), whatever the
+    // route (the page upload forms allow 30 MiB); other routes are held to `max_body_bytes`.
+    let hard_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX).max(30 << 20).saturating_add(4 << 20);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", api::routes(&state))
+        .merge(pages::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::harden))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panic_response))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::client_address_layer))
+        .with_state(state)
+}

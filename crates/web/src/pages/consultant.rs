@@ -1,0 +1,338 @@
+//! The consultant's worklist and the case view (shared with the GP, who sees the outcome, the
+//! letters and the information requests there), with the consultant's actions.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Europe::London;
+use telederm_domain::organisation::Role;
+use telederm_domain::outcome::{OutcomeCode, RejectionReason};
+use telederm_domain::referral::{Action, MessageKind, Priority, Referral, ReferralStatus, Route};
+
+use super::form::FormData;
+use super::gp::{DecisionView, Row, ServiceCard, decision_view, priority_label, rows, service_card};
+use super::views::{self, Nav, PhotoView};
+use super::{PageError, PageResult, Viewer, html, see_other};
+use crate::AppState;
+use crate::access::{self, Capability, Scope};
+use crate::error::ApiError;
+use crate::usecases::{self, ListQuery, OutcomeBody};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/worklist", get(worklist))
+        .route("/referrals/{id}", get(case_view))
+        .route("/referrals/{id}/claim", post(claim))
+        .route("/referrals/{id}/request-information", post(request_information))
+        .route("/referrals/{id}/outcome", post(record_outcome))
+}
+
+#[derive(Template)]
+#[template(path = "worklist.html")]
+struct WorklistPage {
+    nav: Nav,
+    rows: Vec<Row>,
+    services: Vec<(String, String)>,
+    service: String,
+    route: String,
+    priority: String,
+    status: String,
+    statuses: Vec<(&'static str, &'static str)>,
+}
+
+async fn worklist(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
+    if !matches!(v.user.role, Role::Consultant | Role::ServiceAdmin) {
+        return Err(PageError(ApiError::forbidden("The worklist is for consultants and service admins.")));
+    }
+    let q = FormData::from_query(uri.query().unwrap_or(""));
+    let query = ListQuery {
+        status: q.opt("status").map(str::to_string),
+        service: q.opt("service").map(str::to_string),
+        route: q.opt("route").map(str::to_string),
+        priority: q.opt("priority").map(str::to_string),
+        ..ListQuery::default()
+    };
+    let items = usecases::worklist(&state, &v.user, &query).await?;
+    Ok(html(&WorklistPage {
+        nav: Nav::for_viewer(&v, "/worklist"),
+        rows: rows(items),
+        services: v.user.services.iter().map(|s| (s.clone(), state.policies.get(s).map_or(s.clone(), |p| p.name.clone()))).collect(),
+        service: q.get("service").into(),
+        route: q.get("route").into(),
+        priority: q.get("priority").into(),
+        status: q.get("status").into(),
+        statuses: vec![("submitted", "Submitted"), ("in_review", "In review"), ("awaiting_information", "Information requested")],
+    }))
+}
+
+pub struct MessageView {
+    pub request: bool,
+    pub author: String,
+    pub when: String,
+    pub body: String,
+}
+
+pub struct OutcomeView {
+    pub code: String,
+    pub rejected: bool,
+    pub reason: String,
+    pub diagnosis: String,
+    pub plan: String,
+    pub follow_up: String,
+    pub onward: String,
+    pub when: String,
+}
+
+pub struct LinkView {
+    pub id: String,
+    pub state: &'static str,
+    pub expires: String,
+    pub photos: String,
+    pub usable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    nav: Nav,
+    id: String,
+    r: Referral,
+    is_consultant: bool,
+    is_referrer: bool,
+    nhs: String,
+    dob: String,
+    age: u32,
+    service: ServiceCard,
+    route: &'static str,
+    priority: &'static str,
+    status: (&'static str, &'static str),
+    due: String,
+    overdue: bool,
+    due_today: bool,
+    decision: Option<DecisionView>,
+    consent: Vec<(&'static str, String)>,
+    photos: Vec<PhotoView>,
+    messages: Vec<MessageView>,
+    outcome: Option<OutcomeView>,
+    can_claim: bool,
+    can_request: bool,
+    can_outcome: bool,
+    can_reply: bool,
+    can_add_photos: bool,
+    can_send_link: bool,
+    links: Vec<LinkView>,
+    new_link: String,
+    flash: String,
+    error: String,
+    outcome_codes: Vec<(&'static str, &'static str)>,
+    reasons: Vec<(&'static str, &'static str)>,
+    priorities: Vec<(&'static str, &'static str)>,
+    onward_services: Vec<(String, String)>,
+}
+
+fn yes(b: bool) -> String {
+    if b { "Yes".into() } else { "No".into() }
+}
+
+async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
+    let r = usecases::load(&state, &v.user, &id, Capability::View).await?;
+    let q = FormData::from_query(uri.query().unwrap_or(""));
+    let scope = Scope::from(&r);
+    let can = |cap: Capability, action: Action| access::permits(&v.user, cap, &scope) && r.status.after(action).is_ok();
+    let photos = state.store.list_photos(r.id).await?;
+    let messages = state.store.list_messages(r.id).await?;
+    let policy = usecases::policy(&state, &r.service_id)?;
+    let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
+    let open = r.status.is_open_for_service();
+    let decision = r
+        .eligibility
+        .as_ref()
+        .and_then(|d| serde_json::from_value::<telederm_domain::eligibility::EligibilityDecision>(d.clone()).ok())
+        .map(|d| decision_view(&d))
+        .or_else(|| super::gp::current_decision(&state, &r));
+    let consent = match &r.consent {
+        Some(c) => vec![
+            ("Direct care", yes(c.direct_care)),
+            ("Teaching", yes(c.teaching)),
+            ("Research", yes(c.research)),
+        ],
+        None => vec![("Consent", "Not recorded".into())],
+    };
+    let outcome = r.outcome.as_ref().map(|o| OutcomeView {
+        code: o.code.label().to_string(),
+        rejected: o.code == OutcomeCode::Rejected,
+        reason: o.rejection_reason.map(|r| r.label().to_string()).unwrap_or_default(),
+        diagnosis: o.diagnosis.clone(),
+        plan: o.management_plan.clone(),
+        follow_up: o.follow_up.clone(),
+        onward: o.onward_service.as_ref().map(|s| state.policies.get(s).map_or(s.clone(), |p| p.name.clone())).unwrap_or_default(),
+        when: views::when(o.recorded_at),
+    });
+    let is_referrer = access::permits(&v.user, Capability::Reply, &scope);
+    let links_allowed = is_referrer && policy.patient_upload_links && matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation);
+    let now = Utc::now();
+    let links = if is_referrer {
+        state
+            .store
+            .list_patient_links(r.id)
+            .await?
+            .into_iter()
+            .map(|l| LinkView {
+                id: l.id.to_string(),
+                state: if l.revoked_at.is_some() {
+                    "Revoked"
+                } else if l.locked_at.is_some() {
+                    "Locked (too many wrong dates of birth)"
+                } else if l.submitted_at.is_some() {
+                    "Photos sent"
+                } else if now >= l.expires_at {
+                    "Expired"
+                } else {
+                    "Active"
+                },
+                expires: views::when(l.expires_at),
+                photos: format!("{} of {}", l.photos_uploaded, l.max_photos),
+                usable: l.is_usable(now),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let page = CasePage {
+        nav: Nav::for_viewer(&v, ""),
+        id: r.id.to_string(),
+        is_consultant: v.is(Role::Consultant),
+        is_referrer,
+        nhs: r.patient.nhs_number.formatted(),
+        dob: views::date(r.patient.date_of_birth),
+        age: r.patient.age_on(today),
+        service: service_card(policy),
+        route: r.route.label(),
+        priority: priority_label(r.priority),
+        status: views::status_tag(r.status),
+        due: views::opt_date(r.due_date),
+        overdue: open && r.due_date.is_some_and(|d| d < today),
+        due_today: open && r.due_date == Some(today),
+        decision,
+        consent,
+        photos: photos.iter().map(PhotoView::from).collect(),
+        messages: messages
+            .iter()
+            .map(|m| MessageView {
+                request: m.kind == MessageKind::InformationRequest,
+                author: m.author_name.clone(),
+                when: views::when(m.created_at),
+                body: m.body.clone(),
+            })
+            .collect(),
+        outcome,
+        can_claim: can(Capability::Claim, Action::Claim),
+        can_request: can(Capability::RequestInformation, Action::RequestInformation),
+        can_outcome: can(Capability::RecordOutcome, Action::IssueOutcome),
+        can_reply: can(Capability::Reply, Action::Reply),
+        can_add_photos: is_referrer && r.status == ReferralStatus::AwaitingInformation,
+        can_send_link: links_allowed,
+        links,
+        new_link: q.get("link").to_string(),
+        flash: match q.get("done") {
+            "claimed" => "You have claimed this referral.".into(),
+            "requested" => "Your request has been sent to the referrer.".into(),
+            "outcome" => "The outcome has been recorded and the referrer told.".into(),
+            _ if q.has("submitted") => "Referral sent. The service will reply by the due date below.".into(),
+            _ if q.has("replied") => "Your reply has been sent to the consultant.".into(),
+            _ => String::new(),
+        },
+        error: q.get("error").to_string(),
+        outcome_codes: OutcomeCode::ALL
+            .iter()
+            .filter(|c| **c != OutcomeCode::Rejected && (**c != OutcomeCode::ConvertToReferral || (r.route == Route::AdviceAndGuidance && r.conversion_authorised)))
+            .map(|c| (c.as_str(), c.label()))
+            .collect(),
+        reasons: [
+            RejectionReason::PoorImageQuality,
+            RejectionReason::Ineligible,
+            RejectionReason::ShouldBeTwoWeekWait,
+            RejectionReason::InsufficientInformation,
+            RejectionReason::Other,
+        ]
+        .iter()
+        .map(|x| (x.as_str(), x.label()))
+        .collect(),
+        priorities: vec![("", "No change"), ("routine", "Routine"), ("urgent", "Urgent"), ("two_week_wait", "Two-week wait")],
+        onward_services: state.policies.values().filter(|p| p.id != r.service_id).map(|p| (p.id.clone(), p.name.clone())).collect(),
+        r,
+    };
+    Ok(html(&page))
+}
+
+fn back_with_error(id: &str, anchor: &str, e: &ApiError) -> Response {
+    let msg: String = form_urlencoded::byte_serialize(e.body.message.as_bytes()).collect();
+    see_other(&format!("/referrals/{id}?error={msg}#{anchor}"))
+}
+
+async fn claim(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    usecases::claim(&state, &v.user, &id).await?;
+    Ok(see_other(&format!("/referrals/{id}?done=claimed")))
+}
+
+async fn request_information(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match usecases::request_information(&state, &v.user, &id, form.get("message")).await {
+        Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=requested"))),
+        Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, "request", &e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A refusal to show on the case page (a state conflict or a form mistake). Not being allowed
+/// (403) or not being able to see the referral (404) is an error page, never a redirect.
+fn refusal_shown_on_the_case(e: &ApiError) -> bool {
+    use axum::http::StatusCode;
+    e.status.is_client_error() && e.status != StatusCode::NOT_FOUND && e.status != StatusCode::FORBIDDEN
+}
+
+async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    // Permission first: someone who may not record an outcome learns nothing from form checks.
+    usecases::load(&state, &v.user, &id, Capability::RecordOutcome).await?;
+    let rejecting = form.get("action") == "reject";
+    let anchor = if rejecting { "reject" } else { "outcome-form" };
+    let code = if rejecting {
+        Some(OutcomeCode::Rejected)
+    } else {
+        OutcomeCode::parse(form.get("code"))
+    };
+    let Some(code) = code else {
+        return Ok(back_with_error(&id, anchor, &ApiError::unprocessable("invalid_outcome", "Choose an outcome.")));
+    };
+    let reason = if rejecting {
+        match form.get("rejection_reason") {
+            "poor_image_quality" => Some(RejectionReason::PoorImageQuality),
+            "ineligible" => Some(RejectionReason::Ineligible),
+            "should_be_two_week_wait" => Some(RejectionReason::ShouldBeTwoWeekWait),
+            "insufficient_information" => Some(RejectionReason::InsufficientInformation),
+            "other" => Some(RejectionReason::Other),
+            _ => return Ok(back_with_error(&id, anchor, &ApiError::unprocessable("invalid_outcome", "Choose the reason for rejecting."))),
+        }
+    } else {
+        None
+    };
+    let body = OutcomeBody {
+        code,
+        rejection_reason: reason,
+        diagnosis: form.get("diagnosis").trim().into(),
+        management_plan: form.get(if rejecting { "reject_explanation" } else { "management_plan" }).trim().into(),
+        follow_up: form.get("follow_up").trim().into(),
+        priority: Priority::parse(form.get("priority")),
+        onward_service: form.opt("onward_service").map(str::to_string),
+    };
+    match usecases::record_outcome(&state, &v.user, &id, body).await {
+        Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=outcome"))),
+        Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, anchor, &e)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,95 @@
+//! Form bodies as name/value pairs (repeated names allowed, for checkboxes), and multipart uploads
+//! with a size limit.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
+
+use super::PageError;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Default)]
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn from_query(q: &str) -> FormData {
+        FormData(form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+    }
+
+    /// The first value for `name`, or "" when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        Some(self.get(name).trim()).filter(|s| !s.is_empty())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormData {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                PageError(crate::api::body_too_large())
+            } else {
+                PageError(ApiError::bad_request("invalid_form", format!("The form could not be read ({e}). Go back and try again.")))
+            }
+        })?;
+        Ok(FormData(form_urlencoded::parse(&bytes).into_owned().collect()))
+    }
+}
+
+/// A multipart form: its text fields, and the bytes of its `file` field (if one was chosen).
+pub struct Upload {
+    pub fields: FormData,
+    pub file: Option<Vec<u8>>,
+}
+
+/// Reads a multipart form, refusing the file as soon as it passes `limit` bytes.
+pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload, ApiError> {
+    let too_big = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file_too_large",
+            format!("The photo is larger than {} MB. Choose a smaller copy (on a phone, share it as 'Large' rather than 'Actual size').", limit / 1_000_000),
+        )
+    };
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_big()
+        } else {
+            ApiError::bad_request("invalid_upload", format!("The upload could not be read ({}). Try again.", e.body_text()))
+        }
+    };
+    let mut fields = Vec::new();
+    let mut file = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                if (buf.len() + chunk.len()) as u64 > limit {
+                    return Err(too_big());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            if !buf.is_empty() {
+                file = Some(buf);
+            }
+        } else {
+            let text = field.text().await.map_err(bad)?;
+            fields.push((name, text));
+        }
+    }
+    Ok(Upload { fields: FormData(fields), file })
+}

@@ -1,0 +1,997 @@
+//! The GP's pages: my referrals, and the guided new-referral flow (patient and service,
+//! eligibility, consent and history, photos, review and submit). Every step saves the draft.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Multipart, OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Europe::London;
+use serde_json::{Value, json};
+use telederm_domain::NhsNumber;
+use telederm_domain::eligibility::{BodySite, Decision, EligibilityAnswers, EligibilityDecision, Postcode, evaluate};
+use telederm_domain::organisation::Role;
+use telederm_domain::patient::{Contact, Patient, Sex};
+use telederm_domain::policy::{Condition, ImageSource, PhotoKind, ServicePolicy};
+use telederm_domain::referral::{
+    ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Referral, ReferralStatus, Route,
+};
+
+use super::form::{FormData, read_upload};
+use super::views::{self, Errors, Nav, PhotoView};
+use super::{PageError, PageResult, Viewer, html, see_other};
+use crate::AppState;
+use crate::access::Capability;
+use crate::error::ApiError;
+use crate::usecases::{self, CreateReferral, ListQuery, UpdateDraft};
+
+pub fn routes() -> Router<AppState> {
+    let upload_limit = 30 * 1024 * 1024;
+    Router::new()
+        .route("/referrals", get(my_referrals))
+        .route("/referrals/new", get(start_page).post(start_save))
+        .route("/referrals/{id}/start", get(start_page_existing).post(start_save_existing))
+        .route("/referrals/{id}/eligibility", get(eligibility_page).post(eligibility_save))
+        .route("/referrals/{id}/details", get(details_page).post(details_save))
+        .route(
+            "/referrals/{id}/photos",
+            get(photos_page).post(photos_upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/referrals/{id}/photos/{photo_id}/delete", post(photo_delete))
+        .route("/referrals/{id}/review", get(review_page))
+        .route("/referrals/{id}/submit", post(submit))
+        .route("/referrals/{id}/reply", post(reply))
+}
+
+fn referrer_only(v: &Viewer) -> Result<(), PageError> {
+    if v.is(Role::Referrer) {
+        Ok(())
+    } else {
+        Err(PageError(ApiError::forbidden("Only GPs and practice nurses can write referrals.")))
+    }
+}
+
+async fn load_draft(state: &AppState, v: &Viewer, id: &str) -> Result<Referral, PageError> {
+    let r = usecases::load(state, &v.user, id, Capability::EditDraft).await?;
+    if r.status != ReferralStatus::Draft {
+        return Err(PageError(ApiError::conflict(
+            "not_a_draft",
+            format!("This referral is {} and can no longer be edited.", r.status.label()),
+        )));
+    }
+    Ok(r)
+}
+
+fn unprocessable(mut resp: Response) -> Response {
+    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    resp
+}
+
+// ---------------------------------------------------------------- my referrals
+
+pub struct Row {
+    pub id: String,
+    pub patient: String,
+    pub nhs_number: String,
+    pub service: String,
+    pub route: &'static str,
+    pub status: (&'static str, &'static str),
+    pub due: String,
+    pub overdue: bool,
+    pub due_today: bool,
+    pub needs_reply: bool,
+    pub answered: bool,
+    pub draft: bool,
+    pub priority: &'static str,
+    pub claimable: bool,
+}
+
+pub fn rows(items: Vec<usecases::ListItem>) -> Vec<Row> {
+    items
+        .into_iter()
+        .map(|i| Row {
+            id: i.summary.id.to_string(),
+            patient: i.summary.patient_name.clone(),
+            nhs_number: NhsNumber::parse(&i.summary.nhs_number).map(|n| n.formatted()).unwrap_or(i.summary.nhs_number.clone()),
+            service: i.service_name.clone().unwrap_or(i.summary.service_id.clone()),
+            route: if i.summary.route == Route::AdviceAndGuidance { "A&G" } else { "RAS" },
+            status: views::status_tag(i.summary.status),
+            due: views::opt_date(i.summary.due_date),
+            overdue: i.overdue,
+            due_today: i.due_today,
+            needs_reply: i.summary.status == ReferralStatus::AwaitingInformation,
+            answered: matches!(i.summary.status, ReferralStatus::OutcomeIssued | ReferralStatus::Rejected),
+            draft: i.summary.status == ReferralStatus::Draft,
+            priority: priority_label(i.summary.priority),
+            claimable: i.summary.status == ReferralStatus::Submitted,
+        })
+        .collect()
+}
+
+pub fn priority_label(p: Priority) -> &'static str {
+    match p {
+        Priority::Routine => "Routine",
+        Priority::Urgent => "Urgent",
+        Priority::TwoWeekWait => "Two-week wait",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "gp_list.html")]
+struct ListPage {
+    nav: Nav,
+    rows: Vec<Row>,
+}
+
+async fn my_referrals(State(state): State<AppState>, v: Viewer) -> PageResult {
+    referrer_only(&v)?;
+    let items = usecases::list(&state, &v.user, &ListQuery::default()).await?;
+    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items) }))
+}
+
+// ---------------------------------------------------------------- step 1: patient and service
+
+/// A service as the directory shows it.
+pub struct ServiceCard {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub summary: String,
+    pub routes: String,
+    pub response: String,
+    pub conditions: String,
+    pub criteria: Vec<String>,
+    pub photos: Vec<String>,
+    pub ages: String,
+    pub catchment: String,
+}
+
+pub fn service_cards(state: &AppState) -> Vec<ServiceCard> {
+    state.policies.values().map(service_card).collect()
+}
+
+pub fn service_card(p: &ServicePolicy) -> ServiceCard {
+    ServiceCard {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        provider: p.provider.clone(),
+        summary: p.summary.clone(),
+        routes: p.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
+        response: format!("{} working days", p.response_target_working_days),
+        conditions: p.conditions.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+        criteria: p.criteria.iter().map(|c| c.wording.clone()).collect(),
+        photos: p.required_photos.iter().map(|r| r.guidance.clone()).collect(),
+        ages: p.age_range.describe(),
+        catchment: if p.catchment_postcode_districts.is_empty() { "No catchment restriction".into() } else { p.catchment_postcode_districts.join(", ") },
+    }
+}
+
+#[derive(Default)]
+struct StartValues {
+    nhs_number: String,
+    given_name: String,
+    family_name: String,
+    dob_day: String,
+    dob_month: String,
+    dob_year: String,
+    sex: String,
+    postcode: String,
+    email: String,
+    phone: String,
+    service: String,
+    route: String,
+}
+
+impl StartValues {
+    fn from_form(f: &FormData) -> Self {
+        StartValues {
+            nhs_number: f.get("nhs_number").trim().into(),
+            given_name: f.get("given_name").trim().into(),
+            family_name: f.get("family_name").trim().into(),
+            dob_day: f.get("dob_day").trim().into(),
+            dob_month: f.get("dob_month").trim().into(),
+            dob_year: f.get("dob_year").trim().into(),
+            sex: f.get("sex").into(),
+            postcode: f.get("postcode").trim().into(),
+            email: f.get("email").trim().into(),
+            phone: f.get("phone").trim().into(),
+            service: f.get("service").into(),
+            route: f.get("route").into(),
+        }
+    }
+
+    fn from_referral(r: &Referral) -> Self {
+        let p = &r.patient;
+        StartValues {
+            nhs_number: p.nhs_number.formatted(),
+            given_name: p.given_name.clone(),
+            family_name: p.family_name.clone(),
+            dob_day: p.date_of_birth.format("%-d").to_string(),
+            dob_month: p.date_of_birth.format("%-m").to_string(),
+            dob_year: p.date_of_birth.format("%Y").to_string(),
+            sex: serde_json::to_value(p.sex).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            postcode: p.postcode.clone(),
+            email: p.contact.email.clone().unwrap_or_default(),
+            phone: p.contact.phone.clone().unwrap_or_default(),
+            service: r.service_id.clone(),
+            route: r.route.as_str().into(),
+        }
+    }
+
+    /// The patient, service and route, or the errors to show (in field order).
+    fn parse(&self, state: &AppState) -> Result<(Patient, String, Route), Errors> {
+        let mut e = Errors::default();
+        let nhs = match NhsNumber::parse(&self.nhs_number) {
+            Ok(n) => Some(n),
+            Err(_) if self.nhs_number.is_empty() => {
+                e.add("nhs_number", "Enter the patient's NHS number");
+                None
+            }
+            Err(err) => {
+                e.add("nhs_number", format!("Enter a valid NHS number: {err}"));
+                None
+            }
+        };
+        if self.given_name.is_empty() {
+            e.add("given_name", "Enter the patient's first name");
+        }
+        if self.family_name.is_empty() {
+            e.add("family_name", "Enter the patient's last name");
+        }
+        let dob = match (self.dob_year.parse::<i32>(), self.dob_month.parse::<u32>(), self.dob_day.parse::<u32>()) {
+            (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d),
+            _ => None,
+        };
+        let today = Utc::now().with_timezone(&London).date_naive();
+        let dob = match dob {
+            Some(d) if d <= today && y_ok(d, today) => Some(d),
+            Some(_) => {
+                e.add("dob_day", "Date of birth must be in the past and within the last 130 years");
+                None
+            }
+            None => {
+                e.add("dob_day", "Enter the patient's date of birth as day, month and year, for example 14 3 1988");
+                None
+            }
+        };
+        let sex = match self.sex.as_str() {
+            "female" => Some(Sex::Female),
+            "male" => Some(Sex::Male),
+            "other" => Some(Sex::Other),
+            "unknown" => Some(Sex::Unknown),
+            _ => {
+                e.add("sex", "Select the patient's sex");
+                None
+            }
+        };
+        let postcode = match Postcode::parse(&self.postcode) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                e.add("postcode", "Enter a full UK postcode, like E8 1DY");
+                None
+            }
+        };
+        let policy = state.policies.get(&self.service);
+        if policy.is_none() {
+            e.add("service", "Choose the service to send this to");
+        }
+        let route = Route::parse(&self.route);
+        match (route, policy) {
+            (None, _) => e.add("route", "Choose Advice & Guidance or Referral Assessment Service"),
+            (Some(r), Some(p)) if !p.offers(r) => e.add(
+                "route",
+                format!("{} does not offer {}; choose {}", p.name, r.label(), p.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(" or ")),
+            ),
+            _ => {}
+        }
+        match (nhs, dob, sex, postcode, route) {
+            (Some(nhs_number), Some(date_of_birth), Some(sex), Some(postcode), Some(route)) if e.is_empty() => Ok((
+                Patient {
+                    nhs_number,
+                    given_name: self.given_name.clone(),
+                    family_name: self.family_name.clone(),
+                    date_of_birth,
+                    sex,
+                    postcode: postcode.to_string(),
+                    contact: Contact {
+                        email: Some(self.email.clone()).filter(|s| !s.is_empty()),
+                        phone: Some(self.phone.clone()).filter(|s| !s.is_empty()),
+                    },
+                },
+                self.service.clone(),
+                route,
+            )),
+            _ => Err(e),
+        }
+    }
+}
+
+fn y_ok(d: NaiveDate, today: NaiveDate) -> bool {
+    today.years_since(d).is_some_and(|y| y <= 130)
+}
+
+#[derive(Template)]
+#[template(path = "gp_start.html")]
+struct StartPage {
+    nav: Nav,
+    errors: Errors,
+    values: StartValues,
+    services: Vec<ServiceCard>,
+    action: String,
+    sexes: Vec<(&'static str, &'static str)>,
+    route_options: Vec<(&'static str, &'static str)>,
+}
+
+fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues, action: String) -> Response {
+    html(&StartPage {
+        nav: Nav::for_viewer(v, "/referrals/new"),
+        errors,
+        values,
+        services: service_cards(state),
+        action,
+        sexes: vec![("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not known")],
+        route_options: vec![
+            ("advice_and_guidance", "Advice & Guidance (A&G): the consultant advises, the patient stays with you"),
+            ("ras", "Referral Assessment Service (RAS): the consultant triages a referral"),
+        ],
+    })
+}
+
+async fn start_page(State(state): State<AppState>, v: Viewer) -> PageResult {
+    referrer_only(&v)?;
+    Ok(start_view(&v, &state, Errors::default(), StartValues::default(), "/referrals/new".into()))
+}
+
+async fn start_page_existing(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+    let r = load_draft(&state, &v, &id).await?;
+    Ok(start_view(&v, &state, Errors::default(), StartValues::from_referral(&r), format!("/referrals/{id}/start")))
+}
+
+async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) -> PageResult {
+    referrer_only(&v)?;
+    v.check(&form)?;
+    let values = StartValues::from_form(&form);
+    match values.parse(&state) {
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, "/referrals/new".into()))),
+        Ok((patient, service_id, route)) => {
+            let r = usecases::create_draft(
+                &state,
+                &v.user,
+                CreateReferral {
+                    service_id,
+                    route,
+                    priority: Priority::Routine,
+                    patient,
+                    history: ClinicalHistory::default(),
+                    consent: None,
+                    eligibility_answers: None,
+                    conversion_authorised: false,
+                },
+            )
+            .await?;
+            Ok(see_other(&format!("/referrals/{}/eligibility", r.id)))
+        }
+    }
+}
+
+fn empty_update() -> UpdateDraft {
+    UpdateDraft {
+        service_id: None,
+        route: None,
+        priority: None,
+        patient: None,
+        history: None,
+        consent: None,
+        eligibility_answers: None,
+        conversion_authorised: None,
+        version: None,
+    }
+}
+
+async fn start_save_existing(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_draft(&state, &v, &id).await?;
+    let values = StartValues::from_form(&form);
+    match values.parse(&state) {
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, format!("/referrals/{id}/start")))),
+        Ok((patient, service_id, route)) => {
+            usecases::update_draft(
+                &state,
+                &v.user,
+                &r.id.to_string(),
+                UpdateDraft { service_id: Some(service_id), route: Some(route), patient: Some(patient), ..empty_update() },
+            )
+            .await?;
+            Ok(see_other(&format!("/referrals/{id}/eligibility")))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- step 2: eligibility
+
+pub const QUESTIONS: [(&str, &str); 13] = [
+    ("meets_2ww_criteria", "Does the patient meet the criteria for a two-week-wait (suspected cancer) referral?"),
+    ("extreme_psychological_distress", "Is the skin condition causing the patient extreme psychological distress?"),
+    ("widespread", "Is the rash or condition widespread?"),
+    ("severe_or_systemic_or_urgent", "Is it a severe inflammatory condition, with systemic symptoms, or urgent?"),
+    ("imaging_practical", "Is it practical to photograph the affected skin?"),
+    ("safeguarding_concerns", "Are there safeguarding concerns?"),
+    ("has_capacity_to_consent", "Does the patient have capacity to consent?"),
+    ("best_interests_referral", "Is this a best-interests referral for a patient who lacks capacity?"),
+    ("consent_given", "Has consent to the referral and the photos been given?"),
+    ("known_chronic_inflammatory_condition", "Is this a known chronic inflammatory skin condition (for example eczema or psoriasis)?"),
+    ("face_identifiable_in_images", "Will the patient's face be identifiable in the photos?"),
+    ("dermoscopic_images", "Will you send dermoscopic images?"),
+    ("seen_face_to_face", "Has a clinician seen the patient face to face about this problem?"),
+];
+
+pub struct Question {
+    pub name: &'static str,
+    pub text: &'static str,
+    pub value: String,
+}
+
+/// The decision as the page shows it.
+pub struct DecisionView {
+    pub label: &'static str,
+    pub class: &'static str,
+    pub two_week_wait: bool,
+    pub eligible: bool,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn decision_view(d: &EligibilityDecision) -> DecisionView {
+    DecisionView {
+        label: match d.decision {
+            Decision::Eligible => "Eligible",
+            Decision::Excluded => "Not eligible for this service",
+            Decision::Redirect2ww => "Use the two-week-wait form",
+        },
+        class: match d.decision {
+            Decision::Eligible => "nhsuk-tag--green",
+            Decision::Excluded => "nhsuk-tag--red",
+            Decision::Redirect2ww => "nhsuk-tag--red",
+        },
+        two_week_wait: d.decision == Decision::Redirect2ww,
+        eligible: d.decision == Decision::Eligible,
+        reasons: d.reasons.iter().map(|r| r.message.clone()).collect(),
+        warnings: d.warnings.iter().map(|w| w.message.clone()).collect(),
+    }
+}
+
+/// The decision for a referral's saved answers, if they are complete.
+pub fn current_decision(state: &AppState, r: &Referral) -> Option<DecisionView> {
+    let answers = EligibilityAnswers::from_json(r.eligibility_answers.as_ref()?).ok()?;
+    let policy = state.policies.get(&r.service_id)?;
+    Some(decision_view(&evaluate(policy, &answers)))
+}
+
+#[derive(Template)]
+#[template(path = "gp_eligibility.html")]
+struct EligibilityPage {
+    nav: Nav,
+    errors: Errors,
+    id: String,
+    service: ServiceCard,
+    patient_name: String,
+    dob: String,
+    postcode: String,
+    referral_date: String,
+    condition: String,
+    lesion_count: String,
+    sites: Vec<(&'static str, bool)>,
+    questions: Vec<Question>,
+    images_taken_by: String,
+    decision: Option<DecisionView>,
+    yes_no: Vec<(&'static str, &'static str)>,
+    conditions: Vec<(&'static str, &'static str)>,
+    sources: Vec<(&'static str, &'static str)>,
+}
+
+fn answer_str(a: &Value, key: &str) -> String {
+    match &a[key] {
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value, errors: Errors) -> Result<Response, PageError> {
+    let policy = usecases::policy(state, &r.service_id)?;
+    let sites: Vec<String> = answers["body_sites"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let today = Utc::now().with_timezone(&London).date_naive();
+    Ok(html(&EligibilityPage {
+        nav: Nav::for_viewer(v, ""),
+        errors,
+        id: r.id.to_string(),
+        service: service_card(policy),
+        patient_name: r.patient.full_name(),
+        dob: r.patient.date_of_birth.to_string(),
+        postcode: r.patient.postcode.clone(),
+        referral_date: today.to_string(),
+        condition: answer_str(answers, "condition"),
+        lesion_count: Some(answer_str(answers, "lesion_count")).filter(|s| !s.is_empty()).unwrap_or_else(|| "0".into()),
+        sites: BodySite::ALL.iter().map(|s| (s.as_str(), sites.iter().any(|x| x == s.as_str()))).collect(),
+        questions: QUESTIONS.iter().map(|(name, text)| Question { name, text, value: answer_str(answers, name) }).collect(),
+        images_taken_by: Some(answer_str(answers, "images_taken_by")).filter(|s| !s.is_empty()).unwrap_or_else(|| "clinician".into()),
+        decision: current_decision(state, r),
+        yes_no: vec![("yes", "Yes"), ("no", "No")],
+        conditions: policy
+            .conditions
+            .iter()
+            .map(|c| match c {
+                Condition::Rash => ("rash", "A rash or inflammatory condition"),
+                Condition::Lesion => ("lesion", "A lesion (mole, spot, growth)"),
+            })
+            .collect(),
+        sources: vec![("clinician", "A clinician at the practice"), ("patient", "The patient")],
+    }))
+}
+
+async fn eligibility_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+    let r = load_draft(&state, &v, &id).await?;
+    let answers = r.eligibility_answers.clone().unwrap_or(Value::Null);
+    eligibility_view(&state, &v, &r, &answers, Errors::default())
+}
+
+/// The answers JSON from the form (only the questions answered), and the errors for the rest.
+fn answers_from_form(r: &Referral, f: &FormData) -> (Value, Errors) {
+    let mut e = Errors::default();
+    let mut a = serde_json::Map::new();
+    let today = Utc::now().with_timezone(&London).date_naive();
+    a.insert("referral_date".into(), json!(today.to_string()));
+    a.insert("patient".into(), json!({ "date_of_birth": r.patient.date_of_birth.to_string(), "postcode": r.patient.postcode }));
+    match f.get("condition") {
+        c @ ("rash" | "lesion") => {
+            a.insert("condition".into(), json!(c));
+        }
+        _ => e.add("condition", "Choose whether this is a rash or a lesion"),
+    }
+    match f.get("lesion_count").trim().parse::<u32>() {
+        Ok(n) if f.get("condition") == "lesion" && n == 0 => {
+            a.insert("lesion_count".into(), json!(n));
+            e.add("lesion_count", "Enter how many lesions need assessment (at least 1)");
+        }
+        Ok(n) => {
+            a.insert("lesion_count".into(), json!(n));
+        }
+        Err(_) => e.add("lesion_count", "Enter the number of lesions as a whole number (0 for a rash)"),
+    }
+    let sites: Vec<&str> = f.all("body_sites").into_iter().filter(|s| BodySite::parse(s).is_some()).collect();
+    if sites.is_empty() {
+        e.add("body_sites", "Select where on the body the problem is");
+    }
+    a.insert("body_sites".into(), json!(sites));
+    for (name, text) in QUESTIONS {
+        match f.get(name) {
+            "yes" => {
+                a.insert(name.into(), json!(true));
+            }
+            "no" => {
+                a.insert(name.into(), json!(false));
+            }
+            _ => e.add(name, format!("Answer: {text}")),
+        }
+    }
+    match f.get("images_taken_by") {
+        s @ ("clinician" | "patient") => {
+            a.insert("images_taken_by".into(), json!(s));
+        }
+        _ => e.add("images_taken_by", "Choose who will take the photos"),
+    }
+    (Value::Object(a), e)
+}
+
+async fn eligibility_save(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_draft(&state, &v, &id).await?;
+    let (answers, errors) = answers_from_form(&r, &form);
+    // Saved even when incomplete, so nothing typed is lost.
+    let r = usecases::update_draft(&state, &v.user, &id, UpdateDraft { eligibility_answers: Some(answers.clone()), ..empty_update() }).await?;
+    if !errors.is_empty() {
+        return Ok(unprocessable(eligibility_view(&state, &v, &r, &answers, errors)?));
+    }
+    match current_decision(&state, &r) {
+        Some(d) if d.eligible => Ok(see_other(&format!("/referrals/{id}/details"))),
+        _ => Ok(see_other(&format!("/referrals/{id}/eligibility#decision"))),
+    }
+}
+
+// ---------------------------------------------------------------- step 3: consent and history
+
+#[derive(Template)]
+#[template(path = "gp_details.html")]
+struct DetailsPage {
+    nav: Nav,
+    errors: Errors,
+    id: String,
+    advice_and_guidance: bool,
+    given_by: String,
+    method: String,
+    direct_care: String,
+    teaching: String,
+    research: String,
+    priority: String,
+    conversion_authorised: bool,
+    history: ClinicalHistory,
+    sites: String,
+    given_by_options: Vec<(&'static str, &'static str)>,
+    method_options: Vec<(&'static str, &'static str)>,
+    yes_no: Vec<(&'static str, &'static str)>,
+    priorities: Vec<(&'static str, &'static str)>,
+}
+
+fn yn(b: bool) -> String {
+    if b { "yes".into() } else { "no".into() }
+}
+
+fn name_of<T: serde::Serialize>(v: T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn details_view(v: &Viewer, r: &Referral, f: Option<&FormData>, errors: Errors) -> Response {
+    let c = r.consent.as_ref();
+    let pick = |name: &str, saved: String| f.map_or(saved, |f| f.get(name).to_string());
+    let history = match f {
+        Some(f) => history_from(f),
+        None => r.history.clone(),
+    };
+    html(&DetailsPage {
+        nav: Nav::for_viewer(v, ""),
+        errors,
+        id: r.id.to_string(),
+        advice_and_guidance: r.route == Route::AdviceAndGuidance,
+        given_by: pick("given_by", c.map(|c| name_of(c.given_by)).unwrap_or_default()),
+        method: pick("method", c.map(|c| name_of(c.method)).unwrap_or_default()),
+        direct_care: pick("direct_care", c.map(|c| yn(c.direct_care)).unwrap_or_default()),
+        teaching: pick("teaching", c.map(|c| yn(c.teaching)).unwrap_or_default()),
+        research: pick("research", c.map(|c| yn(c.research)).unwrap_or_default()),
+        priority: pick("priority", r.priority.as_str().into()),
+        conversion_authorised: f.map_or(r.conversion_authorised, |f| f.get("conversion_authorised") == "yes"),
+        sites: history.body_sites.join(", "),
+        history,
+        given_by_options: vec![
+            ("patient", "The patient"),
+            ("parent_or_guardian", "A parent or guardian"),
+            ("best_interests_decision", "Best-interests decision (the patient lacks capacity)"),
+        ],
+        method_options: vec![("verbal", "Verbal"), ("written", "Written"), ("electronic", "Electronic")],
+        yes_no: vec![("yes", "Yes"), ("no", "No")],
+        priorities: vec![("routine", "Routine"), ("urgent", "Urgent")],
+    })
+}
+
+fn history_from(f: &FormData) -> ClinicalHistory {
+    ClinicalHistory {
+        presenting_complaint: f.get("presenting_complaint").trim().into(),
+        duration: f.get("duration").trim().into(),
+        body_sites: f.get("history_sites").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        treatments_tried: f.get("treatments_tried").trim().into(),
+        relevant_history: f.get("relevant_history").trim().into(),
+        medication: f.get("medication").trim().into(),
+        allergies: f.get("allergies").trim().into(),
+    }
+}
+
+async fn details_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+    let r = load_draft(&state, &v, &id).await?;
+    Ok(details_view(&v, &r, None, Errors::default()))
+}
+
+async fn details_save(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_draft(&state, &v, &id).await?;
+    let mut e = Errors::default();
+    let given_by = match form.get("given_by") {
+        "patient" => Some(ConsentGivenBy::Patient),
+        "parent_or_guardian" => Some(ConsentGivenBy::ParentOrGuardian),
+        "best_interests_decision" => Some(ConsentGivenBy::BestInterestsDecision),
+        _ => {
+            e.add("given_by", "Select who gave consent");
+            None
+        }
+    };
+    let method = match form.get("method") {
+        "verbal" => Some(ConsentMethod::Verbal),
+        "written" => Some(ConsentMethod::Written),
+        "electronic" => Some(ConsentMethod::Electronic),
+        _ => {
+            e.add("method", "Select how consent was given");
+            None
+        }
+    };
+    let mut scope = |name: &str, what: &str| match form.get(name) {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => {
+            e.add(name, format!("Answer whether the patient consents to {what}"));
+            None
+        }
+    };
+    let direct_care = scope("direct_care", "their photos being used for their care");
+    let teaching = scope("teaching", "teaching");
+    let research = scope("research", "research");
+    let history = history_from(&form);
+    if history.presenting_complaint.is_empty() {
+        e.add("presenting_complaint", "Describe the presenting complaint");
+    }
+    let consent = match (given_by, method, direct_care, teaching, research) {
+        (Some(given_by), Some(method), Some(direct_care), Some(teaching), Some(research)) => {
+            Some(Consent { given_by, method, direct_care, teaching, research })
+        }
+        _ => None,
+    };
+    let priority = Priority::parse(form.get("priority")).filter(|p| *p != Priority::TwoWeekWait);
+    let r = usecases::update_draft(
+        &state,
+        &v.user,
+        &id,
+        UpdateDraft {
+            history: Some(history),
+            consent,
+            priority,
+            conversion_authorised: Some(r.route == Route::AdviceAndGuidance && form.get("conversion_authorised") == "yes"),
+            ..empty_update()
+        },
+    )
+    .await?;
+    if !e.is_empty() {
+        return Ok(unprocessable(details_view(&v, &r, Some(&form), e)));
+    }
+    Ok(see_other(&format!("/referrals/{id}/photos")))
+}
+
+// ---------------------------------------------------------------- step 4: photos
+
+pub struct Requirement {
+    pub text: String,
+    pub have: usize,
+    pub need: u32,
+    pub met: bool,
+}
+
+/// The service's required photos for this referral's condition, and how many usable ones it has.
+pub fn requirements(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> Vec<Requirement> {
+    let condition = r
+        .eligibility_answers
+        .as_ref()
+        .and_then(|a| a["condition"].as_str())
+        .map(|c| if c == "lesion" { Condition::Lesion } else { Condition::Rash })
+        .unwrap_or(Condition::Rash);
+    policy
+        .photos_for(condition)
+        .map(|req| {
+            let have = photos.iter().filter(|p| p.kind == req.kind && p.verdict != "reject").count();
+            Requirement { text: req.guidance.clone(), have, need: req.count, met: have >= req.count as usize }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "gp_photos.html")]
+struct PhotosPage {
+    nav: Nav,
+    errors: Errors,
+    id: String,
+    service_name: String,
+    guidance: Vec<String>,
+    requirements: Vec<Requirement>,
+    all_met: bool,
+    photos: Vec<PhotoView>,
+    just_uploaded: Option<PhotoView>,
+    kinds: Vec<(&'static str, &'static str)>,
+    kind: String,
+    draft: bool,
+    lesion: bool,
+}
+
+async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: Option<&str>, kind: &str) -> Result<Response, PageError> {
+    let policy = usecases::policy(state, &r.service_id)?;
+    let photos = state.store.list_photos(r.id).await?;
+    let requirements = requirements(policy, r, &photos);
+    let views: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
+    let lesion = r.eligibility_answers.as_ref().and_then(|a| a["condition"].as_str()) == Some("lesion");
+    let mut kinds = vec![("locator", "Locator shot, from 1 to 1.5 metres"), ("close_up", "Close-up, from about 30 cm")];
+    if lesion || policy.lesions_need_dermoscopy || policy.required_photos.iter().any(|p| p.kind == PhotoKind::Dermoscopic) {
+        kinds.push(("dermoscopic", "Dermoscopic view"));
+    }
+    Ok(html(&PhotosPage {
+        nav: Nav::for_viewer(v, ""),
+        errors,
+        id: r.id.to_string(),
+        service_name: policy.name.clone(),
+        guidance: policy.photo_guidance.clone(),
+        all_met: requirements.iter().all(|q| q.met),
+        requirements,
+        just_uploaded: just.and_then(|j| views.iter().find(|p| p.id == j).cloned()),
+        photos: views,
+        kinds,
+        kind: kind.to_string(),
+        draft: r.status == ReferralStatus::Draft,
+        lesion,
+    }))
+}
+
+async fn load_for_photos(state: &AppState, v: &Viewer, id: &str) -> Result<Referral, PageError> {
+    let r = usecases::load(state, &v.user, id, Capability::UploadPhoto).await?;
+    if !matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation) {
+        return Err(PageError(ApiError::conflict(
+            "photos_locked",
+            format!("Photos can be added only to a draft or when the consultant asks for more; this referral is {}.", r.status.label()),
+        )));
+    }
+    Ok(r)
+}
+
+async fn photos_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
+    let r = load_for_photos(&state, &v, &id).await?;
+    let q = FormData::from_query(uri.query().unwrap_or(""));
+    let kind = q.opt("kind").unwrap_or("locator").to_string();
+    photos_view(&state, &v, &r, Errors::default(), q.opt("uploaded"), &kind).await
+}
+
+fn parse_kind(s: &str) -> Option<PhotoKind> {
+    match s {
+        "locator" => Some(PhotoKind::Locator),
+        "close_up" => Some(PhotoKind::CloseUp),
+        "dermoscopic" => Some(PhotoKind::Dermoscopic),
+        _ => None,
+    }
+}
+
+async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, multipart: Multipart) -> PageResult {
+    let upload = read_upload(multipart, state.settings.max_upload_bytes).await;
+    let r = load_for_photos(&state, &v, &id).await?;
+    let upload = match upload {
+        Ok(u) => u,
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.add("file", e.body.message);
+            return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, "locator").await?));
+        }
+    };
+    v.check(&upload.fields)?;
+    let kind_raw = upload.fields.get("kind").to_string();
+    let mut errors = Errors::default();
+    let kind = parse_kind(&kind_raw);
+    if kind.is_none() {
+        errors.add("kind", "Choose which kind of photo this is");
+    }
+    if upload.file.is_none() {
+        errors.add("file", "Choose a photo to upload");
+    }
+    let (Some(kind), Some(bytes)) = (kind, upload.file) else {
+        return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?));
+    };
+    match crate::store_photo(&state, &r, kind, ImageSource::Clinician, Some(&v.user), bytes).await {
+        Ok(photo) => Ok(see_other(&format!("/referrals/{id}/photos?uploaded={}&kind={}#photo-check", photo.id, views::kind_value(kind)))),
+        Err(e) if e.status.is_client_error() => {
+            errors.add("file", e.body.message);
+            Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn photo_delete(State(state): State<AppState>, v: Viewer, Path((id, photo_id)): Path<(String, String)>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_for_photos(&state, &v, &id).await?;
+    let pid = telederm_domain::PhotoId::parse(&photo_id).ok_or_else(|| ApiError::not_found("photo"))?;
+    let photo = state.store.get_photo(pid).await?;
+    if photo.referral_id != r.id {
+        return Err(PageError(ApiError::not_found("photo")));
+    }
+    crate::api::photos::delete_photo(&state, &v.user, &r, &photo).await?;
+    Ok(see_other(&format!("/referrals/{id}/photos?kind={}", views::kind_value(photo.kind))))
+}
+
+// ---------------------------------------------------------------- step 5: review and submit
+
+#[derive(Template)]
+#[template(path = "gp_review.html")]
+struct ReviewPage {
+    nav: Nav,
+    id: String,
+    problems: Vec<(String, String)>,
+    problem_title: String,
+    r: Referral,
+    nhs: String,
+    dob: String,
+    service: ServiceCard,
+    route: &'static str,
+    priority: &'static str,
+    decision: Option<DecisionView>,
+    consent: Vec<(&'static str, String)>,
+    photos: Vec<PhotoView>,
+    requirements: Vec<Requirement>,
+}
+
+async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(String, String)>, problem_title: String) -> Result<Response, PageError> {
+    let policy = usecases::policy(state, &r.service_id)?;
+    let photos = state.store.list_photos(r.id).await?;
+    let consent = match &r.consent {
+        Some(c) => vec![
+            ("Given by", name_of(c.given_by).replace('_', " ")),
+            ("How", name_of(c.method)),
+            ("Direct care", yn(c.direct_care)),
+            ("Teaching", yn(c.teaching)),
+            ("Research", yn(c.research)),
+        ],
+        None => vec![("Consent", "Not recorded".into())],
+    };
+    Ok(html(&ReviewPage {
+        nav: Nav::for_viewer(v, ""),
+        id: r.id.to_string(),
+        problems,
+        problem_title,
+        nhs: r.patient.nhs_number.formatted(),
+        dob: views::date(r.patient.date_of_birth),
+        service: service_card(policy),
+        route: r.route.label(),
+        priority: priority_label(r.priority),
+        decision: current_decision(state, &r),
+        consent,
+        requirements: requirements(policy, &r, &photos),
+        photos: photos.iter().map(PhotoView::from).collect(),
+        r,
+    }))
+}
+
+async fn review_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+    let r = load_draft(&state, &v, &id).await?;
+    review_view(&state, &v, r, Vec::new(), String::new()).await
+}
+
+/// Where the GP fixes a problem the submission check names.
+fn fix_link(id: &str, field: &str) -> String {
+    let page = match field {
+        f if f.starts_with("history") || f.starts_with("consent") => "details",
+        "photos" => "photos",
+        f if f.starts_with("eligibility") => "eligibility",
+        _ => "start",
+    };
+    format!("/referrals/{id}/{page}")
+}
+
+async fn submit(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match usecases::submit(&state, &v.user, &id).await {
+        Ok(r) => Ok(see_other(&format!("/referrals/{}?submitted=1", r.id))),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let mut problems = Vec::new();
+            if let Some(list) = e.body.details.as_ref().and_then(|d| d["problems"].as_array()) {
+                for p in list {
+                    let field = p["field"].as_str().unwrap_or("");
+                    problems.push((fix_link(&id, field), p["message"].as_str().unwrap_or("").to_string()));
+                }
+            }
+            if let Some(reasons) = e.body.details.as_ref().and_then(|d| d["reasons"].as_array()) {
+                for reason in reasons {
+                    problems.push((fix_link(&id, "eligibility"), reason["message"].as_str().unwrap_or("").to_string()));
+                }
+            }
+            if problems.is_empty() {
+                problems.push((fix_link(&id, if e.body.code.starts_with("eligibility") { "eligibility" } else { "start" }), e.body.message.clone()));
+            }
+            let r = load_draft(&state, &v, &id).await?;
+            Ok(unprocessable(review_view(&state, &v, r, problems, e.body.message).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reply(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match usecases::reply(&state, &v.user, &id, form.get("message")).await {
+        Ok(_) => Ok(see_other(&format!("/referrals/{id}?replied=1"))),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            Ok(see_other(&format!("/referrals/{id}?error={}#reply", form_urlencoded::byte_serialize(e.body.message.as_bytes()).collect::<String>())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

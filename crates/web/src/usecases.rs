@@ -1,0 +1,566 @@
+//! Referral use cases shared by the JSON API and the pages: create and edit a draft, submit, work
+//! it, answer it. Each: load, check access ([`access::allow`]), apply the domain rule, write once.
+//! The API handlers and the page handlers are thin adapters over these functions.
+
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Europe::London;
+use serde::{Deserialize, Serialize};
+use telederm_domain::eligibility::{Decision, EligibilityAnswers, evaluate};
+use telederm_domain::organisation::{Role, User};
+use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
+use telederm_domain::patient::Patient;
+use telederm_domain::policy::{ServicePolicy, Condition};
+use telederm_domain::referral::{
+    Action, ClinicalHistory, Consent, Message, MessageKind, Priority, Referral, ReferralStatus, Route,
+};
+use telederm_domain::{MessageId, ReferralId};
+use telederm_store::{AuditOutcome, EventRecord, ReferralFilter};
+
+use crate::AppState;
+use crate::access::{self, Capability, Scope};
+use crate::audit;
+use crate::error::{ApiError, ApiResult};
+
+pub fn parse_id(id: &str) -> ApiResult<ReferralId> {
+    ReferralId::parse(id).ok_or_else(|| ApiError::not_found("referral"))
+}
+
+/// Loads a referral the user may act on in this way: the one door to a referral's record. Every
+/// call is in the audit trail: `referral.read` when allowed (the capability asked for in the
+/// detail), or the capability refused (`denied`, with the error code) when not, including ids
+/// that do not exist (a probe looks the same as a refusal).
+pub async fn load(state: &AppState, user: &User, id: &str, cap: Capability) -> ApiResult<Referral> {
+    let actor = audit::Actor::user(user);
+    let action = format!("referral.{}", cap.as_str());
+    let referral = match ReferralId::parse(id).map(|rid| (rid, state.store.get_referral(rid))) {
+        None => return Err(audit::denied(state, &actor, &action, audit::Target::referral_raw(id), ApiError::not_found("referral")).await),
+        Some((rid, fut)) => match fut.await {
+            Err(telederm_store::StoreError::NotFound) => {
+                return Err(audit::denied(state, &actor, &action, audit::Target::referral(rid), ApiError::not_found("referral")).await);
+            }
+            other => other?,
+        },
+    };
+    if let Err(e) = access::allow(user, cap, &Scope::from(&referral)) {
+        return Err(audit::denied(state, &actor, &action, audit::Target::referral(referral.id), e).await);
+    }
+    audit::record(state, &actor, "referral.read", audit::Target::referral(referral.id), AuditOutcome::Allowed, format!("capability={}", cap.as_str())).await?;
+    Ok(referral)
+}
+
+/// Loads the referral for a write (see [`load`]), runs `write` on it and records how it ended
+/// as `referral.<action>`: `allowed`, or `failed` with the error's code.
+pub async fn write<T, F, Fut>(state: &AppState, user: &User, id: &str, cap: Capability, action: &str, write: F) -> ApiResult<T>
+where
+    F: FnOnce(Referral) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let r = load(state, user, id, cap).await?;
+    let target = audit::Target::referral(r.id);
+    let result = write(r).await;
+    audit::outcome_of(state, &audit::Actor::user(user), &format!("referral.{action}"), target, &result, "").await;
+    result
+}
+
+pub fn policy<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a ServicePolicy> {
+    state.policies.get(id).ok_or_else(|| {
+        ApiError::unprocessable("unknown_service", format!("There is no service {id:?}. GET /api/v1/services lists them."))
+    })
+}
+
+fn check_route(policy: &ServicePolicy, route: Route) -> ApiResult<()> {
+    if policy.routes.contains(&route) {
+        return Ok(());
+    }
+    let offered: Vec<&str> = policy.routes.iter().map(|r| r.as_str()).collect();
+    Err(ApiError::unprocessable(
+        "route_not_offered",
+        format!("{} does not offer {}; it offers: {}.", policy.name, route.label(), offered.join(", ")),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReferral {
+    pub service_id: String,
+    pub route: Route,
+    #[serde(default = "routine")]
+    pub priority: Priority,
+    pub patient: Patient,
+    #[serde(default)]
+    pub history: ClinicalHistory,
+    #[serde(default)]
+    pub consent: Option<Consent>,
+    #[serde(default)]
+    pub eligibility_answers: Option<serde_json::Value>,
+    #[serde(default)]
+    pub conversion_authorised: bool,
+}
+
+fn routine() -> Priority {
+    Priority::Routine
+}
+
+pub async fn create_draft(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+    let actor = audit::Actor::user(user);
+    if user.role != Role::Referrer {
+        let e = ApiError::forbidden("Only referrers (GPs and practice nurses) can start a referral.");
+        return Err(audit::denied(state, &actor, "referral.create", audit::Target::many("referral"), e).await);
+    }
+    let result = create_draft_allowed(state, user, body).await;
+    let target = match &result {
+        Ok(r) => audit::Target::referral(r.id),
+        Err(_) => audit::Target::many("referral"),
+    };
+    audit::outcome_of(state, &actor, "referral.create", target, &result, "").await;
+    result
+}
+
+async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+    let policy = policy(state, &body.service_id)?;
+    check_route(policy, body.route)?;
+    let now = Utc::now();
+    let referral = Referral {
+        id: ReferralId::new(),
+        service_id: body.service_id,
+        route: body.route,
+        priority: body.priority,
+        status: ReferralStatus::Draft,
+        practice_id: user.organisation_id,
+        referrer_id: user.id,
+        assignee_id: None,
+        patient: body.patient,
+        history: body.history,
+        consent: body.consent,
+        eligibility_answers: body.eligibility_answers,
+        eligibility: None,
+        conversion_authorised: body.conversion_authorised,
+        outcome: None,
+        created_at: now,
+        updated_at: now,
+        submitted_at: None,
+        due_date: None,
+        version: 1,
+    };
+    state.store.insert_referral(&referral).await?;
+    Ok(referral)
+}
+
+/// Fields of a draft to change; absent fields stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDraft {
+    pub service_id: Option<String>,
+    pub route: Option<Route>,
+    pub priority: Option<Priority>,
+    pub patient: Option<Patient>,
+    pub history: Option<ClinicalHistory>,
+    pub consent: Option<Consent>,
+    pub eligibility_answers: Option<serde_json::Value>,
+    pub conversion_authorised: Option<bool>,
+    /// The version you last read; a stale version is refused with 409 so no typing is lost silently.
+    pub version: Option<i64>,
+}
+
+pub async fn update_draft(state: &AppState, user: &User, id: &str, body: UpdateDraft) -> ApiResult<Referral> {
+    write(state, user, id, Capability::EditDraft, "update_draft", |mut r| async move {
+        if r.status != ReferralStatus::Draft {
+            return Err(ApiError::conflict("not_a_draft", format!("This referral is {} and can no longer be edited.", r.status.label())));
+        }
+        if let Some(v) = body.version.filter(|v| *v != r.version) {
+            return Err(ApiError::conflict(
+                "conflict",
+                format!("The draft was saved elsewhere since you loaded it (your version {v}, now {}). Reload it and redo the last change.", r.version),
+            ));
+        }
+        if let Some(s) = body.service_id {
+            r.service_id = s;
+        }
+        if let Some(route) = body.route {
+            r.route = route;
+        }
+        check_route(policy(state, &r.service_id)?, r.route)?;
+        if let Some(p) = body.priority {
+            r.priority = p;
+        }
+        if let Some(p) = body.patient {
+            r.patient = p;
+        }
+        if let Some(h) = body.history {
+            r.history = h;
+        }
+        if let Some(c) = body.consent {
+            r.consent = Some(c);
+        }
+        if let Some(a) = body.eligibility_answers {
+            r.eligibility_answers = Some(a);
+        }
+        if let Some(c) = body.conversion_authorised {
+            r.conversion_authorised = c;
+        }
+        r.updated_at = Utc::now();
+        state.store.update_referral(&mut r, None, None).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct Problem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// What is still missing before a draft can go: each problem names the field to fix.
+pub fn submission_problems(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord], condition: Option<Condition>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if r.history.presenting_complaint.trim().is_empty() {
+        problems.push(Problem { field: "history.presenting_complaint", message: "Describe the presenting complaint.".into() });
+    }
+    match &r.consent {
+        None => problems.push(Problem { field: "consent", message: "Record the patient's consent (who gave it, how, and each scope).".into() }),
+        Some(c) if policy.consent_required && !c.direct_care => problems.push(Problem {
+            field: "consent.direct_care",
+            message: format!("{} needs consent to share the photos for direct care.", policy.name),
+        }),
+        Some(_) => {}
+    }
+    if r.eligibility_answers.is_none() {
+        problems.push(Problem { field: "eligibility_answers", message: "Complete the eligibility checklist.".into() });
+    }
+    for p in photos.iter().filter(|p| p.verdict == "reject") {
+        problems.push(Problem {
+            field: "photos",
+            message: format!("Photo {} failed the quality check; replace it before submitting.", p.id),
+        });
+    }
+    // Without a condition (checklist not done yet) the requirements that apply to every condition
+    // still count, so the GP hears about missing photos at the same time as the other gaps.
+    let required: Vec<&telederm_domain::policy::PhotoRequirement> = match condition {
+        Some(c) => policy.photos_for(c).collect(),
+        None => policy.required_photos.iter().filter(|p| p.condition.is_none()).collect(),
+    };
+    {
+        for req in required {
+            let have = photos.iter().filter(|p| p.kind == req.kind && p.verdict != "reject").count();
+            if have < req.count as usize {
+                problems.push(Problem {
+                    field: "photos",
+                    message: format!(
+                        "{} needs {} {} photo(s) ({}); this referral has {have}.",
+                        policy.name,
+                        req.count,
+                        serde_json::to_value(req.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default().replace('_', "-"),
+                        req.guidance
+                    ),
+                });
+            }
+        }
+    }
+    problems
+}
+
+pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+    write(state, user, id, Capability::Submit, "submit", |mut r| async move {
+        r.status.after(Action::Submit)?;
+        let policy = policy(state, &r.service_id)?.clone();
+        check_route(&policy, r.route)?;
+        let answers = match &r.eligibility_answers {
+            Some(raw) => Some(
+                EligibilityAnswers::from_json(raw)
+                    .map_err(|e| ApiError::unprocessable(e.code(), format!("The eligibility checklist is not complete or has a wrong value: {e}")))?,
+            ),
+            None => None,
+        };
+        let photos = state.store.list_photos(r.id).await?;
+        let problems = submission_problems(&policy, &r, &photos, answers.as_ref().map(|a| a.condition));
+        if !problems.is_empty() {
+            return Err(ApiError::unprocessable("incomplete_referral", "The referral is not ready to send: fix the fields listed.")
+                .with_details(serde_json::json!({ "problems": problems })));
+        }
+        let Some(answers) = answers else { return Err(ApiError::unprocessable("incomplete_referral", "Complete the eligibility checklist.")) };
+        if answers.patient.date_of_birth != r.patient.date_of_birth {
+            return Err(ApiError::unprocessable(
+                "eligibility_patient_mismatch",
+                "The date of birth in the eligibility checklist differs from the patient's. Correct one of them.",
+            ));
+        }
+        let decision = evaluate(&policy, &answers);
+        let decision_json = serde_json::to_value(&decision).map_err(|e| ApiError::internal("decision", e))?;
+        r.eligibility = Some(decision_json.clone());
+        let now = Utc::now();
+        if decision.decision != Decision::Eligible {
+            r.updated_at = now;
+            state.store.update_referral(&mut r, None, None).await?;
+            let (code, message) = match decision.decision {
+                Decision::Redirect2ww => (
+                    "redirect_2ww",
+                    "This patient meets the two-week-wait criteria: refer them on the two-week-wait (suspected cancer) pathway using the 2WW form, not to this service.".to_string(),
+                ),
+                _ => ("not_eligible", format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
+            };
+            return Err(ApiError::unprocessable(code, message).with_details(decision_json));
+        }
+        let due = state
+            .calendar
+            .due_date(now, policy.response_target_working_days)
+            .map_err(|e| ApiError::internal("due date", e))?;
+        let from = r.status;
+        r.apply(Action::Submit, now)?;
+        r.submitted_at = Some(now);
+        r.due_date = Some(due);
+        let event = EventRecord { actor_id: Some(user.id), action: Action::Submit, from_status: Some(from), to_status: r.status, at: now };
+        let notices = crate::notices::for_action(state, &r, Action::Submit, user).await?;
+        state.store.update_referral_notifying(&mut r, Some(&event), None, &notices).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+/// Applies a state-machine action with an optional message, writing both at once with the
+/// notifications that announce it ([`crate::notices`]).
+pub async fn transition(
+    state: &AppState,
+    user: &User,
+    r: &mut Referral,
+    action: Action,
+    message: Option<(MessageKind, String)>,
+) -> ApiResult<()> {
+    let now = Utc::now();
+    let from = r.status;
+    r.apply(action, now)?;
+    let event = EventRecord { actor_id: Some(user.id), action, from_status: Some(from), to_status: r.status, at: now };
+    let message = message.map(|(kind, body)| Message {
+        id: MessageId::new(),
+        referral_id: r.id,
+        kind,
+        author_id: Some(user.id),
+        author_name: user.display_name.clone(),
+        body,
+        created_at: now,
+    });
+    let notices = crate::notices::for_action(state, r, action, user).await?;
+    state.store.update_referral_notifying(r, Some(&event), message.as_ref(), &notices).await?;
+    Ok(())
+}
+
+pub async fn claim(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+    write(state, user, id, Capability::Claim, "claim", |mut r| async move {
+        r.assignee_id = Some(user.id);
+        transition(state, user, &mut r, Action::Claim, None).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+/// A message as the consultant or referrer wrote it, trimmed and within the e-RS limit.
+pub fn message_text(raw: &str) -> ApiResult<String> {
+    let text = raw.trim().to_string();
+    if text.is_empty() {
+        return Err(ApiError::unprocessable("empty_message", "Write the message before sending it."));
+    }
+    if text.chars().count() > 8000 {
+        return Err(ApiError::unprocessable("message_too_long", "Messages are limited to 8,000 characters (the e-RS limit). Shorten it."));
+    }
+    Ok(text)
+}
+
+pub async fn request_information(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
+    write(state, user, id, Capability::RequestInformation, "request_information", |mut r| async move {
+        let text = message_text(message)?;
+        transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+pub async fn reply(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
+    write(state, user, id, Capability::Reply, "reply", |mut r| async move {
+        let text = message_text(message)?;
+        transition(state, user, &mut r, Action::Reply, Some((MessageKind::Reply, text))).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    pub code: OutcomeCode,
+    #[serde(default)]
+    pub rejection_reason: Option<RejectionReason>,
+    #[serde(default)]
+    pub diagnosis: String,
+    #[serde(default)]
+    pub management_plan: String,
+    #[serde(default)]
+    pub follow_up: String,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub onward_service: Option<String>,
+}
+
+pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: OutcomeBody) -> ApiResult<Referral> {
+    write(state, user, id, Capability::RecordOutcome, "record_outcome", |mut r| async move {
+        let outcome = Outcome {
+            code: body.code,
+            rejection_reason: body.rejection_reason,
+            diagnosis: body.diagnosis,
+            management_plan: body.management_plan,
+            follow_up: body.follow_up,
+            priority: body.priority,
+            onward_service: body.onward_service,
+            recorded_by: user.id,
+            recorded_at: Utc::now(),
+        };
+        outcome.validate().map_err(|e| ApiError::unprocessable("invalid_outcome", e.to_string()))?;
+        let action = if outcome.code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome };
+        // Check the state first so an illegal transition is reported as such, not as a field problem.
+        r.status.after(action)?;
+        if outcome.code == OutcomeCode::ConvertToReferral {
+            if r.route != Route::AdviceAndGuidance {
+                return Err(ApiError::unprocessable("conversion_needs_advice_and_guidance", "Only an Advice & Guidance request can be converted to a referral."));
+            }
+            if !r.conversion_authorised {
+                return Err(ApiError::unprocessable(
+                    "conversion_not_authorised",
+                    "The GP did not authorise conversion of this request to a referral. Answer with advice (for example recommending a referral) instead.",
+                ));
+            }
+            r.route = Route::Ras;
+        }
+        if let Some(p) = outcome.priority {
+            r.priority = p;
+        }
+        r.outcome = Some(outcome);
+        transition(state, user, &mut r, action, None).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+pub async fn withdraw(state: &AppState, user: &User, id: &str, body: WithdrawBody) -> ApiResult<Referral> {
+    write(state, user, id, Capability::Withdraw, "withdraw", |mut r| async move {
+        let reason = body.reason.filter(|s| !s.trim().is_empty());
+        transition(state, user, &mut r, Action::Withdraw, reason.map(|t| (MessageKind::Reply, format!("Withdrawn: {t}")))).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+pub async fn close(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+    write(state, user, id, Capability::Close, "close", |mut r| async move {
+        transition(state, user, &mut r, Action::Close, None).await?;
+        Ok::<_, ApiError>(r)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub route: Option<String>,
+    pub priority: Option<String>,
+    pub nhs_number: Option<String>,
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn parse_list<T>(raw: &Option<String>, what: &str, parse: impl Fn(&str) -> Option<T>) -> ApiResult<Option<Vec<T>>> {
+    let Some(raw) = raw.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
+    raw.split(',')
+        .map(|s| parse(s.trim()).ok_or_else(|| ApiError::bad_request("invalid_query", format!("{s:?} is not a valid {what}."))))
+        .collect::<ApiResult<Vec<T>>>()
+        .map(Some)
+}
+
+fn one<T>(v: Option<Vec<T>>, what: &str) -> ApiResult<Option<T>> {
+    match v {
+        Some(mut v) if v.len() == 1 => Ok(v.pop()),
+        Some(_) => Err(ApiError::bad_request("invalid_query", format!("Give one {what} only."))),
+        None => Ok(None),
+    }
+}
+
+pub fn filter_from(q: &ListQuery) -> ApiResult<ReferralFilter> {
+    Ok(ReferralFilter {
+        statuses: parse_list(&q.status, "status", ReferralStatus::parse)?,
+        service_ids: parse_list(&q.service, "service", |s| Some(s.to_string()))?,
+        route: one(parse_list(&q.route, "route", Route::parse)?, "route")?,
+        priority: one(parse_list(&q.priority, "priority", Priority::parse)?, "priority")?,
+        nhs_number: q.nhs_number.as_deref().filter(|s| !s.is_empty()).map(|s| s.replace([' ', '-'], "")),
+        patient_name: q.q.clone().filter(|s| !s.trim().is_empty()),
+        limit: q.limit,
+        offset: q.offset,
+        ..ReferralFilter::default()
+    })
+}
+
+#[derive(Serialize)]
+pub struct ListItem {
+    #[serde(flatten)]
+    pub summary: telederm_store::ReferralSummary,
+    pub service_name: Option<String>,
+    pub overdue: bool,
+    pub due_today: bool,
+}
+
+pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
+    let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
+    items
+        .into_iter()
+        .map(|s| {
+            let open = s.status.is_open_for_service();
+            ListItem {
+                service_name: state.policies.get(&s.service_id).map(|p| p.name.clone()),
+                overdue: open && s.due_date.is_some_and(|d| d < today),
+                due_today: open && s.due_date == Some(today),
+                summary: s,
+            }
+        })
+        .collect()
+}
+
+pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> ApiResult<Vec<ListItem>> {
+    let filter = filter_from(q)?;
+    let items = match access::visible_filter(user, filter) {
+        Some(f) => state.store.list_referrals(&f).await?,
+        None => Vec::new(),
+    };
+    record_list(state, user, "referral.list", items.len()).await?;
+    Ok(with_flags(state, items))
+}
+
+/// A consultant's (or service admin's) open referrals, earliest deadline first.
+pub async fn worklist(state: &AppState, user: &User, q: &ListQuery) -> ApiResult<Vec<ListItem>> {
+    if !matches!(user.role, Role::Consultant | Role::ServiceAdmin) {
+        return Err(ApiError::forbidden("The worklist is for consultants and service admins. Referrers: use GET /api/v1/referrals."));
+    }
+    let mut filter = filter_from(q)?;
+    if filter.statuses.is_none() {
+        filter.statuses = Some(ReferralStatus::ALL.into_iter().filter(|s| s.is_open_for_service()).collect());
+    }
+    filter.by_due_date = true;
+    let items = match access::visible_filter(user, filter) {
+        Some(f) => state.store.list_referrals(&f).await?,
+        None => Vec::new(),
+    };
+    record_list(state, user, "referral.worklist", items.len()).await?;
+    Ok(with_flags(state, items))
+}
+
+/// A list shows patients' names and NHS numbers: record it (how many rows, not which).
+async fn record_list(state: &AppState, user: &User, action: &str, rows: usize) -> ApiResult<()> {
+    audit::record(state, &audit::Actor::user(user), action, audit::Target::many("referral"), AuditOutcome::Allowed, format!("rows={rows}")).await
+}

@@ -1,0 +1,298 @@
+// End-to-end journeys in real Chromium: GP referral with photos, consultant outcome, GP reads it,
+// patient upload link on a phone, admin dashboard. axe-core runs on every page; screenshots go to
+// e2e/screenshots/; no request may leave the deployment.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, launchBrowser, newPage, newReport, check, makePhotos, nhsNumber } from '../lib.mjs';
+
+let server;
+let browser;
+let photos;
+const report = newReport();
+const timings = {};
+const shared = {};
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  photos = await makePhotos(browser, mkdtempSync(join(tmpdir(), 'telederm-photos-')));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  console.log('timings (s):', JSON.stringify(timings));
+  console.log(`screenshots: ${report.screenshots.length} in e2e/screenshots/`);
+  const byImpact = {};
+  for (const v of report.axe) byImpact[v.impact] = (byImpact[v.impact] || 0) + 1;
+  console.log('axe violations by impact:', JSON.stringify(byImpact));
+  for (const v of report.axe) console.log(`  axe ${v.impact} ${v.id} on ${v.page}: ${v.help} [${v.nodes.join(', ')}]`);
+});
+
+async function timed(name, fn) {
+  const t = Date.now();
+  await fn();
+  timings[name] = (Date.now() - t) / 1000;
+}
+
+async function signIn(page, who) {
+  const { email, password } = server.creds[who];
+  await page.goto(`${server.base}/`);
+  await page.waitForURL(/\/sign-in/);
+  await check(page, report, `${who}-sign-in`);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForLoadState('load');
+}
+
+async function answerYesNo(page, name, value) {
+  await page.locator(`input[name="${name}"][value="${value}"]`).check();
+}
+
+async function dashboardCount(page, label) {
+  return Number(await page.locator(`[data-status-count="${label}"]`).innerText());
+}
+
+test('admin sees the dashboard (baseline)', async () => {
+  await timed('admin-baseline', async () => {
+    const page = await newPage(browser, server.base, report);
+    await signIn(page, 'system_admin');
+    await page.waitForURL(/\/admin$/);
+    await check(page, report, 'admin-dashboard-before');
+    shared.answeredBefore = await dashboardCount(page, 'Answered');
+    shared.submittedBefore = await dashboardCount(page, 'Submitted');
+    await page.goto(`${server.base}/admin/users`);
+    await check(page, report, 'admin-users');
+    await page.goto(`${server.base}/admin/services`);
+    await check(page, report, 'admin-services');
+    await page.goto(`${server.base}/admin/jobs`);
+    await check(page, report, 'admin-jobs');
+    await page.goto(`${server.base}/admin/audit?action=referral.read`);
+    await check(page, report, 'admin-audit');
+    shared.adminPage = page;
+  });
+});
+
+test('GP completes a referral with three photos, replacing a blurred one, and submits', async () => {
+  await timed('gp-referral', async () => {
+    const page = await newPage(browser, server.base, report);
+    shared.gp = page;
+    await signIn(page, 'referrer');
+    await page.waitForURL(/\/referrals$/);
+    await check(page, report, 'gp-my-referrals');
+    await page.getByRole('link', { name: 'Start a new referral' }).click();
+
+    // Step 1: patient and service. The NHS number is checked as you type.
+    const nhs = nhsNumber(424242);
+    await page.getByLabel('NHS number').fill(nhs.slice(0, 9) + String((Number(nhs[9]) + 1) % 10));
+    await assert.doesNotReject(page.getByText(/check digit does not match|not a real NHS number/).waitFor());
+    await page.getByLabel('NHS number').fill(nhs);
+    await page.getByText('Valid NHS number.').waitFor();
+    await page.getByLabel('First name').fill('Rosa');
+    await page.getByLabel('Last name').fill('Lindqvist');
+    await page.getByLabel('Day').fill('14');
+    await page.getByLabel('Month').fill('3');
+    await page.getByLabel('Year').fill('1979');
+    await page.getByLabel('Female').check();
+    await page.getByLabel('Postcode').fill('E9 6SR');
+    await page.locator('input[name="service"][value="clinical-partnership"]').check();
+    await page.locator('input[name="route"][value="advice_and_guidance"]').check();
+    await check(page, report, 'gp-step1-patient-service');
+    await page.getByRole('button', { name: 'Save and continue' }).click();
+    await page.waitForURL(/\/eligibility$/);
+    shared.referralUrl = page.url().replace(/\/eligibility$/, '');
+
+    // Step 2: eligibility, first with an answer left out (error summary links to the field).
+    await page.locator('input[name="condition"][value="rash"]').check();
+    await page.locator('input[name="body_sites"][value="arm"]').check();
+    const answers = {
+      meets_2ww_criteria: 'no', extreme_psychological_distress: 'no', widespread: 'no', severe_or_systemic_or_urgent: 'no',
+      imaging_practical: 'yes', safeguarding_concerns: 'no', has_capacity_to_consent: 'yes', best_interests_referral: 'no',
+      consent_given: 'yes', known_chronic_inflammatory_condition: 'no', face_identifiable_in_images: 'no', dermoscopic_images: 'no',
+    };
+    for (const [k, v] of Object.entries(answers)) await answerYesNo(page, k, v);
+    await page.getByRole('button', { name: 'Save and continue' }).click();
+    await page.locator('.nhsuk-error-summary').waitFor();
+    await check(page, report, 'gp-step2-eligibility-errors');
+    await page.locator('.nhsuk-error-summary a[href="#seen-face-to-face"]').click();
+    await answerYesNo(page, 'seen_face_to_face', 'yes');
+    // The live decision (JavaScript) shows before saving.
+    await page.locator('[data-decision-panel]').getByText('Eligible', { exact: true }).waitFor();
+    await check(page, report, 'gp-step2-eligibility-live');
+    await page.getByRole('button', { name: 'Save and continue' }).click();
+    await page.waitForURL(/\/details$/);
+
+    // Step 3: consent and history.
+    await page.locator('input[name="given_by"][value="patient"]').check();
+    await page.locator('input[name="method"][value="verbal"]').check();
+    await answerYesNo(page, 'direct_care', 'yes');
+    await answerYesNo(page, 'teaching', 'no');
+    await answerYesNo(page, 'research', 'no');
+    await page.getByLabel('Presenting complaint').fill('Itchy erythematous plaques on the left forearm for 6 weeks, not settling with emollients.');
+    await page.getByLabel('How long has it been present?').fill('6 weeks');
+    await check(page, report, 'gp-step3-consent-history');
+    await page.getByRole('button', { name: 'Save and continue' }).click();
+    await page.waitForURL(/\/photos/);
+    await check(page, report, 'gp-step4-photos-empty');
+
+    // Step 4: photos. The blurred close-up is flagged at once with the retake advice.
+    const upload = async (kind, file) => {
+      await page.locator(`input[name="kind"][value="${kind}"]`).check();
+      await page.locator('input[type=file]').setInputFiles(file);
+      await page.getByRole('button', { name: 'Upload and check photo' }).click();
+      await page.locator('#photo-check').waitFor();
+    };
+    await upload('locator', photos.sharp1);
+    assert.equal(await page.locator('#photo-check [data-verdict]').getAttribute('data-verdict'), 'accept');
+    await upload('close_up', photos.blurred);
+    assert.notEqual(await page.locator('#photo-check [data-verdict]').getAttribute('data-verdict'), 'accept');
+    await page.locator('#photo-check').getByText(/out of focus/i).first().waitFor();
+    await check(page, report, 'gp-step4-photo-blurred-warning');
+    // Replace it: remove the flagged photo, then upload a sharp one.
+    const flagged = page.locator('.nhsuk-card[data-photo]').filter({ has: page.locator('[data-verdict="reject"], [data-verdict="warn"]') });
+    await flagged.getByRole('button', { name: /Remove/ }).click();
+    await page.waitForLoadState('load');
+    assert.equal(await page.locator('.nhsuk-card[data-photo]').count(), 1);
+    await upload('close_up', photos.sharp2);
+    await upload('close_up', photos.sharp3);
+    await page.locator('#photos-complete').waitFor();
+    await check(page, report, 'gp-step4-photos-complete');
+    await page.getByRole('link', { name: 'Continue to review' }).click();
+
+    // Step 5: review and send.
+    await page.waitForURL(/\/review$/);
+    await check(page, report, 'gp-step5-review');
+    await page.getByRole('button', { name: 'Send referral' }).click();
+    await page.getByText('Referral sent.').waitFor();
+    await check(page, report, 'gp-referral-sent');
+  });
+});
+
+test('consultant opens it from the worklist, zooms a photo and records an outcome', async () => {
+  await timed('consultant-outcome', async () => {
+    const page = await newPage(browser, server.base, report);
+    await signIn(page, 'consultant');
+    await page.waitForURL(/\/worklist$/);
+    await check(page, report, 'consultant-worklist');
+    await page.getByLabel('Service').selectOption('clinical-partnership');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('link', { name: 'Rosa Lindqvist', exact: true }).click();
+    await page.getByRole('button', { name: 'Claim this referral' }).click();
+    await page.getByText('You have claimed this referral.').waitFor();
+    const first = page.locator('.app-photo').first();
+    await first.getByRole('button', { name: /Zoom in/ }).click();
+    await first.getByRole('button', { name: /Zoom in/ }).click();
+    assert.ok(Number(await first.getAttribute('data-zoom')) > 2, 'photo zoomed');
+    await first.locator('[data-zoom-frame]').focus();
+    await page.keyboard.press('ArrowLeft');
+    await check(page, report, 'consultant-case-zoomed');
+    const original = await first.getByRole('link', { name: /full-resolution original/ }).getAttribute('href');
+    const res = await page.request.get(`${server.base}${original}`);
+    assert.equal(res.status(), 200);
+    // Typing is kept if the consultant navigates away and comes back.
+    await page.locator('input[name="code"][value="advice_management_plan"]').check();
+    await page.getByRole('textbox', { name: 'Diagnosis' }).fill('Discoid eczema');
+    await page.getByRole('textbox', { name: 'Management plan' }).fill('Potent topical steroid ointment once daily for 2 weeks, then emollients; review in 6 weeks.');
+    await page.goto(`${server.base}/worklist`);
+    await page.goBack();
+    await page.waitForLoadState('load');
+    assert.match(await page.getByRole('textbox', { name: 'Management plan' }).inputValue(), /Potent topical steroid/);
+    await page.getByRole('button', { name: 'Record outcome' }).click();
+    await page.getByText('The outcome has been recorded').waitFor();
+    await check(page, report, 'consultant-outcome-recorded');
+  });
+});
+
+test('GP sees the outcome', async () => {
+  await timed('gp-sees-outcome', async () => {
+    const page = shared.gp;
+    await page.goto(`${server.base}/referrals`);
+    const row = page.locator('tr').filter({ hasText: 'Rosa Lindqvist' });
+    await row.getByText('Answered').waitFor();
+    await check(page, report, 'gp-my-referrals-answered');
+    await row.getByRole('link', { name: 'Read the outcome for Rosa Lindqvist' }).click();
+    await page.locator('[data-outcome]').getByText(/advice/i).waitFor();
+    await page.getByText('Potent topical steroid ointment').waitFor();
+    const letter = await page.getByRole('link', { name: 'Letter to the GP', exact: true }).getAttribute('href');
+    assert.equal((await page.request.get(`${server.base}${letter}`)).status(), 200, 'GP letter opens');
+    await check(page, report, 'gp-outcome');
+  });
+});
+
+test('patient opens an upload link on a phone, fails the date of birth once, passes, uploads two photos', async () => {
+  await timed('patient-upload', async () => {
+    const gp = shared.gp;
+    // The GP starts a draft and creates a secure link for it.
+    await gp.goto(`${server.base}/referrals/new`);
+    await gp.getByLabel('NHS number').fill(nhsNumber(515151));
+    await gp.getByLabel('First name').fill('Omar');
+    await gp.getByLabel('Last name').fill('Haddad');
+    await gp.getByLabel('Day').fill('2');
+    await gp.getByLabel('Month').fill('11');
+    await gp.getByLabel('Year').fill('1990');
+    await gp.getByLabel('Male', { exact: true }).check();
+    await gp.getByLabel('Postcode').fill('N1 5HZ');
+    await gp.locator('input[name="service"][value="clinical-partnership"]').check();
+    await gp.locator('input[name="route"][value="advice_and_guidance"]').check();
+    await gp.getByRole('button', { name: 'Save and continue' }).click();
+    await gp.waitForURL(/\/eligibility$/);
+    const draftUrl = gp.url().replace(/\/eligibility$/, '');
+    await gp.goto(draftUrl);
+    await gp.getByRole('button', { name: /secure upload link/ }).click();
+    const href = await gp.locator('[data-patient-link]').getAttribute('href');
+    assert.match(href, /^\/p\/[0-9a-f]{64}$/);
+    await check(gp, report, 'gp-patient-link-created');
+
+    const phone = await newPage(browser, server.base, report, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await phone.goto(`${server.base}${href}`);
+    await check(phone, report, 'patient-verify');
+    await phone.getByLabel('Day').fill('3');
+    await phone.getByLabel('Month').fill('11');
+    await phone.getByLabel('Year').fill('1990');
+    await phone.getByRole('button', { name: 'Continue' }).click();
+    await phone.locator('.nhsuk-error-summary').getByText(/does not match/).waitFor();
+    await check(phone, report, 'patient-verify-failed');
+    await phone.getByLabel('Day').fill('2');
+    await phone.getByRole('button', { name: 'Continue' }).click();
+    await phone.getByRole('heading', { name: 'Send photos of your skin' }).waitFor();
+    await check(phone, report, 'patient-upload');
+    assert.equal(await phone.getByText('Haddad').count(), 0, 'the patient page shows nothing about the referral');
+    for (const [kind, file] of [['locator', photos.sharp4], ['close_up', photos.sharp5]]) {
+      await phone.locator(`input[name="kind"][value="${kind}"]`).check();
+      await phone.locator('input[type=file]').setInputFiles(file);
+      await phone.getByRole('button', { name: 'Send this photo' }).click();
+      await phone.locator('#photo-check [data-verdict="accept"]').waitFor();
+    }
+    await check(phone, report, 'patient-photos-checked');
+    await phone.getByRole('button', { name: 'I have finished' }).click();
+    await phone.getByRole('heading', { name: 'Thank you' }).waitFor();
+    await check(phone, report, 'patient-status');
+
+    // The GP sees the patient's photos on the draft.
+    await gp.goto(`${draftUrl}/photos`);
+    assert.equal(await gp.locator('.nhsuk-card[data-photo]').count(), 2);
+  });
+});
+
+
+test('admin sees the dashboard counts change', async () => {
+  await timed('admin-after', async () => {
+    const page = shared.adminPage;
+    await page.goto(`${server.base}/admin`);
+    const answered = await dashboardCount(page, 'Answered');
+    assert.equal(answered, shared.answeredBefore + 1, 'one more answered referral');
+    await check(page, report, 'admin-dashboard-after');
+  });
+});
+
+test('no serious or critical accessibility violations, and nothing loaded from outside', () => {
+  const bad = report.axe.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], 'axe serious/critical violations');
+  assert.deepEqual(report.external, [], 'requests outside the deployment');
+  assert.deepEqual(report.consoleErrors, [], 'browser console errors');
+  assert.ok(report.screenshots.length >= 20, `screenshots taken: ${report.screenshots.length}`);
+});

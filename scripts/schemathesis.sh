@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fuzzes the JSON API with schemathesis (PyPI) against its own OpenAPI document, on a running demo
+# server, signed in with a demo session cookie. Fails on any 5xx answer and on any answer that
+# breaks the documented schema (status codes, content types, bodies).
+#
+# Usage: scripts/schemathesis.sh [--max-examples N] [--role ROLE] [-- extra `st run` options]
+#   N defaults to 25 per operation (scripts/test.sh runs it so); ROLE defaults to referrer.
+# Uses $TELEDERM_BIN if set, else builds the debug binary. Installs schemathesis with
+# scripts/test-services.sh. Reports land in target/schemathesis/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+max_examples=25
+role=referrer
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --max-examples) max_examples="$2"; shift 2 ;;
+        --role) role="$2"; shift 2 ;;
+        --) shift; extra=("$@"); break ;;
+        *) echo "usage: $0 [--max-examples N] [--role ROLE] [-- st run options]" >&2; exit 2 ;;
+    esac
+done
+
+st_bin="$("$root/scripts/test-services.sh" schemathesis | tail -n 1)"
+if [ -z "${TELEDERM_BIN:-}" ]; then
+    (cd "$root" && cargo build -q -p telederm)
+    TELEDERM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/telederm"
+fi
+
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+TELEDERM_DATA_DIR="$data" TELEDERM_BIND="127.0.0.1:$port" RUST_LOG=warn "$TELEDERM_BIN" demo >/dev/null &
+server=$!
+cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+
+for _ in $(seq 1 300); do
+    if curl -fsS "$base/healthz" >/dev/null 2>&1; then break; fi
+    sleep 0.2
+done
+curl -fsS "$base/healthz" >/dev/null
+
+read -r email password < <(awk -v r="$role" '$1 == r { print $2, $3 }' "$data/demo-credentials.txt")
+[ -n "${email:-}" ] || { echo "no demo user with role $role" >&2; exit 2; }
+cookie="$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" "$base/api/v1/auth/sign-in" \
+    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(telederm_session=[^;]*\).*/\1/p')"
+[ -n "$cookie" ] || { echo "could not sign in as the demo $role" >&2; exit 1; }
+
+report="$root/target/schemathesis"
+mkdir -p "$report"
+echo "schemathesis: $max_examples examples per operation against $base as the demo $role"
+# Sign-out would end the session the run uses, and /healthz, /readyz and /metrics are outside /api/v1; everything else
+# is fuzzed.
+"$st_bin/st" run "$base/api/v1/openapi.json" \
+    --url "$base/api/v1" \
+    --header "Cookie: $cookie" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$max_examples" \
+    --exclude-path /auth/sign-out --exclude-path /healthz --exclude-path /readyz --exclude-path /metrics \
+    --seed 1 \
+    --workers 1 \
+    --no-color \
+    --generation-database none \
+    --report junit --report-dir "$report" \
+    "${extra[@]}"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Makes sure the real services the tests talk to are available on this machine:
+#   postgres  PostgreSQL running on 127.0.0.1:5432 (Debian's cluster; installed with apt if missing)
+#   python    a venv with moto's S3 server (`moto_server`) and aiosmtpd (an SMTP server), from PyPI
+#   oidc      a real OpenID Connect provider (node-oidc-provider, e2e/oidc) via `npm ci`
+#   schemathesis  a venv with schemathesis (API fuzzing against the OpenAPI document), from PyPI
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|all]   (default: all)
+# Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
+# --workspace` works from a clean machine. Concurrent callers wait on a lock.
+# Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
+# the provider's directory when asked for `oidc`.
+set -euo pipefail
+
+what="${1:-all}"
+tools="${TELEDERM_TEST_TOOLS:-$HOME/.cache/telederm-test-tools}"
+mkdir -p "$tools"
+exec 9>"$tools/.lock"
+flock 9
+
+log() { echo "test-services: $*" >&2; }
+
+# Pinned so every machine tests against the same servers; bump deliberately.
+python_packages=("moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5" "aiosmtpd==1.4.6")
+
+pg_ready() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h 127.0.0.1 -p 5432
+    else
+        (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+    fi
+}
+
+ensure_postgres() {
+    if pg_ready; then return 0; fi
+    if [ ! -d /etc/postgresql ] || [ -z "$(ls -A /etc/postgresql 2>/dev/null)" ]; then
+        log "installing PostgreSQL from Debian"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    fi
+    for version in $(ls /etc/postgresql); do
+        log "starting PostgreSQL $version"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || true
+    done
+    for _ in $(seq 1 60); do
+        if pg_ready; then return 0; fi
+        sleep 0.5
+    done
+    log "PostgreSQL did not come up on 127.0.0.1:5432"
+    return 1
+}
+
+ensure_python() {
+    local venv="$tools/venv" stamp="$tools/venv/.installed"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${python_packages[*]}" ] \
+        && [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/aiosmtpd" ]; then
+        echo "$venv/bin"
+        return 0
+    fi
+    local started=$SECONDS
+    log "installing ${python_packages[*]} into $venv"
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "${python_packages[@]}" >&2
+    echo "${python_packages[*]}" >"$stamp"
+    log "python test servers installed in $((SECONDS - started))s"
+    echo "$venv/bin"
+}
+
+# Kept in its own venv: its dependencies (hypothesis, jsonschema, ...) need not agree with moto's.
+schemathesis_packages=("schemathesis==4.32.5")
+
+ensure_schemathesis() {
+    local venv="$tools/schemathesis-venv" stamp="$tools/schemathesis-venv/.installed"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${schemathesis_packages[*]}" ] && [ -x "$venv/bin/st" ]; then
+        echo "$venv/bin"
+        return 0
+    fi
+    log "installing ${schemathesis_packages[*]} into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "${schemathesis_packages[@]}" >&2
+    echo "${schemathesis_packages[*]}" >"$stamp"
+    echo "$venv/bin"
+}
+
+ensure_oidc() {
+    local dir
+    dir="$(cd "$(dirname "$0")/../e2e/oidc" && pwd)"
+    if [ ! -d "$dir/node_modules/oidc-provider" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
+        fi
+        log "installing the OpenID Connect test provider (npm ci in $dir)"
+        (cd "$dir" && npm ci --no-audit --no-fund >&2)
+    fi
+    echo "$dir"
+}
+
+case "$what" in
+    postgres) ensure_postgres ;;
+    python | s3 | smtp) ensure_python ;;
+    oidc) ensure_oidc ;;
+    schemathesis) ensure_schemathesis ;;
+    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|all]" >&2; exit 2 ;;
+esac

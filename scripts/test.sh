@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every Telederm test from a fresh machine: installs and starts what the tests need
+# (PostgreSQL, the S3 and SMTP test servers, Python checkers, Chromium for the browser suite),
+# then the Rust suites (unit, property, HTTP journeys, storage contract) and the browser suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "test services (PostgreSQL, S3, SMTP, Python tools)"
+if [ -x scripts/test-services.sh ]; then scripts/test-services.sh; fi
+
+step "Rust: build and run every test (cargo nextest)"
+export CARGO_TERM_COLOR=never
+cargo nextest run --workspace --no-fail-fast
+
+step "API fuzzing: schemathesis against the OpenAPI document of a demo server (bounded)"
+TELEDERM_BIN="${CARGO_TARGET_DIR:-target}/debug/telederm" scripts/schemathesis.sh --max-examples "${TELEDERM_SCHEMATHESIS_EXAMPLES:-25}"
+
+if [ -f e2e/package.json ]; then
+  step "browser journeys (Playwright + Debian Chromium)"
+  # Reuse the binary nextest just built (a separate `cargo build -p telederm` would resolve
+  # features differently and compile most dependencies a second time).
+  built="${CARGO_TARGET_DIR:-target}/debug/telederm"
+  if [ -z "${TELEDERM_BIN:-}" ] && [ -x "$built" ]; then export TELEDERM_BIN="$(cd "$(dirname "$built")" && pwd)/telederm"; fi
+  e2e/run.sh
+fi
