@@ -5,63 +5,20 @@
 use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
-use telederm_domain::patient::{Contact, Patient, Sex};
-use telederm_domain::referral::{Action, ClinicalHistory, Priority, Referral, ReferralStatus, Route};
-use telederm_domain::{NhsNumber, OrganisationId, ReferralId, UserId};
+use telederm_domain::referral::{Action, ClinicalHistory, Referral, ReferralStatus};
 use telederm_notify::dispatch::drain_notifications;
 use telederm_notify::{SmtpNotifier, SmtpSettings, Template};
-use telederm_store::testkit::{SmtpServer, TestDatabase};
+use telederm_store::testkit::{Practice, SmtpServer, TestDatabase};
 use telederm_store::{Channel, EventRecord, JobState, OutboxMessage, OutboxState, Store};
 
 async fn referral_in_review(store: &Store) -> Referral {
-    let practice = Organisation {
-        id: OrganisationId::new(),
-        kind: OrganisationKind::GpPractice,
-        ods_code: "F84001".into(),
-        name: "Mare Street Surgery".into(),
-        services: vec![],
-    };
-    store.create_organisation(&practice).await.unwrap();
-    let gp = User {
-        id: UserId::new(),
-        email: "gp@example.nhs.uk".into(),
-        display_name: "Dr GP".into(),
-        role: Role::Referrer,
-        organisation_id: practice.id,
-        services: vec![],
-    };
-    store.create_user(&gp, "x").await.unwrap();
     let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
     let r = Referral {
-        id: ReferralId::new(),
-        service_id: "homerton".into(),
-        route: Route::Ras,
-        priority: Priority::Routine,
         status: ReferralStatus::InReview,
-        practice_id: practice.id,
-        referrer_id: gp.id,
-        assignee_id: None,
-        patient: Patient {
-            nhs_number: NhsNumber::parse("9434765919").unwrap(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            sex: Sex::Female,
-            postcode: "E8 1DY".into(),
-            contact: Contact { email: Some("ada@example.com".into()), phone: None },
-        },
         history: ClinicalHistory { presenting_complaint: "Pigmented lesion, left shin".into(), ..Default::default() },
-        consent: None,
-        eligibility_answers: None,
-        eligibility: None,
-        conversion_authorised: false,
-        outcome: None,
-        created_at: t,
-        updated_at: t,
         submitted_at: Some(t),
         due_date: Some(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap()),
-        version: 1,
+        ..Practice::seed(store).await.draft(t)
     };
     store.insert_referral(&r).await.unwrap();
     r

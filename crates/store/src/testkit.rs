@@ -263,3 +263,73 @@ impl SmtpServer {
         }
     }
 }
+
+/// A GP practice with one referrer, stored: the smallest world a referral can belong to.
+pub struct Practice {
+    pub practice: telederm_domain::organisation::Organisation,
+    pub gp: telederm_domain::organisation::User,
+}
+
+impl Practice {
+    /// Stores Mare Street Surgery (F84001) and its GP (gp@example.nhs.uk).
+    pub async fn seed(store: &Store) -> Practice {
+        use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
+        use telederm_domain::{OrganisationId, UserId};
+        let practice = Organisation {
+            id: OrganisationId::new(),
+            kind: OrganisationKind::GpPractice,
+            ods_code: "F84001".into(),
+            name: "Mare Street Surgery".into(),
+            services: vec![],
+        };
+        store.create_organisation(&practice).await.expect("seed practice");
+        let gp = User {
+            id: UserId::new(),
+            email: "gp@example.nhs.uk".into(),
+            display_name: "Dr GP".into(),
+            role: Role::Referrer,
+            organisation_id: practice.id,
+            services: vec![],
+        };
+        store.create_user(&gp, "not-a-real-hash").await.expect("seed GP");
+        Practice { practice, gp }
+    }
+
+    /// A draft Homerton RAS referral from this practice for Ada Lovelace (NHS number 943 476 5919,
+    /// email ada@example.com), created and updated at `at`; not stored, so a test can change it first.
+    pub fn draft(&self, at: chrono::DateTime<chrono::Utc>) -> telederm_domain::referral::Referral {
+        use telederm_domain::patient::{Contact, Patient, Sex};
+        use telederm_domain::referral::{ClinicalHistory, Priority, Referral, ReferralStatus, Route};
+        use telederm_domain::{NhsNumber, ReferralId};
+        Referral {
+            id: ReferralId::new(),
+            service_id: "homerton".into(),
+            route: Route::Ras,
+            priority: Priority::Routine,
+            status: ReferralStatus::Draft,
+            practice_id: self.practice.id,
+            referrer_id: self.gp.id,
+            assignee_id: None,
+            patient: Patient {
+                nhs_number: NhsNumber::parse("9434765919").expect("valid test NHS number"),
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                date_of_birth: chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date"),
+                sex: Sex::Female,
+                postcode: "E8 1DY".into(),
+                contact: Contact { email: Some("ada@example.com".into()), phone: None },
+            },
+            history: ClinicalHistory::default(),
+            consent: None,
+            eligibility_answers: None,
+            eligibility: None,
+            conversion_authorised: false,
+            outcome: None,
+            created_at: at,
+            updated_at: at,
+            submitted_at: None,
+            due_date: None,
+            version: 1,
+        }
+    }
+}

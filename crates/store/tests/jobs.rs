@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, DurationRound, NaiveDate, TimeZone, Utc};
 use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
-use telederm_domain::patient::{Contact, Patient, Sex};
-use telederm_domain::referral::{ClinicalHistory, Priority, Referral, ReferralStatus, Route};
-use telederm_domain::{NhsNumber, OrganisationId, ReferralId, UserId};
+use telederm_domain::referral::{Referral, ReferralStatus};
+use telederm_domain::{OrganisationId, ReferralId, UserId};
 use telederm_store::outbox::SEND_NOTIFICATION_JOB;
-use telederm_store::testkit::TestDatabase;
+use telederm_store::testkit::{Practice, TestDatabase};
 use telederm_store::{Channel, Dialect, JobState, NewJob, OutboxMessage, OutboxState, Store, StoreError};
 
 macro_rules! both {
@@ -135,59 +134,8 @@ async fn unique_keys_enqueue_once(db: &TestDatabase) {
     assert_eq!(store.job_counts().await.unwrap(), vec![(JobState::Queued, 5)]);
 }
 
-fn nhs() -> NhsNumber {
-    NhsNumber::parse("9434765919").unwrap()
-}
-
 async fn seed_referral(store: &Store) -> Referral {
-    let practice = Organisation {
-        id: OrganisationId::new(),
-        kind: OrganisationKind::GpPractice,
-        ods_code: "F84001".into(),
-        name: "Mare Street Surgery".into(),
-        services: vec![],
-    };
-    store.create_organisation(&practice).await.unwrap();
-    let gp = User {
-        id: UserId::new(),
-        email: "gp@example.nhs.uk".into(),
-        display_name: "Dr GP".into(),
-        role: Role::Referrer,
-        organisation_id: practice.id,
-        services: vec![],
-    };
-    store.create_user(&gp, "x").await.unwrap();
-    let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
-    let r = Referral {
-        id: ReferralId::new(),
-        service_id: "homerton".into(),
-        route: Route::Ras,
-        priority: Priority::Routine,
-        status: ReferralStatus::Draft,
-        practice_id: practice.id,
-        referrer_id: gp.id,
-        assignee_id: None,
-        patient: Patient {
-            nhs_number: nhs(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            sex: Sex::Female,
-            postcode: "E8 1DY".into(),
-            contact: Contact { email: Some("ada@example.com".into()), phone: None },
-        },
-        history: ClinicalHistory::default(),
-        consent: None,
-        eligibility_answers: None,
-        eligibility: None,
-        conversion_authorised: false,
-        outcome: None,
-        created_at: t,
-        updated_at: t,
-        submitted_at: None,
-        due_date: None,
-        version: 1,
-    };
+    let r = Practice::seed(store).await.draft(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
     store.insert_referral(&r).await.unwrap();
     r
 }

@@ -3,66 +3,27 @@
 //! nothing; work in progress, recent records and children before their 25th birthday stay.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
-use telederm_domain::patient::{Contact, Patient, Sex};
+use telederm_domain::patient::Patient;
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_domain::referral::{Action, ClinicalHistory, Message, MessageKind, Priority, Referral, ReferralStatus, Route};
+use telederm_domain::referral::{Action, ClinicalHistory, Message, MessageKind, Referral, ReferralStatus};
 use telederm_domain::retention::RetentionPolicy;
-use telederm_domain::{MessageId, NhsNumber, OrganisationId, PhotoId, ReferralId, UserId};
+use telederm_domain::{MessageId, PhotoId, ReferralId};
 use telederm_store::audit::AuditFilter;
 use telederm_store::blobs::BlobStore;
-use telederm_store::testkit::TestDatabase;
+use telederm_store::testkit::{Practice, TestDatabase};
 use telederm_store::{Dialect, EventRecord, PhotoRecord, Store, StoreError};
 
 fn t(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 10, 0, 0).unwrap()
 }
 
-struct World {
-    practice: Organisation,
-    gp: User,
-}
-
-async fn world(store: &Store) -> World {
-    let practice = Organisation { id: OrganisationId::new(), kind: OrganisationKind::GpPractice, ods_code: "F84001".into(), name: "Mare Street".into(), services: vec![] };
-    store.create_organisation(&practice).await.unwrap();
-    let gp = User { id: UserId::new(), email: "gp@example.nhs.uk".into(), display_name: "Dr GP".into(), role: Role::Referrer, organisation_id: practice.id, services: vec![] };
-    store.create_user(&gp, "hash").await.unwrap();
-    World { practice, gp }
-}
-
 /// A referral in `status`, last touched at `last`, for a patient born on `dob`, with one photo
 /// (blobs `blob_seed`), one message and one event.
-async fn referral(store: &Store, blobs: &BlobStore, w: &World, status: ReferralStatus, dob: NaiveDate, last: DateTime<Utc>, blob_seed: u8) -> ReferralId {
+async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: ReferralStatus, dob: NaiveDate, last: DateTime<Utc>, blob_seed: u8) -> ReferralId {
     let r = Referral {
-        id: ReferralId::new(),
-        service_id: "homerton".into(),
-        route: Route::Ras,
-        priority: Priority::Routine,
-        status: ReferralStatus::Draft,
-        practice_id: w.practice.id,
-        referrer_id: w.gp.id,
-        assignee_id: None,
-        patient: Patient {
-            nhs_number: NhsNumber::parse("9434765919").unwrap(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            date_of_birth: dob,
-            sex: Sex::Female,
-            postcode: "E8 1DY".into(),
-            contact: Contact { email: Some("ada@example.org".into()), phone: None },
-        },
         history: ClinicalHistory { presenting_complaint: "Secret clinical detail".into(), ..Default::default() },
-        consent: None,
-        eligibility_answers: None,
-        eligibility: None,
-        conversion_authorised: false,
-        outcome: None,
-        created_at: last,
-        updated_at: last,
-        submitted_at: None,
-        due_date: None,
-        version: 1,
+        patient: Patient { date_of_birth: dob, ..w.draft(last).patient },
+        ..w.draft(last)
     };
     store.insert_referral(&r).await.unwrap();
     let mut r = r;
@@ -108,7 +69,7 @@ async fn futures_keys(blobs: &BlobStore, seed: u8) -> Vec<String> {
 async fn purge(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = BlobStore::open(&format!("file://{}", dir.path().display())).unwrap();
-    let w = world(store).await;
+    let w = Practice::seed(store).await;
     let adult = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap();
     let child = NaiveDate::from_ymd_opt(2008, 6, 1).unwrap();
     let old = referral(store, &blobs, &w, ReferralStatus::Closed, adult, t(2015, 1, 5), 1).await;

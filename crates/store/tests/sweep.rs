@@ -2,66 +2,16 @@
 //! server (moto on loopback): unreferenced blobs older than the cutoff go, referenced ones and
 //! young ones stay, a re-upload of an old orphan counts as new, and a dry run deletes nothing.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use futures::TryStreamExt;
-use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
-use telederm_domain::patient::{Contact, Patient, Sex};
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_domain::referral::{ClinicalHistory, Priority, Referral, ReferralStatus, Route};
-use telederm_domain::{NhsNumber, OrganisationId, PhotoId, ReferralId, UserId};
+use telederm_domain::{PhotoId, ReferralId};
 use telederm_store::blobs::{BlobStore, sha256_hex};
-use telederm_store::testkit::{S3Server, TestDatabase};
+use telederm_store::testkit::{Practice, S3Server, TestDatabase};
 use telederm_store::{PhotoRecord, Store, sweep_orphan_blobs};
 
 async fn referral(store: &Store) -> ReferralId {
-    let practice = Organisation {
-        id: OrganisationId::new(),
-        kind: OrganisationKind::GpPractice,
-        ods_code: "F84001".into(),
-        name: "Mare Street Surgery".into(),
-        services: vec![],
-    };
-    store.create_organisation(&practice).await.unwrap();
-    let gp = User {
-        id: UserId::new(),
-        email: "gp@example.nhs.uk".into(),
-        display_name: "Dr GP".into(),
-        role: Role::Referrer,
-        organisation_id: practice.id,
-        services: vec![],
-    };
-    store.create_user(&gp, "hash").await.unwrap();
-    let now = Utc::now();
-    let r = Referral {
-        id: ReferralId::new(),
-        service_id: "homerton".into(),
-        route: Route::Ras,
-        priority: Priority::Routine,
-        status: ReferralStatus::Draft,
-        practice_id: practice.id,
-        referrer_id: gp.id,
-        assignee_id: None,
-        patient: Patient {
-            nhs_number: NhsNumber::parse("9434765919").unwrap(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            date_of_birth: NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
-            sex: Sex::Female,
-            postcode: "E8 1DY".into(),
-            contact: Contact::default(),
-        },
-        history: ClinicalHistory::default(),
-        consent: None,
-        eligibility_answers: None,
-        eligibility: None,
-        conversion_authorised: false,
-        outcome: None,
-        created_at: now,
-        updated_at: now,
-        submitted_at: None,
-        due_date: None,
-        version: 1,
-    };
+    let r = Practice::seed(store).await.draft(Utc::now());
     store.insert_referral(&r).await.unwrap();
     r.id
 }

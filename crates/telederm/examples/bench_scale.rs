@@ -232,7 +232,7 @@ async fn seed_referrals(store: &Store, url: &str, w: &World, rng: &mut StdRng, f
         let end = (k + CHUNK).min(to);
         let rows: Vec<Vec<Option<String>>> = (k..end).map(|i| referral_row(i, w, rng)).collect();
         match store.dialect() {
-            Dialect::Sqlite => insert_sqlite(store, &rows).await?,
+            Dialect::Sqlite => insert_sqlite(url, &rows).await?,
             Dialect::Postgres => copy_postgres(url, &rows).await?,
         }
         k = end;
@@ -242,9 +242,15 @@ async fn seed_referrals(store: &Store, url: &str, w: &World, rng: &mut StdRng, f
     Ok(())
 }
 
-async fn insert_sqlite(store: &Store, rows: &[Vec<Option<String>>]) -> anyhow::Result<()> {
+/// On a connection of its own, as `COPY` is on PostgreSQL: a page cache big enough for the
+/// indexes keeps random-id inserts from rereading pages (the pool's connections keep the server's
+/// settings for the measured reads).
+async fn insert_sqlite(url: &str, rows: &[Vec<Option<String>>]) -> anyhow::Result<()> {
+    use sqlx::Connection;
     const PER_STATEMENT: usize = 1000;
-    let mut tx = store.begin().await?;
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("PRAGMA cache_size = -2000000").execute(&mut conn).await?;
+    let mut tx = conn.begin().await?;
     for chunk in rows.chunks(PER_STATEMENT) {
         let mut sql = format!("INSERT INTO referrals ({COLUMNS}) VALUES ");
         let mut n = 0;
@@ -264,9 +270,10 @@ async fn insert_sqlite(store: &Store, rows: &[Vec<Option<String>>]) -> anyhow::R
                 q = q.bind(v.clone());
             }
         }
-        q.execute(tx.conn()).await?;
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    conn.close().await?;
     Ok(())
 }
 

@@ -1,0 +1,10 @@
+-- More lists as index walks that stop at the page size (issue 7; bench/scale measures them).
+-- Keep in step with the PostgreSQL 0009.
+
+-- A list filtered by status (GET /api/v1/referrals?status=...), most recently updated first.
+CREATE INDEX referrals_status_updated ON referrals (status, updated_at DESC, id);
+
+-- A practice's referrals searched by name (GET /api/v1/referrals?q=...): the name rides in the
+-- index, so rows that do not match are skipped without reading them.
+DROP INDEX referrals_practice;
+CREATE INDEX referrals_practice ON referrals (practice_id, updated_at DESC, id, patient_name);
