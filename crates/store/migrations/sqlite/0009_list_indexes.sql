@@ -5,6 +5,6 @@
 CREATE INDEX referrals_status_updated ON referrals (status, updated_at DESC, id);
 
 -- A practice's referrals searched by name (GET /api/v1/referrals?q=...): the name rides in the
--- index, so rows that do not match are skipped without reading them.
+-- index, so the search finds its page's ids from the index alone and reads only those rows.
 DROP INDEX referrals_practice;
 CREATE INDEX referrals_practice ON referrals (practice_id, updated_at DESC, id, patient_name);
