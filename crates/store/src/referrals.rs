@@ -219,6 +219,7 @@ impl Store {
     }
 
     pub async fn list_referrals(&self, f: &ReferralFilter) -> Result<Vec<ReferralSummary>> {
+        let sqlite = self.dialect() == Dialect::Sqlite;
         let mut sql = String::from(" FROM referrals WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         let mut push = |sql: &mut String, clause: &str, value: String| {
@@ -237,7 +238,7 @@ impl Store {
             // `+` keeps it off that index, so it walks the index in the list's own order (open
             // worklist, `updated_at`, status) and stops at the page size (bench/scale measures
             // both). PostgreSQL chooses well on its own.
-            let column = if self.dialect() == Dialect::Sqlite { "+service_id" } else { "service_id" };
+            let column = if sqlite { "+service_id" } else { "service_id" };
             sql.push_str(&format!(" AND {column} IN ("));
             for (i, s) in services.iter().enumerate() {
                 push(&mut sql, if i == 0 { "?" } else { ", ?" }, s.clone());
@@ -280,7 +281,6 @@ impl Store {
         };
         // sqlx hands SQLite's rows over from its worker thread one at a time; as one JSON value
         // in the list's order, a page is one hand-over (bench/scale: ~9 → ~7 ms for 200 rows).
-        let sqlite = self.dialect() == Dialect::Sqlite;
         let sql = if sqlite {
             let fields: Vec<String> = SUMMARY_COLUMNS.split(',').map(|c| format!("'{0}', {0}", c.trim())).collect();
             format!("SELECT json_group_array(json_object({}){order}) AS page FROM ({sql})", fields.join(", "))

@@ -3,9 +3,8 @@
 //! nothing; work in progress, recent records and children before their 25th birthday stay.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use telederm_domain::patient::Patient;
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_domain::referral::{Action, ClinicalHistory, Message, MessageKind, Referral, ReferralStatus};
+use telederm_domain::referral::{Action, ClinicalHistory, Message, MessageKind, ReferralStatus};
 use telederm_domain::retention::RetentionPolicy;
 use telederm_domain::{MessageId, PhotoId, ReferralId};
 use telederm_store::audit::AuditFilter;
@@ -20,13 +19,10 @@ fn t(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 /// A referral in `status`, last touched at `last`, for a patient born on `dob`, with one photo
 /// (blobs `blob_seed`), one message and one event.
 async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: ReferralStatus, dob: NaiveDate, last: DateTime<Utc>, blob_seed: u8) -> ReferralId {
-    let r = Referral {
-        history: ClinicalHistory { presenting_complaint: "Secret clinical detail".into(), ..Default::default() },
-        patient: Patient { date_of_birth: dob, ..w.draft(last).patient },
-        ..w.draft(last)
-    };
+    let mut r = w.draft(last);
+    r.history = ClinicalHistory { presenting_complaint: "Secret clinical detail".into(), ..Default::default() };
+    r.patient.date_of_birth = dob;
     store.insert_referral(&r).await.unwrap();
-    let mut r = r;
     let keys: Vec<String> = futures_keys(blobs, blob_seed).await;
     store
         .insert_photo(&PhotoRecord {
