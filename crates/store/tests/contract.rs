@@ -433,6 +433,12 @@ async fn list_filters(store: &Store) {
     );
     assert_eq!(ids(ReferralFilter { patient_name: Some("aDA".into()), ..Default::default() }).await, sorted(vec![a.id, d.id]));
     assert_eq!(ids(ReferralFilter { patient_name: Some("seaC".into()), ..Default::default() }).await, vec![b.id]);
+    // A name search keeps the list's order and pages (it is answered in two steps: ids, then rows).
+    let by_name = |limit, offset| ReferralFilter { patient_name: Some("ada".into()), limit: Some(limit), offset: Some(offset), ..Default::default() };
+    let in_order = |f: ReferralFilter| async move { store.list_referrals(&f).await.unwrap().into_iter().map(|s| s.id).collect::<Vec<_>>() };
+    assert_eq!(in_order(by_name(10, 0)).await, vec![a.id, d.id], "most recently updated first");
+    assert_eq!(in_order(by_name(1, 0)).await, vec![a.id]);
+    assert_eq!(in_order(by_name(1, 1)).await, vec![d.id]);
     assert!(ids(ReferralFilter { patient_name: Some("zzz".into()), ..Default::default() }).await.is_empty());
     // Narrowing filters combine.
     assert_eq!(
