@@ -66,7 +66,8 @@ outcome = {"type": "object", "additionalProperties": False, "required": ["code"]
 list_params = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d} for n, d in [
     ("status", "Comma-separated statuses"), ("service", "Comma-separated service ids"), ("route", "advice_and_guidance or ras"),
     ("priority", "routine, urgent or two_week_wait"), ("nhs_number", "Exact NHS number"), ("q", "Part of the patient's name")]] + [
-    {"name": n, "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}} for n in ["limit", "offset"]]
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}]
 R = lambda desc: ok(desc, ref("Referral"))
 def action(summary, req=None, extra=None):
     op = {"summary": summary, "tags": ["referrals"], "parameters": [ID], "responses": {"200": R("The referral after the change"), "401": E401, "403": E403, "404": E404, "409": E409, **(extra or {})}}
@@ -126,7 +127,8 @@ paths = {
     "/admin/jobs/{id}/retry": {"post": {"summary": "Give a dead job a fresh set of attempts, due now (system admins)", "tags": ["operations"], "parameters": [ID],
         "responses": {"200": ok("The job, queued again", S(job=ref("Job"))), "401": E401, "403": E403, "404": err("No dead job with this id")}}},
     "/worklist": {"get": {"summary": "Open referrals of the caller's services, earliest deadline first", "tags": ["referrals"], "parameters": list_params, "responses": {"200": ok("Worklist", ref("ReferralList")), "400": E400, "401": E401, "403": E403}}},
-    "/fhir": {"post": {"summary": "Import a FHIR R4 transaction Bundle as a referral", "tags": ["fhir"],
+    "/fhir": {"post": {"summary": "Import a FHIR R4 transaction Bundle as the caller's draft referrals (referrers only; never outcomes or accounts)", "tags": ["fhir"],
+        "parameters": [{"name": "submit", "in": "query", "required": False, "schema": {"type": "boolean"}, "description": "true: send each draft at once by the ordinary submit rules (checked before anything is written)"}],
         "requestBody": {"required": True, "content": {"application/fhir+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
         "responses": {"201": ok("Created; a transaction-response Bundle", {"type": "object"}), "400": E400, "401": E401, "403": E403, "422": ok("OperationOutcome naming each problem", {"type": "object"})}}},
     "/fhir/ServiceRequest/{id}/$everything": {"get": {"summary": "The referral as a FHIR Bundle", "tags": ["fhir"], "parameters": [ID], "responses": {"200": ok("Bundle", {"type": "object"}), "401": E401, "404": E404}}},

@@ -132,6 +132,11 @@ impl ReferralStatus {
         Self::Withdrawn,
     ];
 
+    /// Photos can be added or removed: while a draft, or when the consultant has asked for more.
+    pub fn accepts_photos(self) -> bool {
+        matches!(self, Self::Draft | Self::AwaitingInformation)
+    }
+
     /// The state machine:
     /// `draft -> submitted -> in_review -> (awaiting_information -> in_review)* -> outcome_issued -> closed`,
     /// with `rejected` from review and `withdrawn` by the referrer before an outcome.

@@ -46,6 +46,16 @@ pub fn operation_outcome(issues: &[Issue]) -> Value {
     })
 }
 
+/// An OperationOutcome with `error` issues (what was refused) and `information` issues (what was
+/// read but deliberately not taken over).
+pub fn operation_outcome_with(errors: &[Issue], information: &[Issue]) -> Value {
+    let issue = |severity: &str, i: &Issue| json!({ "severity": severity, "code": i.code, "diagnostics": i.diagnostics, "expression": [i.expression] });
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": errors.iter().map(|i| issue("error", i)).chain(information.iter().map(|i| issue("information", i))).collect::<Vec<_>>()
+    })
+}
+
 /// An OperationOutcome reporting success (`information`).
 pub fn operation_outcome_ok(text: &str) -> Value {
     json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "information", "code": "informational", "diagnostics": text }] })

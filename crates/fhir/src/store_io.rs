@@ -7,7 +7,7 @@ use serde_json::Value;
 use telederm_domain::organisation::{OrganisationKind, User};
 use telederm_domain::{OrganisationId, ReferralId, UserId};
 use telederm_store::blobs::BlobStore;
-use telederm_store::{ReferralFilter, Store, StoreError};
+use telederm_store::{NewAuditEntry, ReferralFilter, Store, StoreError, UserOrigin};
 
 use crate::export::{ExportOptions, Photo, ReferralRecord};
 use crate::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
@@ -137,77 +137,139 @@ impl ImportError {
     }
 }
 
-/// Password hash of users created by an import: not a valid hash, so they cannot sign in until an
-/// administrator sets a password.
+/// Password hash of users created by a restore: not a valid hash, so they cannot sign in until an
+/// administrator sets a password (and single sign-on never links them by email).
 pub const NO_PASSWORD: &str = "!imported-no-password";
 
-/// Reads a Bundle and creates its referrals. Nothing is written unless the whole Bundle is valid
-/// and none of its referrals exists already.
-pub async fn import_bundle(src: &Sources<'_>, bundle: &Value, opts: &ImportOptions) -> Result<Vec<ReferralId>, ImportError> {
+/// An operator's whole-installation restore (`telederm fhir import`, never reachable over HTTP):
+/// creates the Bundle's referrals as they were, with their organisations, users (origin `import`,
+/// no password), photos and messages, and `audit` (its detail gets the created ids), all in one
+/// transaction. Nothing is written unless the whole Bundle is valid and none of its referrals,
+/// users or organisations clashes with this installation's; a clash is an [`ImportError::Invalid`]
+/// naming it, never a database error.
+pub async fn import_bundle(
+    src: &Sources<'_>,
+    bundle: &Value,
+    opts: &ImportOptions,
+    mut audit: NewAuditEntry,
+) -> Result<Vec<ReferralId>, ImportError> {
     let imported = read_bundle(bundle, opts).map_err(ImportError::Invalid)?;
     let mut issues = Vec::new();
+    let orgs = src.store.list_organisations().await?;
+    let mut org_ids: HashMap<OrganisationId, OrganisationId> = HashMap::new();
+    let mut new_orgs: Vec<telederm_domain::organisation::Organisation> = Vec::new();
+    let mut user_ids: HashMap<UserId, UserId> = HashMap::new();
+    let mut new_users: Vec<User> = Vec::new();
     for (i, r) in imported.iter().enumerate() {
         match src.store.get_referral(r.referral.id).await {
-            Ok(_) => issues.push(Issue {
-                code: "duplicate",
-                expression: format!("ServiceRequest[{i}].identifier"),
-                diagnostics: format!("referral {} already exists in this installation", r.referral.id),
-            }),
+            Ok(_) => issues.push(dup(format!("ServiceRequest[{i}].identifier"), format!("referral {} already exists in this installation", r.referral.id))),
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
+        }
+        for org in [Some(&r.practice), r.provider.as_ref()].into_iter().flatten() {
+            if org_ids.contains_key(&org.id) {
+                continue;
+            }
+            let by_ods = orgs.iter().chain(new_orgs.iter()).find(|o| o.ods_code.eq_ignore_ascii_case(&org.ods_code));
+            let id = match by_ods {
+                Some(existing) => existing.id,
+                None if orgs.iter().chain(new_orgs.iter()).any(|o| o.id == org.id) => {
+                    issues.push(dup("Organization.id".into(), format!("organisation id {} is already used by another organisation", org.id)));
+                    continue;
+                }
+                None => {
+                    new_orgs.push(org.clone());
+                    org.id
+                }
+            };
+            org_ids.insert(org.id, id);
+        }
+        for u in &r.users {
+            if user_ids.contains_key(&u.id) {
+                continue;
+            }
+            let existing = match src.store.user_by_email(&u.email).await? {
+                Some((existing, _)) => Some(existing.id),
+                None => new_users.iter().find(|n| n.email.eq_ignore_ascii_case(&u.email)).map(|n| n.id),
+            };
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let id_taken = match src.store.get_user(u.id).await {
+                        Ok(_) => true,
+                        Err(StoreError::NotFound) => new_users.iter().any(|n| n.id == u.id),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if id_taken {
+                        issues.push(dup(
+                            "Practitioner.id".into(),
+                            format!("user id {} already belongs to another account (not {}); restore into an installation without it", u.id, u.email),
+                        ));
+                        continue;
+                    }
+                    let mut n = u.clone();
+                    n.organisation_id = org_ids.get(&u.organisation_id).copied().unwrap_or(u.organisation_id);
+                    new_users.push(n);
+                    u.id
+                }
+            };
+            user_ids.insert(u.id, id);
         }
     }
     if !issues.is_empty() {
         return Err(ImportError::Invalid(issues));
     }
-    let mut ids = Vec::new();
-    for r in imported {
-        ids.push(write_one(src, r).await?);
+    // Photos' blobs first (content-addressed: a failure leaves only unreferenced blobs, which the
+    // orphan sweep removes), then every row in one transaction.
+    for r in &imported {
+        for p in &r.photos {
+            src.blobs.put(p.bytes.clone()).await?;
+        }
     }
+    let map_user = |u: UserId| user_ids.get(&u).copied().unwrap_or(u);
+    let mut w = src.store.begin().await?;
+    for org in &new_orgs {
+        telederm_store::create_organisation_in(&mut w, org).await.map_err(clash)?;
+    }
+    for u in &new_users {
+        telederm_store::create_user_in(&mut w, u, NO_PASSWORD, UserOrigin::Import).await.map_err(clash)?;
+    }
+    let mut ids = Vec::new();
+    for imp in imported {
+        let ImportedReferral { mut referral, photos, messages, .. } = imp;
+        referral.practice_id = org_ids.get(&referral.practice_id).copied().unwrap_or(referral.practice_id);
+        referral.referrer_id = map_user(referral.referrer_id);
+        referral.assignee_id = referral.assignee_id.map(map_user);
+        if let Some(o) = &mut referral.outcome {
+            o.recorded_by = map_user(o.recorded_by);
+        }
+        telederm_store::insert_referral_in(&mut w, &referral).await.map_err(clash)?;
+        for mut p in photos {
+            p.record.uploaded_by = p.record.uploaded_by.map(map_user);
+            telederm_store::insert_photo_in(&mut w, &p.record).await.map_err(clash)?;
+        }
+        for mut m in messages {
+            m.author_id = m.author_id.map(map_user);
+            telederm_store::add_message_in(&mut w, &mut referral, &m).await?;
+        }
+        ids.push(referral.id);
+    }
+    let created = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    audit.detail = if audit.detail.is_empty() { format!("created={created}") } else { format!("{}; created={created}", audit.detail) };
+    telederm_store::audit::append_audit_in(&mut w, src.store.dialect(), &audit).await?;
+    w.commit().await?;
     Ok(ids)
 }
 
-async fn write_one(src: &Sources<'_>, imp: ImportedReferral) -> Result<ReferralId, ImportError> {
-    let ImportedReferral { mut referral, practice, provider, users, photos, messages } = imp;
-    let mut org_ids: HashMap<OrganisationId, OrganisationId> = HashMap::new();
-    for org in [Some(practice), provider].into_iter().flatten() {
-        let id = match src.store.organisation_by_ods(&org.ods_code).await? {
-            Some(existing) => existing.id,
-            None => {
-                src.store.create_organisation(&org).await?;
-                org.id
-            }
-        };
-        org_ids.insert(org.id, id);
+fn dup(expression: String, diagnostics: String) -> Issue {
+    Issue { code: "duplicate", expression, diagnostics }
+}
+
+/// A uniqueness clash found while writing (another writer got there first) is the caller's
+/// problem to report, not an internal error.
+fn clash(e: StoreError) -> ImportError {
+    match e {
+        StoreError::Conflict(what) => ImportError::Invalid(vec![dup("Bundle".into(), what)]),
+        other => other.into(),
     }
-    let mut user_ids: HashMap<UserId, UserId> = HashMap::new();
-    for mut u in users {
-        let id = match src.store.user_by_email(&u.email).await? {
-            Some((existing, _)) => existing.id,
-            None => {
-                u.organisation_id = org_ids.get(&u.organisation_id).copied().unwrap_or(u.organisation_id);
-                src.store.create_user(&u, NO_PASSWORD).await?;
-                u.id
-            }
-        };
-        user_ids.insert(u.id, id);
-    }
-    let map_user = |u: UserId| user_ids.get(&u).copied().unwrap_or(u);
-    referral.practice_id = org_ids.get(&referral.practice_id).copied().unwrap_or(referral.practice_id);
-    referral.referrer_id = map_user(referral.referrer_id);
-    referral.assignee_id = referral.assignee_id.map(map_user);
-    if let Some(o) = &mut referral.outcome {
-        o.recorded_by = map_user(o.recorded_by);
-    }
-    src.store.insert_referral(&referral).await?;
-    for mut p in photos {
-        src.blobs.put(p.bytes).await?;
-        p.record.uploaded_by = p.record.uploaded_by.map(map_user);
-        src.store.insert_photo(&p.record).await?;
-    }
-    for mut m in messages {
-        m.author_id = m.author_id.map(map_user);
-        src.store.update_referral(&mut referral, None, Some(&m)).await?;
-    }
-    Ok(referral.id)
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use telederm_store::NewAuditEntry;
 use telederm_fhir::import::{ImportOptions, operation_outcome, read_bundle};
 
 fn entry_mut<'a>(bundle: &'a mut Value, rtype: &str) -> &'a mut Value {
@@ -70,7 +71,7 @@ async fn nothing_is_written_when_the_bundle_is_invalid() {
     let mut b = telederm_fhir::export::transaction(&record(), &opts());
     entry_mut(&mut b, "Patient")["identifier"][0]["value"] = json!("1234567890");
     let inst = Installation::empty().await;
-    let err = telederm_fhir::store_io::import_bundle(&inst.sources(), &b, &ImportOptions::default()).await.unwrap_err();
+    let err = telederm_fhir::store_io::import_bundle(&inst.sources(), &b, &ImportOptions::default(), NewAuditEntry::default()).await.unwrap_err();
     assert!(err.operation_outcome().to_string().contains("1234567890"));
     assert!(inst.store.list_organisations().await.unwrap().is_empty());
     assert!(inst.store.list_users().await.unwrap().is_empty());

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use telederm_store::NewAuditEntry;
 use telederm_fhir::import::ImportOptions;
 use telederm_fhir::store_io::{self, ImportError};
 
@@ -19,7 +20,7 @@ async fn collection_export_imports_into_an_empty_installation_and_exports_the_sa
     assert_eq!(resource(&first, "ServiceRequest").len(), 1);
 
     let target = Installation::empty().await;
-    let ids = store_io::import_bundle(&target.sources(), &first, &ImportOptions::default()).await.unwrap();
+    let ids = store_io::import_bundle(&target.sources(), &first, &ImportOptions::default(), NewAuditEntry::default()).await.unwrap();
     assert_eq!(ids, vec![referral_id()]);
     let second = store_io::export_all(&target.sources(), &opts()).await.unwrap();
     assert_same(&normalise(&first), &normalise(&second));
@@ -46,13 +47,13 @@ async fn transaction_bundle_creates_the_referral_as_a_gp_system_would() {
     assert!(resource(&tx, "Binary").iter().all(|b| b["contentType"] != "application/pdf"), "letters are not sent");
 
     let target = Installation::empty().await;
-    store_io::import_bundle(&target.sources(), &tx, &ImportOptions::default()).await.unwrap();
+    store_io::import_bundle(&target.sources(), &tx, &ImportOptions::default(), NewAuditEntry::default()).await.unwrap();
     let a = telederm_fhir::export::everything(&rec, &opts());
     let b = store_io::everything(&target.sources(), referral_id(), &opts()).await.unwrap();
     assert_same(&normalise(&a), &normalise(&b));
 
     // Importing the same referral again is refused, not duplicated.
-    let err = store_io::import_bundle(&target.sources(), &tx, &ImportOptions::default()).await.unwrap_err();
+    let err = store_io::import_bundle(&target.sources(), &tx, &ImportOptions::default(), NewAuditEntry::default()).await.unwrap_err();
     let ImportError::Invalid(issues) = &err else { panic!("{err}") };
     assert_eq!(issues[0].code, "duplicate");
     assert_eq!(err.operation_outcome()["issue"][0]["code"], "duplicate");
@@ -108,7 +109,7 @@ async fn a_minimal_gp_system_bundle_without_telederm_ids_creates_a_submitted_ref
     });
     let target = Installation::empty().await;
     let opts_ = ImportOptions { known_services: Some(vec!["nhs-advice-and-guidance".into()]) };
-    let ids = store_io::import_bundle(&target.sources(), &bundle, &opts_).await.unwrap();
+    let ids = store_io::import_bundle(&target.sources(), &bundle, &opts_, NewAuditEntry::default()).await.unwrap();
     let r = target.store.get_referral(ids[0]).await.unwrap();
     assert_eq!(r.status, telederm_domain::referral::ReferralStatus::Submitted);
     assert_eq!(r.route, telederm_domain::referral::Route::AdviceAndGuidance);
@@ -125,7 +126,7 @@ async fn a_minimal_gp_system_bundle_without_telederm_ids_creates_a_submitted_ref
     // The same request for a service this installation does not run is refused.
     let other = Installation::empty().await;
     let refuse = ImportOptions { known_services: Some(vec!["homerton".into()]) };
-    let err = store_io::import_bundle(&other.sources(), &bundle, &refuse).await.unwrap_err();
+    let err = store_io::import_bundle(&other.sources(), &bundle, &refuse, NewAuditEntry::default()).await.unwrap_err();
     assert!(err.to_string().contains("1 problem"), "{err}");
     assert!(err.operation_outcome().to_string().contains("runs no service"));
 }

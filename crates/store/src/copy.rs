@@ -30,6 +30,8 @@ const TABLES: &[(&str, &str)] = &[
     ("blob_key_rotations", "id"),
     ("sign_in_failures", "id"),
     ("oidc_logins", "state_hash"),
+    ("referral_imports", "referral_id"),
+    ("oidc_identities", "issuer, subject"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.

@@ -164,38 +164,7 @@ fn referral_from_row(r: &AnyRow) -> Result<Referral> {
 impl Store {
     pub async fn insert_referral(&self, r: &Referral) -> Result<()> {
         let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
-                nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
-                eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
-                submitted_at, due_date, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-        )
-        .bind(r.id.to_string())
-        .bind(&r.service_id)
-        .bind(name(&r.route))
-        .bind(name(&r.priority))
-        .bind(name(&r.status))
-        .bind(r.practice_id.to_string())
-        .bind(r.referrer_id.to_string())
-        .bind(r.assignee_id.map(|u| u.to_string()))
-        .bind(r.patient.nhs_number.as_digits())
-        .bind(r.patient.full_name())
-        .bind(json(&r.patient))
-        .bind(json(&r.history))
-        .bind(r.consent.as_ref().map(json))
-        .bind(r.eligibility_answers.as_ref().map(json))
-        .bind(r.eligibility.as_ref().map(json))
-        .bind(i64::from(r.conversion_authorised))
-        .bind(r.outcome.as_ref().map(json))
-        .bind(r.outcome.as_ref().map(|o| o.code.as_str().to_string()))
-        .bind(ts(r.created_at))
-        .bind(ts(r.updated_at))
-        .bind(r.submitted_at.map(ts))
-        .bind(r.due_date.map(date))
-        .bind(r.version)
-        .execute(&mut *w.tx)
-        .await?;
+        insert_referral_in(&mut w, r).await?;
         w.commit().await
     }
 
@@ -268,7 +237,9 @@ impl Store {
             push(&mut sql, " AND nhs_number = ?", n.clone());
         }
         if let Some(n) = &f.patient_name {
-            push(&mut sql, " AND LOWER(patient_name) LIKE ?", format!("%{}%", n.to_lowercase()));
+            // The name is matched as typed: `%` and `_` are letters here, not wildcards.
+            let literal = n.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            push(&mut sql, " AND LOWER(patient_name) LIKE ? ESCAPE '\\'", format!("%{literal}%"));
         }
         let order = if f.by_due_date { " ORDER BY due_date IS NULL, due_date, submitted_at, id" } else { " ORDER BY updated_at DESC, id" };
         let page = format!(" LIMIT {} OFFSET {}", f.limit.unwrap_or(200).clamp(1, 1000), f.offset.unwrap_or(0).max(0));
@@ -301,29 +272,7 @@ impl Store {
 
     pub async fn insert_photo(&self, p: &PhotoRecord) -> Result<()> {
         let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO photos (id, referral_id, kind, source, uploaded_by, original_key, original_type, attachment_key,
-                preview_key, thumbnail_key, width, height, size_bytes, verdict, report_json, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(p.id.to_string())
-        .bind(p.referral_id.to_string())
-        .bind(name(&p.kind))
-        .bind(name(&p.source))
-        .bind(p.uploaded_by.map(|u| u.to_string()))
-        .bind(&p.original_key)
-        .bind(&p.original_type)
-        .bind(&p.attachment_key)
-        .bind(&p.preview_key)
-        .bind(&p.thumbnail_key)
-        .bind(p.width)
-        .bind(p.height)
-        .bind(p.size_bytes)
-        .bind(&p.verdict)
-        .bind(json(&p.report))
-        .bind(ts(p.created_at))
-        .execute(&mut *w.tx)
-        .await?;
+        insert_photo_in(&mut w, p).await?;
         w.commit().await
     }
 
@@ -524,4 +473,100 @@ fn photo_from_row(r: &AnyRow) -> Result<PhotoRecord> {
         report: parse_json(r.get::<String, _>("report_json").as_str())?,
         created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
     })
+}
+
+/// [`Store::insert_referral`] inside a caller's transaction.
+pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
+            nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
+            eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
+            submitted_at, due_date, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+    )
+    .bind(r.id.to_string())
+    .bind(&r.service_id)
+    .bind(name(&r.route))
+    .bind(name(&r.priority))
+    .bind(name(&r.status))
+    .bind(r.practice_id.to_string())
+    .bind(r.referrer_id.to_string())
+    .bind(r.assignee_id.map(|u| u.to_string()))
+    .bind(r.patient.nhs_number.as_digits())
+    .bind(r.patient.full_name())
+    .bind(json(&r.patient))
+    .bind(json(&r.history))
+    .bind(r.consent.as_ref().map(json))
+    .bind(r.eligibility_answers.as_ref().map(json))
+    .bind(r.eligibility.as_ref().map(json))
+    .bind(i64::from(r.conversion_authorised))
+    .bind(r.outcome.as_ref().map(json))
+    .bind(r.outcome.as_ref().map(|o| o.code.as_str().to_string()))
+    .bind(ts(r.created_at))
+    .bind(ts(r.updated_at))
+    .bind(r.submitted_at.map(ts))
+    .bind(r.due_date.map(date))
+    .bind(r.version)
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
+}
+
+/// [`Store::insert_photo`] inside a caller's transaction.
+pub async fn insert_photo_in(w: &mut WriteTx<'_>, p: &PhotoRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO photos (id, referral_id, kind, source, uploaded_by, original_key, original_type, attachment_key,
+            preview_key, thumbnail_key, width, height, size_bytes, verdict, report_json, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.referral_id.to_string())
+    .bind(name(&p.kind))
+    .bind(name(&p.source))
+    .bind(p.uploaded_by.map(|u| u.to_string()))
+    .bind(&p.original_key)
+    .bind(&p.original_type)
+    .bind(&p.attachment_key)
+    .bind(&p.preview_key)
+    .bind(&p.thumbnail_key)
+    .bind(p.width)
+    .bind(p.height)
+    .bind(p.size_bytes)
+    .bind(&p.verdict)
+    .bind(json(&p.report))
+    .bind(ts(p.created_at))
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds a message to a referral inside a caller's transaction (a restore writes a referral's
+/// history this way); bumps `r.version` as [`Store::update_referral`] does.
+pub async fn add_message_in(w: &mut WriteTx<'_>, r: &mut Referral, m: &Message) -> Result<()> {
+    write_referral_update(w, r, None, Some(m)).await?;
+    r.version += 1;
+    Ok(())
+}
+
+/// Keeps where an imported referral came from (the practitioners its Bundle named, as
+/// references), inside the import's transaction.
+pub async fn insert_import_source_in(w: &mut WriteTx<'_>, referral: ReferralId, source: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("INSERT INTO referral_imports (referral_id, source_json, imported_at) VALUES ($1, $2, $3)")
+        .bind(referral.to_string())
+        .bind(source.to_string())
+        .bind(ts(at))
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Where an imported referral came from, if it was imported.
+    pub async fn import_source(&self, referral: ReferralId) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT source_json FROM referral_imports WHERE referral_id = $1")
+            .bind(referral.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse_json(r.get::<String, _>("source_json").as_str())).transpose()
+    }
 }

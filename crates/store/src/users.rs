@@ -7,7 +7,7 @@ use telederm_domain::organisation::{Organisation, Role, User};
 use telederm_domain::{OrganisationId, UserId};
 
 use crate::codec::{name, parse_name, parse_ts, ts, unique_violation, uuid};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, WriteTx};
 
 /// A session's user, found by the hash of its token.
 #[derive(Debug, Clone)]
@@ -20,22 +20,7 @@ pub struct SessionUser {
 impl Store {
     pub async fn create_organisation(&self, org: &Organisation) -> Result<()> {
         let mut w = self.begin_write().await?;
-        sqlx::query("INSERT INTO organisations (id, kind, ods_code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(org.id.to_string())
-            .bind(name(&org.kind))
-            .bind(&org.ods_code)
-            .bind(&org.name)
-            .bind(ts(Utc::now()))
-            .execute(&mut *w.tx)
-            .await
-            .map_err(|e| unique_violation(e, "an organisation with this ODS code"))?;
-        for service in &org.services {
-            sqlx::query("INSERT INTO provider_services (organisation_id, service_id) VALUES ($1, $2)")
-                .bind(org.id.to_string())
-                .bind(service)
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        create_organisation_in(&mut w, org).await?;
         w.commit().await
     }
 
@@ -72,29 +57,10 @@ impl Store {
         Ok(self.list_organisations().await?.into_iter().find(|o| o.ods_code.eq_ignore_ascii_case(ods_code)))
     }
 
+    /// Creates an account an administrator asked for (origin `admin`).
     pub async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
         let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email, display_name, role, organisation_id, password_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(user.id.to_string())
-        .bind(user.email.to_lowercase())
-        .bind(&user.display_name)
-        .bind(user.role.as_str())
-        .bind(user.organisation_id.to_string())
-        .bind(password_hash)
-        .bind(ts(Utc::now()))
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| unique_violation(e, "a user with this email"))?;
-        for service in &user.services {
-            sqlx::query("INSERT INTO user_services (user_id, service_id) VALUES ($1, $2)")
-                .bind(user.id.to_string())
-                .bind(service)
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        create_user_in(&mut w, user, password_hash, UserOrigin::Admin).await?;
         w.commit().await
     }
 
@@ -323,4 +289,119 @@ pub struct OidcLogin {
     /// Where to go after signing in (a same-site path).
     pub next_path: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// [`Store::create_organisation`] inside a caller's transaction.
+pub async fn create_organisation_in(w: &mut WriteTx<'_>, org: &Organisation) -> Result<()> {
+    sqlx::query("INSERT INTO organisations (id, kind, ods_code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(org.id.to_string())
+        .bind(name(&org.kind))
+        .bind(&org.ods_code)
+        .bind(&org.name)
+        .bind(ts(Utc::now()))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| unique_violation(e, "an organisation with this ODS code"))?;
+    for service in &org.services {
+        sqlx::query("INSERT INTO provider_services (organisation_id, service_id) VALUES ($1, $2)")
+            .bind(org.id.to_string())
+            .bind(service)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`Store::create_user`] inside a caller's transaction, saying where the account came from.
+pub async fn create_user_in(w: &mut WriteTx<'_>, user: &User, password_hash: &str, origin: UserOrigin) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, role, organisation_id, password_hash, created_at, origin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(user.id.to_string())
+    .bind(user.email.to_lowercase())
+    .bind(&user.display_name)
+    .bind(user.role.as_str())
+    .bind(user.organisation_id.to_string())
+    .bind(password_hash)
+    .bind(ts(Utc::now()))
+    .bind(origin.as_str())
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| unique_violation(e, "a user with this email"))?;
+    for service in &user.services {
+        sqlx::query("INSERT INTO user_services (user_id, service_id) VALUES ($1, $2)")
+            .bind(user.id.to_string())
+            .bind(service)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Where an account came from. Single sign-on links an identity to an account by email only for
+/// [`UserOrigin::Admin`] accounts (docs/security.md, "Imports").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOrigin {
+    /// Created by an administrator (`telederm user add`, the admin pages) or the demo.
+    Admin,
+    /// Created by a whole-installation restore (`telederm fhir import`): no password, never linked
+    /// to a single sign-on identity by email.
+    Import,
+}
+
+impl UserOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserOrigin::Admin => "admin",
+            UserOrigin::Import => "import",
+        }
+    }
+}
+
+impl Store {
+    /// The account an identity provider's subject was linked to, if any.
+    pub async fn user_by_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT u.* FROM oidc_identities i JOIN users u ON u.id = i.user_id WHERE i.issuer = $1 AND i.subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(self.user_from_row(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The account's origin and whether it already has an identity from this issuer.
+    pub async fn identity_link_facts(&self, user: UserId, issuer: &str) -> Result<(UserOrigin, bool)> {
+        let origin: String = sqlx::query("SELECT origin FROM users WHERE id = $1")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .get("origin");
+        let linked = sqlx::query("SELECT 1 AS one FROM oidc_identities WHERE user_id = $1 AND issuer = $2")
+            .bind(user.to_string())
+            .bind(issuer)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        Ok((if origin == "import" { UserOrigin::Import } else { UserOrigin::Admin }, linked))
+    }
+
+    /// Links an identity to an account (the first single sign-on by email). Refused with
+    /// [`StoreError::Conflict`] when the identity or the account is already linked.
+    pub async fn link_identity(&self, issuer: &str, subject: &str, user: UserId, at: DateTime<Utc>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("INSERT INTO oidc_identities (issuer, subject, user_id, linked_at) VALUES ($1, $2, $3, $4)")
+            .bind(issuer)
+            .bind(subject)
+            .bind(user.to_string())
+            .bind(ts(at))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| unique_violation(e, "a single sign-on identity for this account"))?;
+        w.commit().await
+    }
 }

@@ -4,7 +4,7 @@
 //! nothing else in the code checks roles for referrals.
 
 use telederm_domain::organisation::{Role, User};
-use telederm_domain::referral::{Referral, ReferralStatus};
+use telederm_domain::referral::{Action, Referral, ReferralStatus};
 use telederm_store::ReferralFilter;
 
 use crate::error::ApiError;
@@ -86,6 +86,31 @@ pub fn permits(user: &User, cap: Capability, s: &Scope) -> bool {
         C::EditDraft | C::UploadPhoto | C::Submit | C::Reply | C::Withdraw | C::Close => is_referrer_of(user, s),
         C::Claim | C::RequestInformation | C::RecordOutcome => serves(user, s, Role::Consultant),
     }
+}
+
+impl Capability {
+    /// Whether a referral in `status` can have this done to it now (the state machine's answer,
+    /// whoever asks).
+    pub fn fits(self, status: ReferralStatus) -> bool {
+        use Capability as C;
+        match self {
+            C::View => true,
+            C::EditDraft => status == ReferralStatus::Draft,
+            C::UploadPhoto => status.accepts_photos(),
+            C::Submit => status.after(Action::Submit).is_ok(),
+            C::Reply => status.after(Action::Reply).is_ok(),
+            C::Withdraw => status.after(Action::Withdraw).is_ok(),
+            C::Close => status.after(Action::Close).is_ok(),
+            C::Claim => status.after(Action::Claim).is_ok(),
+            C::RequestInformation => status.after(Action::RequestInformation).is_ok(),
+            C::RecordOutcome => status.after(Action::IssueOutcome).is_ok() || status.after(Action::Reject).is_ok(),
+        }
+    }
+}
+
+/// What `user` can do to a referral now: allowed by their role and scope, and by its state.
+pub fn permitted_now(user: &User, status: ReferralStatus, s: &Scope) -> Vec<Capability> {
+    Capability::ALL.into_iter().filter(|c| *c != Capability::View && c.fits(status) && permits(user, *c, s)).collect()
 }
 
 /// Refuses with 404 when the user may not even see the referral (so ids cannot be probed), and

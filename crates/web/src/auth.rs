@@ -105,7 +105,11 @@ pub fn token_hash(token: &str) -> String {
 
 // ------------------------------------------------------------------ lockout and rate limits
 
+/// Failures for one account from anywhere (a distributed attack on one account).
 const SCOPE_ACCOUNT: &str = "account";
+/// Failures for one account from one client address (a person's typos, a script at one desk).
+const SCOPE_PAIR: &str = "account_address";
+/// Failures from one client address, for any account (password spraying).
 const SCOPE_ADDRESS: &str = "address";
 
 /// `429 too_many_attempts` with the seconds to wait (also sent as `Retry-After`).
@@ -141,30 +145,61 @@ fn locked_for(failures: &[DateTime<Utc>], max: usize, window: chrono::Duration, 
     Some((frees_at - now).num_seconds().max(1))
 }
 
-/// Signs a person in with their email and password. Refuses with 429 `too_many_attempts` while
-/// the account or the client address has too many recent failures (counted in the database, so
-/// the limits hold across nodes), and with 401 `invalid_credentials` (the same answer, taking the
-/// same time, whether or not the account exists) for a wrong email or password.
+/// Signs a person in with their email and password. Failures are counted in the database (so the
+/// limits hold across nodes) over a sliding window, three ways:
+/// * one account from one client address ([`WebSettings::max_failures_per_account`]): that account
+///   is refused from that address (429 `too_many_attempts`), so one person's typos or a script at
+///   a GP practice's shared NAT address never lock out their colleagues;
+/// * one account from anywhere ([`WebSettings::max_failures_per_account_any_address`]): the
+///   account is refused everywhere (a distributed guess at one account);
+/// * one address for any account ([`WebSettings::max_failures_per_address`]): password spraying.
+///   The address is slowed, not shut: each attempt from it waits
+///   [`WebSettings::sign_in_slowdown_ms`] first, and a wrong password is answered 429, while
+///   other accounts' correct passwords still sign in.
+///
+/// A wrong email or password is 401 `invalid_credentials`, the same answer taking the same time
+/// whether or not the account exists.
+///
+/// [`WebSettings::max_failures_per_account`]: crate::WebSettings::max_failures_per_account
+/// [`WebSettings::max_failures_per_account_any_address`]: crate::WebSettings::max_failures_per_account_any_address
+/// [`WebSettings::max_failures_per_address`]: crate::WebSettings::max_failures_per_address
+/// [`WebSettings::sign_in_slowdown_ms`]: crate::WebSettings::sign_in_slowdown_ms
 pub async fn authenticate(state: &AppState, email: &str, password: &str, client: &ClientAddr) -> Result<User, ApiError> {
     let s = &state.settings;
     let now = Utc::now();
     let window = chrono::Duration::seconds(s.sign_in_window_seconds.max(1));
     let account = email.trim().to_lowercase();
-    let account_failures = state.store.sign_in_failures_since(SCOPE_ACCOUNT, &account, now - window).await?;
-    let address_failures = state.store.sign_in_failures_since(SCOPE_ADDRESS, &client.0, now - window).await?;
+    let pair = format!("{account}|{}", client.0);
+    let since = now - window;
+    let account_failures = state.store.sign_in_failures_since(SCOPE_ACCOUNT, &account, since).await?;
+    let pair_failures = state.store.sign_in_failures_since(SCOPE_PAIR, &pair, since).await?;
+    let address_failures = state.store.sign_in_failures_since(SCOPE_ADDRESS, &client.0, since).await?;
     let locked = [
-        locked_for(&account_failures, s.max_failures_per_account, window, now),
-        locked_for(&address_failures, s.max_failures_per_address, window, now),
+        locked_for(&pair_failures, s.max_failures_per_account, window, now),
+        locked_for(&account_failures, s.max_failures_per_account_any_address, window, now),
     ];
     if let Some(wait) = locked.into_iter().flatten().max() {
-        tracing::warn!(client = %client.0, "sign-in refused: too many recent failures");
+        tracing::warn!(client = %client.0, "sign-in refused: too many recent failures for this account");
         return Err(too_many_attempts(wait));
     }
+    let spraying = locked_for(&address_failures, s.max_failures_per_address, window, now);
+    if spraying.is_some() {
+        tracing::warn!(client = %client.0, "sign-in slowed: many recent failures from this address");
+        tokio::time::sleep(std::time::Duration::from_millis(s.sign_in_slowdown_ms)).await;
+    }
+    let record_failure = || async {
+        for (scope, subject) in [(SCOPE_ACCOUNT, account.as_str()), (SCOPE_PAIR, pair.as_str()), (SCOPE_ADDRESS, client.0.as_str())] {
+            state.store.record_sign_in_failure(scope, subject, now, since).await?;
+        }
+        tracing::info!(client = %client.0, "sign-in failed");
+        Ok::<_, ApiError>(match spraying {
+            Some(wait) => too_many_attempts(wait),
+            None => invalid_credentials(),
+        })
+    };
     if password.chars().count() > telederm_domain::password::MAX_LENGTH {
         // Not worth hashing; counts as a failure like any other wrong password.
-        state.store.record_sign_in_failure(SCOPE_ACCOUNT, &account, now, now - window).await?;
-        state.store.record_sign_in_failure(SCOPE_ADDRESS, &client.0, now, now - window).await?;
-        return Err(invalid_credentials());
+        return Err(record_failure().await?);
     }
     let found = state.store.user_by_email(&account).await?;
     let hash = found.as_ref().map_or_else(|| DUMMY_HASH.clone(), |(_, h)| h.clone());
@@ -172,18 +207,14 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, client:
     match found {
         Some((user, _)) if ok => {
             state.store.clear_sign_in_failures(SCOPE_ACCOUNT, &account).await?;
+            state.store.clear_sign_in_failures(SCOPE_PAIR, &pair).await?;
             if needs_rehash(&hash) {
                 let fresh = hash_password_async(password.to_string()).await?;
                 state.store.update_password_hash(user.id, &fresh).await?;
             }
             Ok(user)
         }
-        _ => {
-            state.store.record_sign_in_failure(SCOPE_ACCOUNT, &account, now, now - window).await?;
-            state.store.record_sign_in_failure(SCOPE_ADDRESS, &client.0, now, now - window).await?;
-            tracing::info!(client = %client.0, "sign-in failed");
-            Err(invalid_credentials())
-        }
+        _ => Err(record_failure().await?),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod fhir_import;
 pub mod notices;
 pub mod oidc;
 pub mod ops;
@@ -53,10 +54,17 @@ pub struct WebSettings {
     pub session_max_seconds: i64,
     /// Failed sign-ins are counted over this sliding window.
     pub sign_in_window_seconds: i64,
-    /// Failed sign-ins to one account within the window before it is locked (until they age out).
+    /// Failed sign-ins to one account from one client address within the window before the
+    /// account is refused from that address (until they age out).
     pub max_failures_per_account: usize,
-    /// Failed sign-ins from one client address within the window before it is refused.
+    /// Failed sign-ins to one account from any addresses within the window before it is refused
+    /// everywhere.
+    pub max_failures_per_account_any_address: usize,
+    /// Failed sign-ins from one client address (any accounts) within the window before attempts
+    /// from it are slowed and its wrong passwords answered 429 (correct ones still sign in).
     pub max_failures_per_address: usize,
+    /// How long each sign-in attempt from a slowed address waits first.
+    pub sign_in_slowdown_ms: u64,
     /// Largest request body for anything but a photo upload.
     pub max_body_bytes: usize,
     /// OpenID Connect single sign-on, when configured.
@@ -78,7 +86,9 @@ impl Default for WebSettings {
             session_max_seconds: 12 * 3600,
             sign_in_window_seconds: 15 * 60,
             max_failures_per_account: 5,
+            max_failures_per_account_any_address: 20,
             max_failures_per_address: 20,
+            sign_in_slowdown_ms: 1500,
             max_body_bytes: 2 * 1024 * 1024,
             oidc: None,
         }
@@ -115,11 +125,17 @@ impl AppState {
     }
 }
 
+/// The largest request body any route takes: the largest photo upload (the page upload forms allow
+/// 30 MiB) plus its form.
+pub fn hard_body_limit(settings: &WebSettings) -> usize {
+    usize::try_from(settings.max_upload_bytes).unwrap_or(usize::MAX).max(30 << 20).saturating_add(4 << 20)
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     // No request body may be larger than the largest photo upload (plus its form), whatever the
     // route (the page upload forms allow 30 MiB); other routes are held to `max_body_bytes`.
-    let hard_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX).max(30 << 20).saturating_add(4 << 20);
+    let hard_limit = hard_body_limit(&state.settings);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ops::readyz))
@@ -129,6 +145,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::harden))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), api::uniform_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panic_response))
         .layer(axum::middleware::from_fn(ops::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::client_address_layer))

@@ -392,11 +392,38 @@ async fn map_claims(state: &AppState, claims: &Value) -> Result<telederm_domain:
     if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
         return Err(refused(format!("Your identity provider has not verified the email address {email}. Verify it there, then try again.")));
     }
-    let Some((user, _)) = state.store.user_by_email(email).await? else {
-        return Err(refused(format!(
-            "You signed in as {email}, but there is no Telederm account for that email address. \
-             Ask your service administrator to add you, then sign in again."
-        )));
+    // Once linked, an identity finds its account by (issuer, subject) alone: a changed or reused
+    // email at the provider cannot move it to another account.
+    let issuer = state.oidc.settings().map(|s| s.issuer.trim_end_matches('/').to_string()).unwrap_or_default();
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let linked = if sub.is_empty() { None } else { state.store.user_by_identity(&issuer, sub).await? };
+    let first_link = linked.is_none();
+    let user = match linked {
+        Some(user) => user,
+        None => {
+            let Some((user, hash)) = state.store.user_by_email(email).await? else {
+                return Err(refused(format!(
+                    "You signed in as {email}, but there is no Telederm account for that email address. \
+                     Ask your service administrator to add you, then sign in again."
+                )));
+            };
+            // A first link by email only for an account an administrator created: never for one a
+            // restore created or one without a password.
+            let (origin, already) = state.store.identity_link_facts(user.id, &issuer).await?;
+            if origin != telederm_store::UserOrigin::Admin || hash.starts_with('!') {
+                return Err(refused(format!(
+                    "The Telederm account for {email} was brought in from another system and has not been confirmed by an administrator, \
+                     so single sign-on cannot use it. Ask your service administrator to set it up, then sign in again."
+                )));
+            }
+            if already {
+                return Err(refused(format!(
+                    "The Telederm account for {email} is already linked to another identity at your identity provider. \
+                     Sign in with that identity, or ask your administrator."
+                )));
+            }
+            user
+        }
     };
     if let Some(role) = claims.get("telederm_role").and_then(Value::as_str)
         && role != user.role.as_str()
@@ -416,6 +443,9 @@ async fn map_claims(state: &AppState, claims: &Value) -> Result<telederm_domain:
                 org.name, org.ods_code
             )));
         }
+    }
+    if first_link && !sub.is_empty() {
+        state.store.link_identity(&issuer, sub, user.id, chrono::Utc::now()).await?;
     }
     Ok(user)
 }

@@ -68,7 +68,7 @@ pub fn policy<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a ServicePolicy>
     })
 }
 
-fn check_route(policy: &ServicePolicy, route: Route) -> ApiResult<()> {
+pub fn check_route(policy: &ServicePolicy, route: Route) -> ApiResult<()> {
     if policy.routes.contains(&route) {
         return Ok(());
     }
@@ -260,46 +260,69 @@ pub fn submission_problems(policy: &ServicePolicy, r: &Referral, photos: &[teled
     problems
 }
 
+/// Whether a draft may be sent, by the ordinary submit rules: the route, completeness, photos and
+/// the eligibility decision.
+pub enum Readiness {
+    /// Eligible: the decision to keep on the referral.
+    Ready(serde_json::Value),
+    /// The service's criteria say no (or redirect to 2WW): the decision, and the error to answer.
+    Ineligible(serde_json::Value, ApiError),
+}
+
+/// The submit rules over a draft and its photos, writing nothing. `Err` when the referral is not
+/// complete; [`Readiness::Ineligible`] when it is complete but the service cannot take it.
+pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> ApiResult<Readiness> {
+    r.status.after(Action::Submit)?;
+    check_route(policy, r.route)?;
+    let answers = match &r.eligibility_answers {
+        Some(raw) => Some(
+            EligibilityAnswers::from_json(raw)
+                .map_err(|e| ApiError::unprocessable(e.code(), format!("The eligibility checklist is not complete or has a wrong value: {e}")))?,
+        ),
+        None => None,
+    };
+    let problems = submission_problems(policy, r, photos, answers.as_ref().map(|a| a.condition));
+    if !problems.is_empty() {
+        return Err(ApiError::unprocessable("incomplete_referral", "The referral is not ready to send: fix the fields listed.")
+            .with_details(serde_json::json!({ "problems": problems })));
+    }
+    let Some(answers) = answers else { return Err(ApiError::unprocessable("incomplete_referral", "Complete the eligibility checklist.")) };
+    if answers.patient.date_of_birth != r.patient.date_of_birth {
+        return Err(ApiError::unprocessable(
+            "eligibility_patient_mismatch",
+            "The date of birth in the eligibility checklist differs from the patient's. Correct one of them.",
+        ));
+    }
+    let decision = evaluate(policy, &answers);
+    let decision_json = serde_json::to_value(&decision).map_err(|e| ApiError::internal("decision", e))?;
+    if decision.decision == Decision::Eligible {
+        return Ok(Readiness::Ready(decision_json));
+    }
+    let (code, message) = match decision.decision {
+        Decision::Redirect2ww => (
+            "redirect_2ww",
+            "This patient meets the two-week-wait criteria: refer them on the two-week-wait (suspected cancer) pathway using the 2WW form, not to this service.".to_string(),
+        ),
+        _ => ("not_eligible", format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
+    };
+    let err = ApiError::unprocessable(code, message).with_details(decision_json.clone());
+    Ok(Readiness::Ineligible(decision_json, err))
+}
+
 pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
     write(state, user, id, Capability::Submit, "submit", |mut r| async move {
-        r.status.after(Action::Submit)?;
         let policy = policy(state, &r.service_id)?.clone();
-        check_route(&policy, r.route)?;
-        let answers = match &r.eligibility_answers {
-            Some(raw) => Some(
-                EligibilityAnswers::from_json(raw)
-                    .map_err(|e| ApiError::unprocessable(e.code(), format!("The eligibility checklist is not complete or has a wrong value: {e}")))?,
-            ),
-            None => None,
-        };
         let photos = state.store.list_photos(r.id).await?;
-        let problems = submission_problems(&policy, &r, &photos, answers.as_ref().map(|a| a.condition));
-        if !problems.is_empty() {
-            return Err(ApiError::unprocessable("incomplete_referral", "The referral is not ready to send: fix the fields listed.")
-                .with_details(serde_json::json!({ "problems": problems })));
-        }
-        let Some(answers) = answers else { return Err(ApiError::unprocessable("incomplete_referral", "Complete the eligibility checklist.")) };
-        if answers.patient.date_of_birth != r.patient.date_of_birth {
-            return Err(ApiError::unprocessable(
-                "eligibility_patient_mismatch",
-                "The date of birth in the eligibility checklist differs from the patient's. Correct one of them.",
-            ));
-        }
-        let decision = evaluate(&policy, &answers);
-        let decision_json = serde_json::to_value(&decision).map_err(|e| ApiError::internal("decision", e))?;
-        r.eligibility = Some(decision_json.clone());
         let now = Utc::now();
-        if decision.decision != Decision::Eligible {
-            r.updated_at = now;
-            state.store.update_referral(&mut r, None, None).await?;
-            let (code, message) = match decision.decision {
-                Decision::Redirect2ww => (
-                    "redirect_2ww",
-                    "This patient meets the two-week-wait criteria: refer them on the two-week-wait (suspected cancer) pathway using the 2WW form, not to this service.".to_string(),
-                ),
-                _ => ("not_eligible", format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
-            };
-            return Err(ApiError::unprocessable(code, message).with_details(decision_json));
+        match readiness(&policy, &r, &photos)? {
+            Readiness::Ineligible(decision, err) => {
+                // Kept so the GP sees the decision and its reasons on the draft.
+                r.eligibility = Some(decision);
+                r.updated_at = now;
+                state.store.update_referral(&mut r, None, None).await?;
+                return Err(err);
+            }
+            Readiness::Ready(decision) => r.eligibility = Some(decision),
         }
         let due = state
             .calendar
@@ -494,6 +517,12 @@ fn one<T>(v: Option<Vec<T>>, what: &str) -> ApiResult<Option<T>> {
 }
 
 pub fn filter_from(q: &ListQuery) -> ApiResult<ReferralFilter> {
+    if q.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000."));
+    }
+    if q.offset.is_some_and(|o| o < 0) {
+        return Err(ApiError::bad_request("invalid_query", "offset must be 0 or more."));
+    }
     Ok(ReferralFilter {
         statuses: parse_list(&q.status, "status", ReferralStatus::parse)?,
         service_ids: parse_list(&q.service, "service", |s| Some(s.to_string()))?,

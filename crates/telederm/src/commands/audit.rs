@@ -59,7 +59,13 @@ fn parse_when(raw: &str, flag: &str, end_of_day: bool) -> anyhow::Result<DateTim
 
 /// An entry for things done from the command line (the operator has no user account here).
 pub async fn record_cli(store: &Store, action: &str, record_type: &str, detail: String) -> anyhow::Result<()> {
-    let entry = NewAuditEntry {
+    store.append_audit(&cli_entry(action, record_type, detail)).await.context("writing the audit trail")?;
+    Ok(())
+}
+
+/// The audit entry of an operator's command, for commands that append it in their own transaction.
+pub fn cli_entry(action: &str, record_type: &str, detail: String) -> NewAuditEntry {
+    NewAuditEntry {
         actor_label: format!("cli ({})", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
         actor_role: Some("operator".into()),
         action: action.into(),
@@ -67,9 +73,7 @@ pub async fn record_cli(store: &Store, action: &str, record_type: &str, detail: 
         outcome: Some(AuditOutcome::Allowed),
         detail,
         ..NewAuditEntry::default()
-    };
-    store.append_audit(&entry).await.context("writing the audit trail")?;
-    Ok(())
+    }
 }
 
 fn csv_field(v: &Option<String>) -> String {

@@ -31,8 +31,11 @@ pub enum FhirCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Import a `transaction` (or exported `collection`) Bundle: creates its referrals, or prints
-    /// an OperationOutcome naming every problem and changes nothing.
+    /// Restore a `transaction` (or exported `collection`) Bundle from another Telederm: creates its
+    /// referrals as they were (statuses, outcomes, messages) with their organisations and users
+    /// (without passwords), in one transaction, audited; or prints an OperationOutcome naming
+    /// every problem and changes nothing. An operator's command only: over HTTP an import is a
+    /// draft of the caller's (docs/security.md).
     Import {
         /// The Bundle (JSON).
         file: PathBuf,
@@ -78,10 +81,9 @@ pub async fn run(config: &Config, cmd: FhirCmd) -> anyhow::Result<()> {
             let bundle: serde_json::Value =
                 serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
             let opts = ImportOptions { known_services: Some(state.policies.keys().cloned().collect()) };
-            match store_io::import_bundle(&src, &bundle, &opts).await {
+            let audit = crate::commands::audit::cli_entry("fhir.import", "referral", format!("file={}", file.display()));
+            match store_io::import_bundle(&src, &bundle, &opts, audit).await {
                 Ok(ids) => {
-                    let created = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-                    crate::commands::audit::record_cli(&state.store, "fhir.import", "referral", format!("created={created}")).await?;
                     for id in &ids {
                         println!("imported referral {id}");
                     }

@@ -275,16 +275,22 @@ pub async fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                     org.ods_code
                 );
             }
-            let password = match password_env {
-                Some(var) => std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?,
-                None => crate::demo::random_password(),
+            // A password the operator chose is never echoed (it would land in terminal logs); a
+            // generated one is printed once, as it exists nowhere else.
+            let (password, generated) = match password_env {
+                Some(var) => (std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?, false),
+                None => (crate::demo::random_password(), true),
             };
             telederm_domain::password::check_password(&password, &email, &name)
                 .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
             let user = User { id: Default::default(), email, display_name: name, role, organisation_id: org.id, services };
             let hash = telederm_web::auth::hash_password(&password)?;
             store.create_user(&user, &hash).await?;
-            println!("created {} ({}) with password: {password}", user.email, role.as_str());
+            if generated {
+                println!("created {} ({}) with password: {password}", user.email, role.as_str());
+            } else {
+                println!("created {} ({}) with the password from the environment", user.email, role.as_str());
+            }
         }
         UserCmd::List => {
             for u in store.list_users().await? {

@@ -1,8 +1,9 @@
 //! FHIR R4 endpoints (`docs/fhir-mapping.md`) and outcome letter downloads.
 //!
 //! * `GET  /fhir/ServiceRequest/{id}/$everything` — the referral as a `searchset` Bundle.
-//! * `POST /fhir` — a `transaction` Bundle creates referrals; problems come back as an
-//!   OperationOutcome (422), every one of them.
+//! * `POST /fhir[?submit=true]` — a `transaction` Bundle becomes the caller's draft referrals
+//!   (sent at once with `submit=true`); never outcomes or accounts ([`crate::fhir_import`]).
+//!   Problems come back as an OperationOutcome, every one of them.
 //! * `GET  /fhir/Questionnaire/telederm-referral` — the proforma Questionnaire.
 //! * `GET  /referrals/{id}/letters/{kind}?format=pdf|html` — `kind` is `gp`, `patient` or
 //!   `patient-large-print`.
@@ -16,11 +17,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use telederm_domain::ReferralId;
-use telederm_domain::organisation::Role;
 use telederm_fhir::export::ExportOptions;
-use telederm_fhir::import::{ImportOptions, Issue, operation_outcome, read_bundle};
+use telederm_fhir::import::{Issue, operation_outcome, operation_outcome_with};
 use telederm_fhir::letters::{Letter, LetterKind};
-use telederm_fhir::store_io::{self, ImportError, LoadError, Sources};
+use telederm_fhir::store_io::{self, LoadError, Sources};
 
 use crate::AppState;
 use crate::access::Capability;
@@ -31,9 +31,9 @@ use crate::error::{ApiError, ApiResult};
 
 const FHIR_JSON: &str = "application/fhir+json";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(body_limit: usize) -> Router<AppState> {
     Router::new()
-        .route("/fhir", post(transaction))
+        .route("/fhir", post(transaction).layer(axum::extract::DefaultBodyLimit::max(body_limit)))
         .route("/fhir/ServiceRequest/{id}/$everything", get(everything))
         .route("/fhir/Questionnaire/telederm-referral", get(questionnaire))
         .route("/referrals/{id}/letters/{kind}", get(letter))
@@ -88,67 +88,42 @@ async fn questionnaire() -> Response {
     fhir_response(StatusCode::OK, &telederm_fhir::questionnaire::questionnaire())
 }
 
-/// Referrers import for their own practice; system administrators for any (migrations).
-async fn transaction(State(state): State<AppState>, CurrentUser(user): CurrentUser, body: axum::body::Bytes) -> Response {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    /// `true`: send each imported draft at once, by the ordinary submit rules.
+    #[serde(default)]
+    submit: bool,
+}
+
+/// A referrer's import: each referral in the Bundle becomes the caller's draft (sent at once with
+/// `?submit=true`); see [`crate::fhir_import`]. `201` with a `transaction-response` Bundle whose
+/// entries carry what was not taken over as `information`; otherwise an OperationOutcome.
+async fn transaction(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    super::ApiQuery(q): super::ApiQuery<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     let bundle: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return outcome_response(StatusCode::BAD_REQUEST, "structure", format!("the body is not JSON: {e}")),
     };
-    let actor = audit::Actor::user(&user);
-    if !matches!(user.role, Role::Referrer | Role::SystemAdmin) {
-        let _ = audit::record(&state, &actor, "fhir.import", audit::Target::many("referral"), AuditOutcome::Denied, "code=forbidden").await;
-        return outcome_response(StatusCode::FORBIDDEN, "forbidden", format!("Your role ({}) cannot create referrals.", user.role.as_str()));
-    }
-    let opts = ImportOptions { known_services: Some(state.policies.keys().cloned().collect()) };
-    // Check the practice before writing anything.
-    match read_bundle(&bundle, &opts) {
-        Err(issues) => return fhir_response(StatusCode::UNPROCESSABLE_ENTITY, &operation_outcome(&issues)),
-        Ok(referrals) if user.role == Role::Referrer => {
-            let own = match state.store.get_organisation(user.organisation_id).await {
-                Ok(o) => o,
-                Err(e) => return ApiError::from(e).into_response(),
-            };
-            let foreign: Vec<Issue> = referrals
+    match crate::fhir_import::import_as_caller(&state, &user, &bundle, q.submit).await {
+        Ok(drafts) => {
+            let entries: Vec<Value> = drafts
                 .iter()
-                .filter(|r| !r.practice.ods_code.eq_ignore_ascii_case(&own.ods_code))
-                .map(|r| Issue {
-                    code: "forbidden",
-                    expression: "ServiceRequest.requester".into(),
-                    diagnostics: format!("the referral comes from practice {}; you can import only for {}", r.practice.ods_code, own.ods_code),
+                .map(|d| {
+                    json!({ "response": {
+                        "status": "201 Created",
+                        "location": format!("ServiceRequest/{}", d.id),
+                        "outcome": operation_outcome_with(&[], &d.information),
+                    }, "resource": { "resourceType": "ServiceRequest", "id": d.id.to_string(), "status": if d.status == telederm_domain::referral::ReferralStatus::Draft { "draft" } else { "active" } } })
                 })
-                .collect();
-            if !foreign.is_empty() {
-                let _ = audit::record(&state, &actor, "fhir.import", audit::Target::many("referral"), AuditOutcome::Denied, "code=forbidden; another practice").await;
-                return fhir_response(StatusCode::FORBIDDEN, &operation_outcome(&foreign));
-            }
-        }
-        Ok(_) => {}
-    }
-    let imported = store_io::import_bundle(&sources(&state), &bundle, &opts).await;
-    let (outcome, detail) = match &imported {
-        Ok(ids) => (AuditOutcome::Allowed, format!("created={}", ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))),
-        Err(ImportError::Invalid(_)) => (AuditOutcome::Failed, "code=invalid".to_string()),
-        Err(_) => (AuditOutcome::Failed, "code=internal_error".to_string()),
-    };
-    if let Err(e) = audit::record(&state, &actor, "fhir.import", audit::Target::many("referral"), outcome, detail).await {
-        return e.into_response();
-    }
-    match imported {
-        Ok(ids) => {
-            let entries: Vec<Value> = ids
-                .iter()
-                .map(|id| json!({ "response": { "status": "201 Created", "location": format!("ServiceRequest/{id}") } }))
                 .collect();
             fhir_response(StatusCode::CREATED, &json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": entries }))
         }
-        Err(e @ ImportError::Invalid(_)) => {
-            let status = if e.operation_outcome().to_string().contains("\"duplicate\"") { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
-            fhir_response(status, &e.operation_outcome())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "FHIR import");
-            fhir_response(StatusCode::INTERNAL_SERVER_ERROR, &e.operation_outcome())
-        }
+        Err(refusal) => fhir_response(refusal.status, &operation_outcome_with(&refusal.errors, &refusal.information)),
     }
 }
 

@@ -26,6 +26,9 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let upload_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX) + 64 * 1024;
+    // A FHIR Bundle carries its photos base64-encoded: allow it what the server's hard body limit
+    // allows (several photos), not the 2 MB of other JSON bodies.
+    let fhir_limit = crate::hard_body_limit(&state.settings);
     Router::new()
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/auth/sign-in", post(session::sign_in))
@@ -53,7 +56,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/worklist", get(referrals::worklist))
         .route("/admin/jobs", get(admin::list))
         .route("/admin/jobs/{id}/retry", post(admin::retry_one))
-        .merge(fhir::routes())
+        .merge(fhir::routes(fhir_limit))
         .fallback(|| async { ApiError::not_found("API route") })
 }
 
@@ -151,4 +154,61 @@ async fn check_eligibility(
     let answers = EligibilityAnswers::from_json(&body.answers)
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
     Ok(Json(evaluate(policy, &answers)).into_response())
+}
+
+/// Every error under `/api/` in the API's shape, whoever made it: body limits (413 from the
+/// size limits before any handler runs), unknown routes and methods, and extractor rejections
+/// answer `{"code", "message"}` (an OperationOutcome under `/api/v1/fhir`) instead of axum's plain
+/// text. Errors already in JSON pass through untouched.
+pub async fn uniform_errors(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !path.starts_with("/api/") || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.contains("json") {
+        return resp;
+    }
+    let mib = |b: u64| b.div_ceil(1024 * 1024);
+    let (code, fhir_code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "too-costly",
+            format!(
+                "The request is too large: a photo can be up to {} MB and any other request up to {} MB. Send a smaller file, or fewer resources at once.",
+                mib(state.settings.max_upload_bytes),
+                mib(state.settings.max_body_bytes as u64)
+            ),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "not-found", "There is no such API address. GET /api/v1/openapi.json lists them.".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "not-supported",
+            "This address does not take that method. GET /api/v1/openapi.json lists the methods of each address.".to_string(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "structure",
+            "Send the body as the API document says (JSON with Content-Type: application/json, or multipart/form-data for photos).".to_string(),
+        ),
+        s if s.is_server_error() => ("internal_error", "exception", "Something went wrong on our side. Try again; if it keeps happening, tell your administrator.".to_string()),
+        _ => ("bad_request", "invalid", "The request could not be read. Check it against the API document (GET /api/v1/openapi.json).".to_string()),
+    };
+    let (parts, _) = resp.into_parts();
+    let mut headers = parts.headers;
+    headers.remove(header::CONTENT_LENGTH);
+    let mut out = if path.starts_with("/api/v1/fhir") {
+        let body = telederm_fhir::import::operation_outcome(&[telederm_fhir::Issue { code: fhir_code, expression: "Bundle".into(), diagnostics: message }]);
+        (status, [(header::CONTENT_TYPE, "application/fhir+json")], body.to_string()).into_response()
+    } else {
+        ApiError::new(status, code, message).into_response()
+    };
+    for (name, value) in headers.iter() {
+        if name != header::CONTENT_TYPE {
+            out.headers_mut().entry(name.clone()).or_insert(value.clone());
+        }
+    }
+    out
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use telederm_domain::PhotoId;
 use telederm_domain::organisation::User;
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_domain::referral::{Referral, ReferralStatus};
+use telederm_domain::referral::Referral;
 use telederm_imaging::{IssueCode, QualityRequirements};
 use telederm_store::PhotoRecord;
 
@@ -103,6 +103,24 @@ async fn store_photo_unaudited(
             format!("A referral can hold {} photos. Delete one you no longer need first.", state.settings.max_photos_per_referral),
         ));
     }
+    let record = prepare_photo(state, referral, kind, source, bytes, uploaded_by).await?;
+    state.store.insert_photo(&record).await?;
+    crate::ops::photo_uploaded(&record.verdict);
+    Ok(record)
+}
+
+/// Runs the intake pipeline and stores the photo's blobs, returning the record to insert (the
+/// caller inserts it, alone or in a larger transaction). Blobs first, then the record: a crash in
+/// between leaves only unreferenced blobs, which the orphan sweep removes; a photo is acknowledged
+/// only once its record is committed.
+pub async fn prepare_photo(
+    state: &AppState,
+    referral: &Referral,
+    kind: PhotoKind,
+    source: ImageSource,
+    bytes: Vec<u8>,
+    uploaded_by: Option<&User>,
+) -> ApiResult<PhotoRecord> {
     let limits = state.intake_limits();
     let req = QualityRequirements {
         min_short_side_px: state.policies.get(&referral.service_id).map_or(QualityRequirements::default().min_short_side_px, |p| p.min_photo_short_side_px),
@@ -118,8 +136,6 @@ async fn store_photo_unaudited(
         ApiError::new(status, e.code.as_str(), e.message.clone())
             .with_details(serde_json::to_value(e.report()).unwrap_or_default())
     })?;
-    // Blobs first, then the record: a crash in between leaves only unreferenced blobs, which the
-    // orphan sweep removes; a photo is acknowledged only once its record is committed.
     let original_type = intake.original.content_type.to_string();
     let size_bytes = intake.original.bytes.len() as i64;
     let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));
@@ -145,14 +161,12 @@ async fn store_photo_unaudited(
         report: serde_json::to_value(&intake.report).map_err(|e| ApiError::internal("report", e))?,
         created_at: Utc::now(),
     };
-    state.store.insert_photo(&record).await?;
-    crate::ops::photo_uploaded(&record.verdict);
     Ok(record)
 }
 
 fn photos_editable(r: &Referral) -> ApiResult<()> {
     match r.status {
-        ReferralStatus::Draft | ReferralStatus::AwaitingInformation => Ok(()),
+        s if s.accepts_photos() => Ok(()),
         other => Err(ApiError::conflict(
             "photos_locked",
             format!("Photos can be added only to a draft or when the consultant asks for more; this referral is {}.", other.label()),

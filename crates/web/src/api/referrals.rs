@@ -91,11 +91,7 @@ pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUse
     let messages = state.store.list_messages(r.id).await?;
     let events = state.store.list_events(r.id).await?;
     let scope = Scope::from(&r);
-    let allowed: Vec<&str> = Capability::ALL
-        .into_iter()
-        .filter(|c| *c != Capability::View && access::permits(&user, *c, &scope))
-        .map(|c| c.as_str())
-        .collect();
+    let allowed: Vec<&str> = access::permitted_now(&user, r.status, &scope).into_iter().map(|c| c.as_str()).collect();
     let service = state.policies.get(&r.service_id).map(|p| serde_json::json!({"id": p.id, "name": p.name, "response_target_working_days": p.response_target_working_days}));
     Ok(Json(serde_json::json!({
         "referral": r,

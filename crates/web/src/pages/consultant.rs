@@ -172,7 +172,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         when: views::when(o.recorded_at),
     });
     let is_referrer = access::permits(&v.user, Capability::Reply, &scope);
-    let links_allowed = is_referrer && policy.patient_upload_links && matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation);
+    let links_allowed = is_referrer && policy.patient_upload_links && r.status.accepts_photos();
     let now = Utc::now();
     let links = if is_referrer {
         state

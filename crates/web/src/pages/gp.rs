@@ -819,7 +819,7 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
 
 async fn load_for_photos(state: &AppState, v: &Viewer, id: &str) -> Result<Referral, PageError> {
     let r = usecases::load(state, &v.user, id, Capability::UploadPhoto).await?;
-    if !matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation) {
+    if !r.status.accepts_photos() {
         return Err(PageError(ApiError::conflict(
             "photos_locked",
             format!("Photos can be added only to a draft or when the consultant asks for more; this referral is {}.", r.status.label()),

@@ -193,9 +193,43 @@ fn sso_label(state: &AppState) -> Option<&'static str> {
     state.settings.oidc.as_ref().map(|_| "Sign in with single sign-on (NHS Care Identity)")
 }
 
+/// Where to go after signing in: only a same-origin absolute path (one leading `/`, no `//`, no
+/// `\`, no control characters or spaces, which browsers strip or read as `/` and so could turn
+/// `/\t/evil.example` into `//evil.example`); anything else goes home.
 pub(crate) fn safe_next(next: &str) -> String {
-    // Only same-site paths: never an absolute URL or a scheme-relative `//host`.
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next.to_string() } else { "/".into() }
+    let safe = next.starts_with('/')
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.len() <= 2048;
+    if safe { next.to_string() } else { "/".into() }
+}
+
+#[cfg(test)]
+mod safe_next_tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_same_origin_absolute_paths_are_followed() {
+        for ok in ["/", "/referrals", "/referrals/abc?tab=photos#top", "/a/b-c_d.e"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%09/evil.example/\r",
+            "/\\evil.example",
+            "\\/evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/ /evil.example",
+            "/a//b",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }
 
 async fn sign_in_page(State(state): State<AppState>, uri: OriginalUri) -> Response {

@@ -53,7 +53,7 @@ async fn create_link(State(state): State<AppState>, v: Viewer, Path(id): Path<St
     if !policy.patient_upload_links {
         return Err(PageError(ApiError::conflict("links_not_offered", format!("{} does not take photos through patient upload links.", policy.name))));
     }
-    if !matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation) {
+    if !r.status.accepts_photos() {
         return Err(PageError(ApiError::conflict("photos_locked", "Patient links can be sent only for a draft or when the consultant asks for more photos.")));
     }
     let (token, hash) = new_token();
@@ -348,7 +348,7 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
     };
     let kind = if upload.fields.get("kind") == "locator" { PhotoKind::Locator } else { PhotoKind::CloseUp };
     let r = state.store.get_referral(link.referral_id).await?;
-    if !matches!(r.status, ReferralStatus::Draft | ReferralStatus::AwaitingInformation) {
+    if !r.status.accepts_photos() {
         return Err(unavailable());
     }
     if !state.store.take_patient_link_photo(link.id).await? {

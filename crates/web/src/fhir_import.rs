@@ -1,0 +1,284 @@
+//! Use case: a referral from another system (a GP system's FHIR `transaction` Bundle) becomes a
+//! draft of the caller's, never more (docs/security.md, "Imports").
+//!
+//! Over HTTP an import is a referral *from the caller*: a referrer, for their own practice. It is
+//! created as a draft owned by the caller and their practice; with `submit` it then goes through
+//! the ordinary submit rules (completeness, eligibility, photos, due date), checked before anything
+//! is written. It never carries an outcome, a status past `submitted`, events, messages, claims or
+//! anyone else's authorship, and never creates or changes users, roles or organisations: the
+//! practitioners the Bundle names are kept as references on the referral. Photos go through the
+//! same intake and quality check as an upload. What is read but not taken over is reported as
+//! `information`; what is refused, as `error`. All or nothing: one transaction with its audit entry.
+//!
+//! Restoring another Telederm's export as it was (outcomes, accounts) is the operator's
+//! `telederm fhir import` command, never reachable over HTTP.
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde_json::{Value, json};
+use telederm_domain::ReferralId;
+use telederm_domain::organisation::{Role, User};
+use telederm_domain::referral::{Referral, ReferralStatus};
+use telederm_fhir::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
+use telederm_store::{AuditOutcome, NewAuditEntry, PhotoRecord};
+
+use crate::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::error::ApiError;
+use crate::usecases::{self, Readiness};
+
+/// A referral the import created, and what it read but did not take over.
+pub struct ImportedDraft {
+    pub id: ReferralId,
+    pub status: ReferralStatus,
+    pub information: Vec<Issue>,
+}
+
+/// Why nothing was imported: an HTTP status and the OperationOutcome's issues.
+pub struct Refusal {
+    pub status: StatusCode,
+    pub errors: Vec<Issue>,
+    pub information: Vec<Issue>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, errors: Vec<Issue>) -> Refusal {
+        Refusal { status, errors, information: Vec::new() }
+    }
+
+    fn one(status: StatusCode, code: &'static str, expression: impl Into<String>, diagnostics: impl Into<String>) -> Refusal {
+        Refusal::new(status, vec![Issue { code, expression: expression.into(), diagnostics: diagnostics.into() }])
+    }
+
+    /// An API error (e.g. a submit rule) as an OperationOutcome issue at `expression`.
+    fn from_api(e: &ApiError, expression: String) -> Refusal {
+        let mut text = e.body.message.clone();
+        if let Some(problems) = e.body.details.as_ref().and_then(|d| d.get("problems")).and_then(Value::as_array) {
+            let listed: Vec<String> = problems.iter().filter_map(|p| p["message"].as_str().map(str::to_string)).collect();
+            text = format!("{text} {}", listed.join(" "));
+        }
+        let status = e.status;
+        let code = if status.is_server_error() { "exception" } else { "business-rule" };
+        Refusal::one(status, code, expression, format!("{} ({})", text.trim(), e.body.code))
+    }
+}
+
+fn info(expression: String, diagnostics: impl Into<String>) -> Issue {
+    Issue { code: "informational", expression, diagnostics: diagnostics.into() }
+}
+
+/// Imports the Bundle's referrals as drafts of `user` (and submits them when asked). Every call
+/// is audited as `fhir.import`: `allowed` in the transaction that writes, `denied` or `failed`
+/// (with the reason) when nothing was written.
+pub async fn import_as_caller(state: &AppState, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
+    let actor = Actor::user(user);
+    let result = import_allowed(state, user, bundle, submit).await;
+    if let Err(refusal) = &result {
+        let outcome = if refusal.status == StatusCode::FORBIDDEN { AuditOutcome::Denied } else { AuditOutcome::Failed };
+        let codes: Vec<&str> = refusal.errors.iter().map(|i| i.code).collect();
+        if audit::record(state, &actor, "fhir.import", Target::many("referral"), outcome, format!("code={}", codes.join(","))).await.is_err() {
+            tracing::error!("the audit entry for a refused import could not be written");
+        }
+    }
+    result
+}
+
+async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
+    if user.role != Role::Referrer {
+        return Err(Refusal::one(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Bundle",
+            format!(
+                "Your role ({}) cannot create referrals. Only referrers import referrals over the API; an operator restores another installation with `telederm fhir import`.",
+                user.role.as_str()
+            ),
+        ));
+    }
+    let opts = ImportOptions { known_services: Some(state.policies.keys().cloned().collect()) };
+    let imported = read_bundle(bundle, &opts).map_err(|issues| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
+    let own = state.store.get_organisation(user.organisation_id).await.map_err(|e| Refusal::from_api(&ApiError::from(e), "Bundle".into()))?;
+    let foreign: Vec<Issue> = imported
+        .iter()
+        .filter(|r| !r.practice.ods_code.eq_ignore_ascii_case(&own.ods_code))
+        .map(|r| Issue {
+            code: "forbidden",
+            expression: "ServiceRequest.requester".into(),
+            diagnostics: format!("the referral comes from practice {}; you can import only for {}", r.practice.ods_code, own.ods_code),
+        })
+        .collect();
+    if !foreign.is_empty() {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, foreign));
+    }
+    let practitioners = practitioner_references(bundle);
+    let now = Utc::now();
+    let mut drafts: Vec<(Referral, Vec<PhotoRecord>, Vec<Issue>)> = Vec::new();
+    for (i, imp) in imported.into_iter().enumerate() {
+        drafts.push(draft_of(state, user, i, imp, now).await?);
+    }
+    if submit {
+        // The submit rules, checked before anything is written.
+        for (i, (draft, photos, _)) in drafts.iter().enumerate() {
+            let policy = usecases::policy(state, &draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
+            match usecases::readiness(policy, draft, photos) {
+                Ok(Readiness::Ready(_)) => {}
+                Ok(Readiness::Ineligible(_, e)) | Err(e) => return Err(Refusal::from_api(&e, format!("ServiceRequest[{i}]"))),
+            }
+        }
+    }
+    let ids: Vec<String> = drafts.iter().map(|(r, _, _)| r.id.to_string()).collect();
+    write_drafts(state, user, &drafts, &practitioners, now, &ids).await.map_err(|e| Refusal::from_api(&e, "Bundle".into()))?;
+    let mut out = Vec::new();
+    for (r, _, information) in drafts {
+        let mut status = r.status;
+        if submit {
+            // Checked above; a change in between (another node, the calendar) is reported with
+            // the draft kept, so nothing typed is lost.
+            match usecases::submit(state, user, &r.id.to_string()).await {
+                Ok(sent) => status = sent.status,
+                Err(e) => {
+                    let mut refusal = Refusal::from_api(&e, "ServiceRequest".into());
+                    refusal.information.push(info("ServiceRequest".into(), format!("The referral was saved as draft {}: fix it there and send it.", r.id)));
+                    return Err(refusal);
+                }
+            }
+        }
+        out.push(ImportedDraft { id: r.id, status, information });
+    }
+    Ok(out)
+}
+
+/// The caller's draft for one imported referral, its photos checked and stored (blobs only), and
+/// what the Bundle said that the draft does not take over.
+async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral, now: chrono::DateTime<Utc>) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
+    let ImportedReferral { referral: source, provider, users, photos, messages, .. } = imp;
+    let at = |what: &str| format!("ServiceRequest[{i}]{what}");
+    let policy = usecases::policy(state, &source.service_id).map_err(|e| Refusal::from_api(&e, at(".performer")))?;
+    usecases::check_route(policy, source.route).map_err(|e| Refusal::from_api(&e, at(".category")))?;
+    let mut information = Vec::new();
+    if source.status != ReferralStatus::Draft {
+        information.push(info(
+            at(".status"),
+            format!("The Bundle's status ({}) is not imported: the referral starts as your draft.", source.status.label()),
+        ));
+    }
+    if source.outcome.is_some() {
+        information.push(info(at(""), "The outcome in the Bundle is not imported: only the service's consultant records an outcome."));
+    }
+    if source.assignee_id.is_some() {
+        information.push(info(at(""), "The Bundle's assigned consultant is not imported: the service triages the referral itself."));
+    }
+    if source.due_date.is_some() || source.submitted_at.is_some() {
+        information.push(info(at(".occurrence"), "The Bundle's dates are not imported: the due date is set when the referral is sent."));
+    }
+    if source.eligibility.is_some() {
+        information.push(info(at(".extension"), "The Bundle's eligibility decision is not imported: it is decided again from the answers when the referral is sent."));
+    }
+    if !messages.is_empty() {
+        information.push(info("Communication".into(), format!("{} message(s) are not imported: messages are written in Telederm by their authors.", messages.len())));
+    }
+    if !users.is_empty() {
+        information.push(info(
+            "Practitioner".into(),
+            format!("{} practitioner(s) are kept as references on the referral (names and identifiers), not as accounts.", users.len()),
+        ));
+    }
+    if provider.is_some() {
+        information.push(info("Organization".into(), "The provider organisation is not imported: the referral goes to the service it names."));
+    }
+    if photos.len() > state.settings.max_photos_per_referral {
+        return Err(Refusal::one(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too-costly",
+            "Binary",
+            format!("A referral can hold {} photos; this one has {}.", state.settings.max_photos_per_referral, photos.len()),
+        ));
+    }
+    let draft = Referral {
+        id: ReferralId::new(),
+        service_id: source.service_id,
+        route: source.route,
+        priority: source.priority,
+        status: ReferralStatus::Draft,
+        practice_id: user.organisation_id,
+        referrer_id: user.id,
+        assignee_id: None,
+        patient: source.patient,
+        history: source.history,
+        consent: source.consent,
+        eligibility_answers: source.eligibility_answers,
+        eligibility: None,
+        conversion_authorised: source.conversion_authorised,
+        outcome: None,
+        created_at: now,
+        updated_at: now,
+        submitted_at: None,
+        due_date: None,
+        version: 1,
+    };
+    let mut records = Vec::with_capacity(photos.len());
+    for (j, p) in photos.into_iter().enumerate() {
+        let record = crate::api::photos::prepare_photo(state, &draft, p.record.kind, p.record.source, p.bytes, Some(user))
+            .await
+            .map_err(|e| Refusal::from_api(&e, format!("Binary[{j}]")))?;
+        records.push(record);
+    }
+    if !records.is_empty() {
+        information.push(info("Binary".into(), "Photos were checked again by Telederm's photo check; their earlier verdicts are not imported."));
+    }
+    Ok((draft, records, information))
+}
+
+/// The Bundle's Practitioners as references: names, identifiers and contact points only.
+fn practitioner_references(bundle: &Value) -> Value {
+    let refs: Vec<Value> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Practitioner")
+        .map(|r| json!({ "name": r["name"], "identifier": r["identifier"], "telecom": r["telecom"] }))
+        .collect();
+    json!({ "source": "fhir", "practitioners": refs })
+}
+
+/// Every draft, its photos and where it came from, with the audit entry, in one transaction.
+async fn write_drafts(
+    state: &AppState,
+    user: &User,
+    drafts: &[(Referral, Vec<PhotoRecord>, Vec<Issue>)],
+    practitioners: &Value,
+    now: chrono::DateTime<Utc>,
+    ids: &[String],
+) -> Result<(), ApiError> {
+    let actor = Actor::user(user);
+    let entry = NewAuditEntry {
+        actor_id: actor.id.clone(),
+        actor_label: actor.label.clone(),
+        actor_role: actor.role.clone(),
+        organisation_id: actor.organisation_id.clone(),
+        action: "fhir.import".into(),
+        record_type: "referral".into(),
+        record_id: (ids.len() == 1).then(|| ids[0].clone()),
+        referral_id: (ids.len() == 1).then(|| ids[0].clone()),
+        client_addr: audit::current_client_address(),
+        outcome: Some(AuditOutcome::Allowed),
+        detail: format!("created={}", ids.join(",")),
+    };
+    let mut w = state.store.begin().await?;
+    for (r, photos, _) in drafts {
+        telederm_store::insert_referral_in(&mut w, r).await?;
+        for p in photos {
+            telederm_store::insert_photo_in(&mut w, p).await?;
+        }
+        telederm_store::insert_import_source_in(&mut w, r.id, practitioners, now).await?;
+    }
+    telederm_store::audit::append_audit_in(&mut w, state.store.dialect(), &entry).await?;
+    w.commit().await?;
+    for (_, photos, _) in drafts {
+        for p in photos {
+            crate::ops::photo_uploaded(&p.verdict);
+        }
+    }
+    Ok(())
+}
