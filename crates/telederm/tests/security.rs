@@ -172,6 +172,7 @@ async fn sessions_rotate_at_sign_in_expire_and_end_at_sign_out_and_password_chan
     let t = session_token(&sign_in_raw(&server, &client, &gp_email, &gp_password, None).await).unwrap();
     let out = client.post(format!("{}/api/v1/auth/sign-out", server.base)).header(header::COOKIE, format!("{SESSION}={t}")).send().await.unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(out.headers()["clear-site-data"], "\"storage\"", "the browser drops drafts kept in its storage");
     assert_eq!(me(&server, &t).await, StatusCode::UNAUTHORIZED);
 
     // Password change: rules apply; every session of the user ends; this client gets a new one.

@@ -1,18 +1,55 @@
 // Telederm's progressive enhancement. Every page works without this file.
 import { initAll } from '/assets/nhsuk-frontend.min.mjs';
 
+// NHS.UK frontend runs its modules (error summary focus, header menu, buttons) only when <body> has
+// `nhsuk-frontend-supported`. Its documented snippet is an inline script, which our CSP forbids;
+// this file is a module, so it runs only in the browsers that snippet would mark as supported.
+if ('noModule' in HTMLScriptElement.prototype) document.body.classList.add('nhsuk-frontend-supported');
 initAll();
 
-// --- Drafts never lose typing: forms marked data-autosave keep their fields in this browser's
-// storage as you type, and get them back if you navigate away and return. The server copy wins
-// for fields it already has; the stored copy is dropped once the form is sent.
-for (const form of document.querySelectorAll('form[data-autosave]')) {
-  const key = `telederm:draft:${form.dataset.autosave}`;
+// --- Drafts never lose typing: forms marked data-autosave keep their fields in this tab's
+// sessionStorage as you type, and get them back if you navigate away and return. The server copy
+// wins for fields it already has; the stored copy is dropped once the form is sent.
+//
+// Typing is one person's, about one record: it must never reach another user or another patient.
+// - Keys are `telederm:draft:<scope>:<form>:<record>`. `<scope>` is <body data-draft-scope>, an
+//   opaque value per sign-in session from the server; `data-autosave` names the form and the
+//   record (`start:new`, `start:<id>`, `details:<id>`, `outcome:<id>`...). A form restores only its
+//   own exact key, so a new referral's typing never lands in an existing draft.
+// - On a signed-in page, drafts of any other scope (an earlier user or session) are deleted before
+//   anything is restored. On the sign-in page (signed out, or the session expired) the scope is
+//   empty and every draft is deleted. Pages with no scope (errors, patient pages) leave them alone.
+// - Sign-out also answers `Clear-Site-Data: "storage"`.
+const DRAFT_PREFIX = 'telederm:draft:';
+
+function keysOf(storage) {
+  const keys = [];
+  for (let i = 0; i < storage.length; i++) keys.push(storage.key(i));
+  return keys;
+}
+
+function dropDrafts(storage, keepScope) {
+  for (const k of keysOf(storage)) {
+    if (k && k.startsWith(DRAFT_PREFIX) && !(keepScope && k.startsWith(`${DRAFT_PREFIX}${keepScope}:`))) storage.removeItem(k);
+  }
+}
+
+const draftScope = document.body.dataset.draftScope;
+try {
+  // Earlier versions kept drafts in localStorage under unscoped keys: never read them, delete them.
+  dropDrafts(localStorage, null);
+  if (draftScope !== undefined) dropDrafts(sessionStorage, draftScope || null);
+} catch { /* storage blocked */ }
+
+for (const form of draftScope ? document.querySelectorAll('form[data-autosave]') : []) {
+  const name = form.dataset.autosave;
+  if (!/^[a-z-]+:[A-Za-z0-9_-]+$/.test(name)) continue;
+  const key = `${DRAFT_PREFIX}${draftScope}:${name}`;
   const fields = () => [...form.elements].filter((el) => el.name && el.name !== '_csrf' && el.type !== 'file' && el.type !== 'hidden');
   let saved = {};
-  try { saved = JSON.parse(localStorage.getItem(key) || '{}'); } catch { saved = {}; }
+  try { saved = JSON.parse(sessionStorage.getItem(key) || '{}') || {}; } catch { saved = {}; }
   for (const el of fields()) {
-    if (!(el.name in saved)) continue;
+    if (!Object.hasOwn(saved, el.name)) continue;
     const v = saved[el.name];
     if (el.type === 'radio') {
       if (!form.querySelector(`input[name="${CSS.escape(el.name)}"]:checked`) && el.value === v) el.checked = true;
@@ -28,11 +65,11 @@ for (const form of document.querySelectorAll('form[data-autosave]')) {
       if (el.type === 'radio') { if (el.checked) data[el.name] = el.value; }
       else if (el.type !== 'checkbox') data[el.name] = el.value;
     }
-    try { localStorage.setItem(key, JSON.stringify(data)); } catch { /* storage full or blocked */ }
+    try { sessionStorage.setItem(key, JSON.stringify(data)); } catch { /* storage full or blocked */ }
   };
   form.addEventListener('input', save);
   form.addEventListener('change', save);
-  form.addEventListener('submit', () => { try { localStorage.removeItem(key); } catch { /* ignore */ } });
+  form.addEventListener('submit', () => { try { sessionStorage.removeItem(key); } catch { /* ignore */ } });
 }
 
 // --- NHS number checked as you type (Modulus 11; the server checks again).

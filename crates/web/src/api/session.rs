@@ -34,7 +34,11 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     if let Some(token) = auth::cookie_in(&headers, auth::SESSION_COOKIE) {
         state.store.delete_session(&auth::token_hash(&token)).await?;
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_cookie(&state))]).into_response())
+    // The browser also drops this site's storage (drafts typed in the pages), as page sign-out does.
+    let (clear_name, clear_value) = crate::pages::clear_site_storage();
+    let mut resp = (StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_cookie(&state))]).into_response();
+    resp.headers_mut().insert(clear_name, clear_value);
+    Ok(resp)
 }
 
 pub async fn me(CurrentUser(user): CurrentUser) -> Response {

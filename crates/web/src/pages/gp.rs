@@ -320,17 +320,26 @@ struct StartPage {
     values: StartValues,
     services: Vec<ServiceCard>,
     action: String,
+    /// The form's browser-draft key (`start:new`, or `start:<id>` for an existing draft), so a new
+    /// referral's typing is never restored into another patient's step 1.
+    autosave: String,
     sexes: Vec<(&'static str, &'static str)>,
     route_options: Vec<(&'static str, &'static str)>,
 }
 
-fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues, action: String) -> Response {
+/// Step 1, for a new referral (`id` is `None`) or an existing draft.
+fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues, id: Option<&str>) -> Response {
+    let (action, autosave) = match id {
+        None => ("/referrals/new".to_string(), "start:new".to_string()),
+        Some(id) => (format!("/referrals/{id}/start"), format!("start:{id}")),
+    };
     html(&StartPage {
         nav: Nav::for_viewer(v, "/referrals/new"),
         errors,
         values,
         services: service_cards(state),
         action,
+        autosave,
         sexes: vec![("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not known")],
         route_options: vec![
             ("advice_and_guidance", "Advice & Guidance (A&G): the consultant advises, the patient stays with you"),
@@ -341,12 +350,12 @@ fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues,
 
 async fn start_page(State(state): State<AppState>, v: Viewer) -> PageResult {
     referrer_only(&v)?;
-    Ok(start_view(&v, &state, Errors::default(), StartValues::default(), "/referrals/new".into()))
+    Ok(start_view(&v, &state, Errors::default(), StartValues::default(), None))
 }
 
 async fn start_page_existing(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
     let r = load_draft(&state, &v, &id).await?;
-    Ok(start_view(&v, &state, Errors::default(), StartValues::from_referral(&r), format!("/referrals/{id}/start")))
+    Ok(start_view(&v, &state, Errors::default(), StartValues::from_referral(&r), Some(&id)))
 }
 
 async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) -> PageResult {
@@ -354,7 +363,7 @@ async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) ->
     v.check(&form)?;
     let values = StartValues::from_form(&form);
     match values.parse(&state) {
-        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, "/referrals/new".into()))),
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, None))),
         Ok((patient, service_id, route)) => {
             let r = usecases::create_draft(
                 &state,
@@ -395,7 +404,7 @@ async fn start_save_existing(State(state): State<AppState>, v: Viewer, Path(id):
     let r = load_draft(&state, &v, &id).await?;
     let values = StartValues::from_form(&form);
     match values.parse(&state) {
-        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, format!("/referrals/{id}/start")))),
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, Some(&id)))),
         Ok((patient, service_id, route)) => {
             usecases::update_draft(
                 &state,

@@ -54,10 +54,26 @@ pub fn routes() -> Router<AppState> {
 pub struct Viewer {
     pub user: User,
     pub csrf: String,
+    /// Names this session's typing in the browser's storage (`draft_scope_for`).
+    pub draft_scope: String,
 }
 
 fn csrf_for(session_token: &str) -> String {
     hex::encode(Sha256::digest(format!("telederm-csrf\0{session_token}").as_bytes()))
+}
+
+/// The opaque per-session scope of the browser drafts that `app.mjs` keeps (`data-draft-scope`
+/// on `<body>`): a one-way hash of the session token, separate from the CSRF token, so it says
+/// nothing about the user or the token. A new session, whoever's, gets a new scope, and the
+/// script drops every draft of another scope before restoring anything.
+fn draft_scope_for(session_token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("telederm-draft-scope\0{session_token}").as_bytes())[..16])
+}
+
+/// `Clear-Site-Data: "storage"` for sign-out answers: the browser drops this site's local and
+/// session storage (drafts typed in this session among them). Cookies are cleared by `Set-Cookie`.
+pub(crate) fn clear_site_storage() -> (header::HeaderName, HeaderValue) {
+    (header::HeaderName::from_static("clear-site-data"), HeaderValue::from_static("\"storage\""))
 }
 
 impl Viewer {
@@ -96,7 +112,7 @@ impl FromRequestParts<AppState> for Viewer {
         };
         let Some(token) = auth::cookie_token(parts) else { return Err(to_sign_in()) };
         match auth::current_session(state, &token).await {
-            Ok(Some(s)) => Ok(Viewer { user: s.user, csrf: csrf_for(&token) }),
+            Ok(Some(s)) => Ok(Viewer { user: s.user, csrf: csrf_for(&token), draft_scope: draft_scope_for(&token) }),
             Ok(None) => Err(to_sign_in()),
             Err(e) => Err(PageError(e).into_response()),
         }
@@ -139,6 +155,7 @@ impl IntoResponse for PageError {
             s if s.is_server_error() => "Sorry, there is a problem with the service",
             _ => "There is a problem",
         };
+        // An error page leaves the browser's drafts alone (`Nav::anonymous()` has no draft scope).
         let page = ErrorPage { nav: views::Nav::anonymous(), status: status.as_u16(), title, message: &self.0.body.message };
         let mut resp = (status, html(&page)).into_response();
         if let Some(secs) = self.0.retry_after() {
@@ -235,7 +252,7 @@ mod safe_next_tests {
 async fn sign_in_page(State(state): State<AppState>, uri: OriginalUri) -> Response {
     let q = FormData::from_query(uri.query().unwrap_or(""));
     html(&SignInPage {
-        nav: views::Nav::anonymous(),
+        nav: views::Nav::signed_out(),
         errors: views::Errors::default(),
         email: String::new(),
         next: safe_next(q.get("next")),
@@ -273,7 +290,7 @@ async fn sign_in(State(state): State<AppState>, client: ClientAddr, previous: Pa
             Err(e) => return Err(e.into()),
         }
     }
-    let mut resp = html(&SignInPage { nav: views::Nav::anonymous(), errors, email, next, sso: sso_label(&state) });
+    let mut resp = html(&SignInPage { nav: views::Nav::signed_out(), errors, email, next, sso: sso_label(&state) });
     *resp.status_mut() = status;
     if let Some(secs) = retry_after {
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -299,6 +316,8 @@ async fn sign_out(State(state): State<AppState>, viewer: Viewer, parts: Parts2, 
     if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(&state)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
+    let (name, value) = clear_site_storage();
+    resp.headers_mut().insert(name, value);
     Ok(resp)
 }
 

@@ -12,15 +12,30 @@ pub struct Nav {
     pub user_name: String,
     pub csrf: String,
     pub links: Vec<(&'static str, &'static str, bool)>,
+    /// `data-draft-scope` on `<body>`, which `app.mjs` reads: the session's scope when signed in
+    /// (drafts of any other scope are dropped); empty on the sign-in page (signed out or session
+    /// expired: every draft is dropped); `None` on pages that say neither (patient and error
+    /// pages: drafts are left alone).
+    pub draft_scope: Option<String>,
 }
 
 impl Nav {
+    /// A page for someone not signed in that does not prove a signed-in user left (patient pages).
     pub fn anonymous() -> Nav {
         Nav::default()
     }
 
+    /// The sign-in page: nobody is signed in in this browser, so no typed draft may stay in it.
+    pub fn signed_out() -> Nav {
+        Nav { draft_scope: Some(String::new()), ..Nav::default() }
+    }
+
     pub fn signed_in(&self) -> bool {
         !self.user_name.is_empty()
+    }
+
+    pub fn draft_scope(&self) -> Option<&str> {
+        self.draft_scope.as_deref()
     }
 
     pub fn for_viewer(v: &Viewer, current: &str) -> Nav {
@@ -34,6 +49,7 @@ impl Nav {
             user_name: v.user.display_name.clone(),
             csrf: v.csrf.clone(),
             links: links.iter().map(|(href, text)| (*href, *text, *href == current)).collect(),
+            draft_scope: Some(v.draft_scope.clone()),
         }
     }
 }
