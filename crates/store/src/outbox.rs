@@ -147,6 +147,29 @@ impl Store {
         Ok(ids)
     }
 
+    /// One state change as one transaction: the referral (with its version check), its event,
+    /// message and notifications, **and its audit entry**. If any part fails (the audit append
+    /// included), nothing of it is written. Bumps `r.version` on success.
+    pub async fn apply_change(
+        &self,
+        r: &mut Referral,
+        event: Option<&EventRecord>,
+        message: Option<&Message>,
+        notifications: &[OutboxMessage],
+        audit: &crate::NewAuditEntry,
+    ) -> Result<Vec<uuid::Uuid>> {
+        let mut w = self.begin_write().await?;
+        crate::referrals::write_referral_update(&mut w, r, event, message).await?;
+        let mut ids = Vec::new();
+        for m in notifications {
+            ids.extend(insert_outbox(&mut w, m).await?);
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await?;
+        r.version += 1;
+        Ok(ids)
+    }
+
     pub async fn get_outbox(&self, id: uuid::Uuid) -> Result<OutboxRecord> {
         let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
             .bind(id.to_string())

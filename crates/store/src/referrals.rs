@@ -561,6 +561,33 @@ pub async fn insert_import_source_in(w: &mut WriteTx<'_>, referral: ReferralId, 
 }
 
 impl Store {
+    /// A new referral and its audit entry, in one transaction.
+    pub async fn insert_referral_audited(&self, r: &Referral, audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        insert_referral_in(&mut w, r).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
+    /// A new photo record and its audit entry, in one transaction.
+    pub async fn insert_photo_audited(&self, p: &PhotoRecord, audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        insert_photo_in(&mut w, p).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
+    /// Deletes a photo record with its audit entry, in one transaction.
+    pub async fn delete_photo_audited(&self, id: PhotoId, audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM photos WHERE id = $1").bind(id.to_string()).execute(&mut *w.tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     /// Where an imported referral came from, if it was imported.
     pub async fn import_source(&self, referral: ReferralId) -> Result<Option<serde_json::Value>> {
         let row = sqlx::query("SELECT source_json FROM referral_imports WHERE referral_id = $1")

@@ -3,20 +3,17 @@
 //! photos. Seeding happens once; later starts keep the data and print the same sign-ins.
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
-use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
+use telederm_domain::outcome::{OutcomeCode, RejectionReason};
 use telederm_domain::patient::{Contact, Patient, Sex};
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_domain::referral::{
-    Action, ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Message, MessageKind, Priority, Referral,
-    ReferralStatus, Route,
-};
-use telederm_domain::{MessageId, NhsNumber, OrganisationId, ReferralId};
+use telederm_domain::referral::{ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Route};
+use telederm_domain::{NhsNumber, OrganisationId, ReferralId};
 use telederm_imaging::synth::{JpegOpts, Scene, jpeg, render};
-use telederm_store::EventRecord;
-use telederm_web::AppState;
+use telederm_web::usecases::{self, CreateReferral, OutcomeBody};
+use telederm_web::{AppState, Clock};
 
 use crate::config::Config;
 
@@ -126,9 +123,9 @@ fn patient(nine: &str, given: &str, family: &str, dob: (i32, u32, u32), postcode
     })
 }
 
-fn answers(p: &Patient, condition: &str, sites: &[&str]) -> serde_json::Value {
+fn answers(p: &Patient, condition: &str, sites: &[&str], on: DateTime<Utc>) -> serde_json::Value {
     serde_json::json!({
-        "referral_date": Utc::now().date_naive().to_string(),
+        "referral_date": on.date_naive().to_string(),
         "patient": {"date_of_birth": p.date_of_birth.to_string(), "postcode": p.postcode},
         "condition": condition, "lesion_count": if condition == "lesion" { 1 } else { 0 }, "body_sites": sites,
         "meets_2ww_criteria": false, "extreme_psychological_distress": false, "widespread": false,
@@ -139,25 +136,39 @@ fn answers(p: &Patient, condition: &str, sites: &[&str]) -> serde_json::Value {
     })
 }
 
+/// Seeds through the application's own use cases (the same checks, events, notifications and
+/// audit entries as real use), each at the time it happened by an injected clock.
 struct Demo<'a> {
     state: &'a AppState,
     gp: &'a User,
 }
 
+fn seeded<T>(what: &str, r: Result<T, telederm_web::error::ApiError>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("demo {what}: {} ({}) {}", e.body.message, e.body.code, e.body.details.unwrap_or_default()))
+}
+
+/// A demo referral: its id and when it was started.
+struct Case {
+    id: String,
+    created: DateTime<Utc>,
+}
+
 impl Demo<'_> {
+    /// The application as it was `minutes` after `created`.
+    fn at(&self, created: DateTime<Utc>, minutes: i64) -> AppState {
+        let mut state = self.state.clone();
+        state.clock = Clock::fixed(created + Duration::minutes(minutes));
+        state
+    }
+
     #[allow(clippy::too_many_arguments)] // one call per demo case reads best as a table of arguments
-    async fn referral(&self, service: &str, route: Route, p: Patient, complaint: &str, condition: &str, sites: &[&str], age_days: i64) -> anyhow::Result<Referral> {
+    async fn referral(&self, service: &str, route: Route, p: Patient, complaint: &str, condition: &str, sites: &[&str], age_days: i64) -> anyhow::Result<Case> {
         let created = Utc::now() - Duration::days(age_days);
-        let r = Referral {
-            id: ReferralId::new(),
+        let body = CreateReferral {
             service_id: service.into(),
             route,
             priority: Priority::Routine,
-            status: ReferralStatus::Draft,
-            practice_id: self.gp.organisation_id,
-            referrer_id: self.gp.id,
-            assignee_id: None,
-            eligibility_answers: Some(answers(&p, condition, sites)),
+            eligibility_answers: Some(answers(&p, condition, sites, created)),
             patient: p,
             history: ClinicalHistory {
                 presenting_complaint: complaint.into(),
@@ -169,120 +180,99 @@ impl Demo<'_> {
                 allergies: "No known drug allergies".into(),
             },
             consent: Some(Consent { given_by: ConsentGivenBy::Patient, method: ConsentMethod::Verbal, direct_care: true, teaching: false, research: false }),
-            eligibility: None,
             conversion_authorised: true,
-            outcome: None,
-            created_at: created,
-            updated_at: created,
-            submitted_at: None,
-            due_date: None,
-            version: 1,
         };
-        self.state.store.insert_referral(&r).await?;
-        Ok(r)
+        let r = seeded("referral", usecases::create_draft(&self.at(created, 0), self.gp, body).await)?;
+        Ok(Case { id: r.id.to_string(), created })
     }
 
-    async fn photos(&self, r: &Referral, kinds: &[(PhotoKind, usize)]) -> anyhow::Result<()> {
+    async fn photos(&self, case: &Case, kinds: &[(PhotoKind, usize)]) -> anyhow::Result<()> {
+        let state = self.at(case.created, 5);
+        let r = state.store.get_referral(ReferralId::parse(&case.id).context("demo id")?).await?;
         for (i, (kind, tone)) in kinds.iter().enumerate() {
             let scene = Scene { width: 1600, height: 1200, tone: *tone, seed: i as u64 + 7, dermoscopic: *kind == PhotoKind::Dermoscopic, ..Scene::default() };
             let bytes = jpeg(&render(&scene), JpegOpts::default());
-            telederm_web::store_photo(self.state, r, *kind, ImageSource::Clinician, Some(self.gp), bytes)
-                .await
-                .map_err(|e| anyhow::anyhow!("demo photo: {}", e.body.message))?;
+            seeded("photo", telederm_web::store_photo(&state, &r, *kind, ImageSource::Clinician, Some(self.gp), bytes).await)?;
         }
         Ok(())
     }
 
-    async fn step(&self, r: &mut Referral, action: Action, by: &User, message: Option<(MessageKind, &str)>) -> anyhow::Result<()> {
-        let at = Utc::now();
-        let from = r.status;
-        if action == Action::Submit {
-            let policy = &self.state.policies[&r.service_id];
-            r.submitted_at = Some(r.created_at);
-            r.due_date = Some(self.state.calendar.due_date(r.created_at, policy.response_target_working_days)?);
-            let parsed = telederm_domain::eligibility::EligibilityAnswers::from_json(r.eligibility_answers.as_ref().context("answers")?)?;
-            r.eligibility = Some(serde_json::to_value(telederm_domain::eligibility::evaluate(policy, &parsed))?);
-        }
-        if action == Action::Claim {
-            r.assignee_id = Some(by.id);
-        }
-        r.apply(action, at)?;
-        let event = EventRecord { actor_id: Some(by.id), action, from_status: Some(from), to_status: r.status, at };
-        let message = message.map(|(kind, body)| Message {
-            id: MessageId::new(),
-            referral_id: r.id,
-            kind,
-            author_id: Some(by.id),
-            author_name: by.display_name.clone(),
-            body: body.into(),
-            created_at: at,
-        });
-        self.state.store.update_referral(r, Some(&event), message.as_ref()).await?;
-        Ok(())
+    async fn submit(&self, case: &Case) -> anyhow::Result<()> {
+        seeded("submit", usecases::submit(&self.at(case.created, 10), self.gp, &case.id).await).map(drop)
+    }
+
+    async fn claim(&self, case: &Case, consultant: &User) -> anyhow::Result<()> {
+        seeded("claim", usecases::claim(&self.at(case.created, 24 * 60), consultant, &case.id).await).map(drop)
+    }
+
+    async fn outcome(&self, case: &Case, consultant: &User, body: OutcomeBody) -> anyhow::Result<()> {
+        seeded("outcome", usecases::record_outcome(&self.at(case.created, 24 * 60 + 30), consultant, &case.id, body).await).map(drop)
     }
 }
 
 async fn seed_referrals(state: &AppState, gp: &User, consultant: &User) -> anyhow::Result<()> {
     let d = Demo { state, gp };
     let rash = [(PhotoKind::Locator, 1), (PhotoKind::CloseUp, 1), (PhotoKind::CloseUp, 1)];
-    let lesion = [(PhotoKind::Locator, 4), (PhotoKind::CloseUp, 4), (PhotoKind::Dermoscopic, 4)];
+    let lesion = [(PhotoKind::Locator, 4), (PhotoKind::CloseUp, 4), (PhotoKind::CloseUp, 4), (PhotoKind::Dermoscopic, 4)];
+    let outcome = |code, reason, diagnosis: &str, plan: &str, follow_up: &str| OutcomeBody {
+        code,
+        rejection_reason: reason,
+        diagnosis: diagnosis.into(),
+        management_plan: plan.into(),
+        follow_up: follow_up.into(),
+        priority: None,
+        onward_service: None,
+    };
 
     // A draft still being written.
     let r = d.referral("hackney-rash", Route::Ras, patient("943476591", "Grace", "Adeyemi", (1988, 3, 14), "E8 1DY")?, "Itchy scaly rash on both forearms", "rash", &["arm"], 0).await?;
     d.photos(&r, &rash[..1]).await?;
 
     // Submitted A&G, waiting for a consultant.
-    let mut r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("401023213", "Tom", "Fletcher", (1971, 9, 2), "N1 5HZ")?, "Pigmented lesion on the back, changed colour", "lesion", &["trunk"], 1).await?;
+    let r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("401023213", "Tom", "Fletcher", (1971, 9, 2), "N1 5HZ")?, "Pigmented lesion on the back, changed colour", "lesion", &["trunk"], 1).await?;
     d.photos(&r, &lesion).await?;
-    d.step(&mut r, Action::Submit, gp, None).await?;
+    d.submit(&r).await?;
 
     // In review, claimed by the consultant.
-    let mut r = d.referral("clinical-partnership", Route::AdviceAndGuidance, patient("487102591", "Priya", "Shah", (1995, 12, 1), "E9 6SR")?, "Recurrent plaques on elbows and knees", "rash", &["arm", "leg"], 2).await?;
+    let r = d.referral("clinical-partnership", Route::AdviceAndGuidance, patient("487102591", "Priya", "Shah", (1995, 12, 1), "E9 6SR")?, "Recurrent plaques on elbows and knees", "rash", &["arm", "leg"], 2).await?;
     d.photos(&r, &rash).await?;
-    d.step(&mut r, Action::Submit, gp, None).await?;
-    d.step(&mut r, Action::Claim, consultant, None).await?;
+    d.submit(&r).await?;
+    d.claim(&r, consultant).await?;
 
     // Awaiting information from the GP.
-    let mut r = d.referral("hackney-rash", Route::Ras, patient("730104962", "Sam", "Okoro", (1963, 6, 30), "E5 0LL")?, "Annular rash on the trunk", "rash", &["trunk"], 3).await?;
+    let r = d.referral("hackney-rash", Route::Ras, patient("730104962", "Sam", "Okoro", (1963, 6, 30), "E5 0LL")?, "Annular rash on the trunk", "rash", &["trunk"], 3).await?;
     d.photos(&r, &rash).await?;
-    d.step(&mut r, Action::Submit, gp, None).await?;
-    d.step(&mut r, Action::Claim, consultant, None).await?;
-    d.step(&mut r, Action::RequestInformation, consultant, Some((MessageKind::InformationRequest, "Has the patient used any topical steroid? Please send a close-up of the edge of the rash."))).await?;
+    d.submit(&r).await?;
+    d.claim(&r, consultant).await?;
+    let ask = "Has the patient used any topical steroid? Please send a close-up of the edge of the rash.";
+    seeded("request", usecases::request_information(&d.at(r.created, 24 * 60 + 20), consultant, &r.id, ask).await)?;
 
     // Answered with advice.
-    let mut r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("612345678", "Ellen", "Morris", (1950, 1, 20), "N16 7UX")?, "Dry itchy skin on the lower legs", "rash", &["leg"], 4).await?;
+    let r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("612345678", "Ellen", "Morris", (1950, 1, 20), "N16 7UX")?, "Dry itchy skin on the lower legs", "rash", &["leg"], 4).await?;
     d.photos(&r, &rash).await?;
-    d.step(&mut r, Action::Submit, gp, None).await?;
-    d.step(&mut r, Action::Claim, consultant, None).await?;
-    r.outcome = Some(Outcome {
-        code: OutcomeCode::AdviceManagementPlan,
-        rejection_reason: None,
-        diagnosis: "Asteatotic eczema".into(),
-        management_plan: "Greasy emollient at least twice daily and as a soap substitute; moderate-potency topical steroid ointment once daily for 2 weeks to active areas.".into(),
-        follow_up: "Review in 6 weeks; re-refer if not improving or if it spreads.".into(),
-        priority: None,
-        onward_service: None,
-        recorded_by: consultant.id,
-        recorded_at: Utc::now(),
-    });
-    d.step(&mut r, Action::IssueOutcome, consultant, None).await?;
+    d.submit(&r).await?;
+    d.claim(&r, consultant).await?;
+    let advice = outcome(
+        OutcomeCode::AdviceManagementPlan,
+        None,
+        "Asteatotic eczema",
+        "Greasy emollient at least twice daily and as a soap substitute; moderate-potency topical steroid ointment once daily for 2 weeks to active areas.",
+        "Review in 6 weeks; re-refer if not improving or if it spreads.",
+    );
+    d.outcome(&r, consultant, advice).await?;
 
     // Rejected for poor photos.
-    let mut r = d.referral("clinical-partnership", Route::AdviceAndGuidance, patient("550123457", "Luis", "Garcia", (1982, 4, 9), "E2 8AA")?, "Scaly patch on the scalp", "rash", &["scalp"], 5).await?;
+    let r = d.referral("clinical-partnership", Route::AdviceAndGuidance, patient("550123457", "Luis", "Garcia", (1982, 4, 9), "E2 8AA")?, "Scaly patch on the scalp", "rash", &["scalp"], 5).await?;
     d.photos(&r, &rash).await?;
-    d.step(&mut r, Action::Submit, gp, None).await?;
-    d.step(&mut r, Action::Claim, consultant, None).await?;
-    r.outcome = Some(Outcome {
-        code: OutcomeCode::Rejected,
-        rejection_reason: Some(RejectionReason::PoorImageQuality),
-        diagnosis: String::new(),
-        management_plan: "The close-ups are out of focus. Please retake them 30 cm from the skin in good light and resubmit.".into(),
-        follow_up: String::new(),
-        priority: None,
-        onward_service: None,
-        recorded_by: consultant.id,
-        recorded_at: Utc::now(),
-    });
-    d.step(&mut r, Action::Reject, consultant, None).await?;
+    d.submit(&r).await?;
+    d.claim(&r, consultant).await?;
+    let rejected = outcome(
+        OutcomeCode::Rejected,
+        Some(RejectionReason::PoorImageQuality),
+        "",
+        "The close-ups are out of focus. Please retake them 30 cm from the skin in good light and resubmit.",
+        "",
+    );
+    d.outcome(&r, consultant, rejected).await?;
     Ok(())
 }

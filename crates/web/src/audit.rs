@@ -118,7 +118,15 @@ impl Target {
 
 /// Appends one entry with the current request's client address.
 pub async fn record(state: &AppState, actor: &Actor, action: &str, target: Target, outcome: AuditOutcome, detail: impl Into<String>) -> ApiResult<()> {
-    let entry = NewAuditEntry {
+    let entry = entry(actor, action, target, outcome, detail);
+    state.store.append_audit(&entry).await.map_err(|e| ApiError::internal("writing the audit trail", e))?;
+    Ok(())
+}
+
+/// The entry [`record`] appends, for writes that append it in their own transaction
+/// ([`telederm_store::Store::apply_change`]).
+pub fn entry(actor: &Actor, action: &str, target: Target, outcome: AuditOutcome, detail: impl Into<String>) -> NewAuditEntry {
+    NewAuditEntry {
         actor_id: actor.id.clone(),
         actor_label: actor.label.clone(),
         actor_role: actor.role.clone(),
@@ -130,9 +138,7 @@ pub async fn record(state: &AppState, actor: &Actor, action: &str, target: Targe
         client_addr: current_client_address(),
         outcome: Some(outcome),
         detail: detail.into(),
-    };
-    state.store.append_audit(&entry).await.map_err(|e| ApiError::internal("writing the audit trail", e))?;
-    Ok(())
+    }
 }
 
 /// Records a refusal (the error's code says why) and hands the error back.

@@ -111,7 +111,7 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
         return Err(Refusal::new(StatusCode::FORBIDDEN, foreign));
     }
     let practitioners = practitioner_references(bundle);
-    let now = Utc::now();
+    let now = state.now();
     let mut drafts: Vec<(Referral, Vec<PhotoRecord>, Vec<Issue>)> = Vec::new();
     for (i, imp) in imported.into_iter().enumerate() {
         drafts.push(draft_of(state, user, i, imp, now).await?);

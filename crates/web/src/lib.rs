@@ -105,6 +105,25 @@ pub struct AppState {
     pub policies: Arc<BTreeMap<String, ServicePolicy>>,
     pub calendar: Arc<Calendar>,
     pub settings: Arc<WebSettings>,
+    /// The time use cases act at.
+    pub clock: Clock,
+}
+
+/// The time use cases act at: the system clock, or a fixed instant (the demo seeds its history
+/// through the use cases at the times it happened).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock(Option<chrono::DateTime<chrono::Utc>>);
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+    pub fn fixed(at: chrono::DateTime<chrono::Utc>) -> Clock {
+        Clock(Some(at))
+    }
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.unwrap_or_else(chrono::Utc::now)
+    }
 }
 
 impl AppState {
@@ -117,7 +136,13 @@ impl AppState {
             policies: Arc::new(policies.into_iter().map(|p| (p.id.clone(), p)).collect()),
             calendar: Arc::new(calendar),
             settings: Arc::new(settings),
+            clock: Clock::system(),
         }
+    }
+
+    /// Now, by this state's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     pub fn intake_limits(&self) -> IntakeLimits {

@@ -1,5 +1,5 @@
 //! Who is told what when a referral changes. The use cases write these messages to the outbox in
-//! the same transaction as the change (`Store::update_referral_notifying`), so they are sent if and
+//! the same transaction as the change (`Store::apply_change`, with its audit entry), so they are sent if and
 //! only if the change commits. A message is a template, a recipient and a link: never clinical
 //! detail, a name or an NHS number.
 //!

@@ -2,7 +2,7 @@
 //! it, answer it. Each: load, check access ([`access::allow`]), apply the domain rule, write once.
 //! The API handlers and the page handlers are thin adapters over these functions.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
 use telederm_domain::eligibility::{Decision, EligibilityAnswers, evaluate};
@@ -48,18 +48,61 @@ pub async fn load(state: &AppState, user: &User, id: &str, cap: Capability) -> A
     Ok(referral)
 }
 
-/// Loads the referral for a write (see [`load`]), runs `write` on it and records how it ended
-/// as `referral.<action>`: `allowed`, or `failed` with the error's code.
-pub async fn write<T, F, Fut>(state: &AppState, user: &User, id: &str, cap: Capability, action: &str, write: F) -> ApiResult<T>
+/// What a use case decided to write: the referral as changed, and the event, message and
+/// notifications that go with it. [`write`] commits it all, with its audit entry, in one
+/// transaction.
+#[derive(Default)]
+pub struct Change {
+    pub event: Option<EventRecord>,
+    pub message: Option<Message>,
+    pub notices: Vec<telederm_store::OutboxMessage>,
+}
+
+/// Loads the referral for a write, lets `decide` work out the change (writing nothing), then
+/// commits the change and its `referral.<action>` audit entry in **one** transaction
+/// ([`telederm_store::Store::apply_change`]): a crash or error anywhere leaves neither. A refused
+/// or failed action writes only its refusal's audit entry (`denied` from the access check,
+/// `failed` with the error's code otherwise).
+pub async fn write<F, Fut>(state: &AppState, user: &User, id: &str, cap: Capability, action: &str, decide: F) -> ApiResult<Referral>
 where
     F: FnOnce(Referral) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<T>>,
+    Fut: std::future::Future<Output = ApiResult<(Referral, Change)>>,
 {
-    let r = load(state, user, id, cap).await?;
+    let actor = audit::Actor::user(user);
+    let action = format!("referral.{action}");
+    let r = load_allowed(state, user, id, cap, &action).await?;
     let target = audit::Target::referral(r.id);
-    let result = write(r).await;
-    audit::outcome_of(state, &audit::Actor::user(user), &format!("referral.{action}"), target, &result, "").await;
+    let result = match decide(r).await {
+        Ok((mut r, change)) => {
+            let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
+            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &entry).await {
+                Ok(_) => return Ok(r),
+                Err(e) => Err(ApiError::from(e)),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    audit::outcome_of(state, &actor, &action, target, &result, "").await;
     result
+}
+
+/// A referral the user may act on in this way, for a write: a refusal is audited as `denied`
+/// under the write's own action; an allowed load is covered by the write's entry.
+async fn load_allowed(state: &AppState, user: &User, id: &str, cap: Capability, action: &str) -> ApiResult<Referral> {
+    let actor = audit::Actor::user(user);
+    let referral = match ReferralId::parse(id).map(|rid| (rid, state.store.get_referral(rid))) {
+        None => return Err(audit::denied(state, &actor, action, audit::Target::referral_raw(id), ApiError::not_found("referral")).await),
+        Some((rid, fut)) => match fut.await {
+            Err(telederm_store::StoreError::NotFound) => {
+                return Err(audit::denied(state, &actor, action, audit::Target::referral(rid), ApiError::not_found("referral")).await);
+            }
+            other => other?,
+        },
+    };
+    if let Err(e) = access::allow(user, cap, &Scope::from(&referral)) {
+        return Err(audit::denied(state, &actor, action, audit::Target::referral(referral.id), e).await);
+    }
+    Ok(referral)
 }
 
 pub fn policy<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a ServicePolicy> {
@@ -108,18 +151,16 @@ pub async fn create_draft(state: &AppState, user: &User, body: CreateReferral) -
         return Err(audit::denied(state, &actor, "referral.create", audit::Target::many("referral"), e).await);
     }
     let result = create_draft_allowed(state, user, body).await;
-    let target = match &result {
-        Ok(r) => audit::Target::referral(r.id),
-        Err(_) => audit::Target::many("referral"),
-    };
-    audit::outcome_of(state, &actor, "referral.create", target, &result, "").await;
+    if result.is_err() {
+        audit::outcome_of(state, &actor, "referral.create", audit::Target::many("referral"), &result, "").await;
+    }
     result
 }
 
 async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
     let policy = policy(state, &body.service_id)?;
     check_route(policy, body.route)?;
-    let now = Utc::now();
+    let now = state.now();
     let referral = Referral {
         id: ReferralId::new(),
         service_id: body.service_id,
@@ -142,7 +183,8 @@ async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferra
         due_date: None,
         version: 1,
     };
-    state.store.insert_referral(&referral).await?;
+    let entry = audit::entry(&audit::Actor::user(user), "referral.create", audit::Target::referral(referral.id), AuditOutcome::Allowed, "");
+    state.store.insert_referral_audited(&referral, &entry).await?;
     Ok(referral)
 }
 
@@ -198,9 +240,8 @@ pub async fn update_draft(state: &AppState, user: &User, id: &str, body: UpdateD
         if let Some(c) = body.conversion_authorised {
             r.conversion_authorised = c;
         }
-        r.updated_at = Utc::now();
-        state.store.update_referral(&mut r, None, None).await?;
-        Ok::<_, ApiError>(r)
+        r.updated_at = state.now();
+        Ok((r, Change::default()))
     })
     .await
 }
@@ -313,43 +354,34 @@ pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referr
     write(state, user, id, Capability::Submit, "submit", |mut r| async move {
         let policy = policy(state, &r.service_id)?.clone();
         let photos = state.store.list_photos(r.id).await?;
-        let now = Utc::now();
+        let now = state.now();
         match readiness(&policy, &r, &photos)? {
-            Readiness::Ineligible(decision, err) => {
-                // Kept so the GP sees the decision and its reasons on the draft.
-                r.eligibility = Some(decision);
-                r.updated_at = now;
-                state.store.update_referral(&mut r, None, None).await?;
-                return Err(err);
-            }
+            // Nothing is written: the error carries the decision and its reasons.
+            Readiness::Ineligible(_, err) => return Err(err),
             Readiness::Ready(decision) => r.eligibility = Some(decision),
         }
         let due = state
             .calendar
             .due_date(now, policy.response_target_working_days)
             .map_err(|e| ApiError::internal("due date", e))?;
-        let from = r.status;
-        r.apply(Action::Submit, now)?;
         r.submitted_at = Some(now);
         r.due_date = Some(due);
-        let event = EventRecord { actor_id: Some(user.id), action: Action::Submit, from_status: Some(from), to_status: r.status, at: now };
-        let notices = crate::notices::for_action(state, &r, Action::Submit, user).await?;
-        state.store.update_referral_notifying(&mut r, Some(&event), None, &notices).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::Submit, None).await?;
+        Ok((r, change))
     })
     .await
 }
 
-/// Applies a state-machine action with an optional message, writing both at once with the
-/// notifications that announce it ([`crate::notices`]).
+/// Applies a state-machine action with an optional message to `r`, and returns the change to
+/// commit: its event, the message and the notifications that announce it ([`crate::notices`]).
 pub async fn transition(
     state: &AppState,
     user: &User,
     r: &mut Referral,
     action: Action,
     message: Option<(MessageKind, String)>,
-) -> ApiResult<()> {
-    let now = Utc::now();
+) -> ApiResult<Change> {
+    let now = state.now();
     let from = r.status;
     r.apply(action, now)?;
     let event = EventRecord { actor_id: Some(user.id), action, from_status: Some(from), to_status: r.status, at: now };
@@ -363,15 +395,14 @@ pub async fn transition(
         created_at: now,
     });
     let notices = crate::notices::for_action(state, r, action, user).await?;
-    state.store.update_referral_notifying(r, Some(&event), message.as_ref(), &notices).await?;
-    Ok(())
+    Ok(Change { event: Some(event), message, notices })
 }
 
 pub async fn claim(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
     write(state, user, id, Capability::Claim, "claim", |mut r| async move {
         r.assignee_id = Some(user.id);
-        transition(state, user, &mut r, Action::Claim, None).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::Claim, None).await?;
+        Ok((r, change))
     })
     .await
 }
@@ -391,8 +422,8 @@ pub fn message_text(raw: &str) -> ApiResult<String> {
 pub async fn request_information(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
     write(state, user, id, Capability::RequestInformation, "request_information", |mut r| async move {
         let text = message_text(message)?;
-        transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
+        Ok((r, change))
     })
     .await
 }
@@ -400,8 +431,8 @@ pub async fn request_information(state: &AppState, user: &User, id: &str, messag
 pub async fn reply(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
     write(state, user, id, Capability::Reply, "reply", |mut r| async move {
         let text = message_text(message)?;
-        transition(state, user, &mut r, Action::Reply, Some((MessageKind::Reply, text))).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::Reply, Some((MessageKind::Reply, text))).await?;
+        Ok((r, change))
     })
     .await
 }
@@ -435,7 +466,7 @@ pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: Outco
             priority: body.priority,
             onward_service: body.onward_service,
             recorded_by: user.id,
-            recorded_at: Utc::now(),
+            recorded_at: state.now(),
         };
         outcome.validate().map_err(|e| ApiError::unprocessable("invalid_outcome", e.to_string()))?;
         let action = if outcome.code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome };
@@ -457,8 +488,8 @@ pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: Outco
             r.priority = p;
         }
         r.outcome = Some(outcome);
-        transition(state, user, &mut r, action, None).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, action, None).await?;
+        Ok((r, change))
     })
     .await
 }
@@ -473,16 +504,16 @@ pub struct WithdrawBody {
 pub async fn withdraw(state: &AppState, user: &User, id: &str, body: WithdrawBody) -> ApiResult<Referral> {
     write(state, user, id, Capability::Withdraw, "withdraw", |mut r| async move {
         let reason = body.reason.filter(|s| !s.trim().is_empty());
-        transition(state, user, &mut r, Action::Withdraw, reason.map(|t| (MessageKind::Reply, format!("Withdrawn: {t}")))).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::Withdraw, reason.map(|t| (MessageKind::Reply, format!("Withdrawn: {t}")))).await?;
+        Ok((r, change))
     })
     .await
 }
 
 pub async fn close(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
     write(state, user, id, Capability::Close, "close", |mut r| async move {
-        transition(state, user, &mut r, Action::Close, None).await?;
-        Ok::<_, ApiError>(r)
+        let change = transition(state, user, &mut r, Action::Close, None).await?;
+        Ok((r, change))
     })
     .await
 }
@@ -546,7 +577,7 @@ pub struct ListItem {
 }
 
 pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
-    let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
+    let today: NaiveDate = state.now().with_timezone(&London).date_naive();
     items
         .into_iter()
         .map(|s| {

@@ -6,13 +6,12 @@ use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use telederm_domain::PhotoId;
 use telederm_domain::organisation::User;
 use telederm_domain::policy::{ImageSource, PhotoKind};
 use telederm_domain::referral::Referral;
 use telederm_imaging::{IssueCode, QualityRequirements};
-use telederm_store::PhotoRecord;
+use telederm_store::{AuditOutcome, PhotoRecord};
 
 use super::referrals::load;
 use crate::AppState;
@@ -79,16 +78,15 @@ pub async fn store_photo(
     uploaded_by: Option<&User>,
     bytes: Vec<u8>,
 ) -> ApiResult<PhotoRecord> {
-    let result = store_photo_unaudited(state, referral, kind, source, bytes, uploaded_by).await;
-    let target = match &result {
-        Ok(p) => audit::Target::within("photo", p.id, referral.id),
-        Err(_) => audit::Target::referral(referral.id),
-    };
-    audit::outcome_of(state, &audit::Actor::of(uploaded_by), "photo.upload", target, &result, "").await;
+    let result = store_photo_audited(state, referral, kind, source, bytes, uploaded_by).await;
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::of(uploaded_by), "photo.upload", audit::Target::referral(referral.id), &result, "").await;
+    }
     result
 }
 
-async fn store_photo_unaudited(
+/// The photo's record and its `photo.upload` audit entry are written in one transaction.
+async fn store_photo_audited(
     state: &AppState,
     referral: &Referral,
     kind: PhotoKind,
@@ -104,7 +102,8 @@ async fn store_photo_unaudited(
         ));
     }
     let record = prepare_photo(state, referral, kind, source, bytes, uploaded_by).await?;
-    state.store.insert_photo(&record).await?;
+    let entry = audit::entry(&audit::Actor::of(uploaded_by), "photo.upload", audit::Target::within("photo", record.id, referral.id), AuditOutcome::Allowed, "");
+    state.store.insert_photo_audited(&record, &entry).await?;
     crate::ops::photo_uploaded(&record.verdict);
     Ok(record)
 }
@@ -159,7 +158,7 @@ pub async fn prepare_photo(
         size_bytes,
         verdict: intake.report.verdict.as_str().to_string(),
         report: serde_json::to_value(&intake.report).map_err(|e| ApiError::internal("report", e))?,
-        created_at: Utc::now(),
+        created_at: state.now(),
     };
     Ok(record)
 }
@@ -219,8 +218,12 @@ pub async fn delete(State(state): State<AppState>, CurrentUser(user): CurrentUse
 /// Deletes a photo's record (its blobs go with the orphan sweep), recorded as `photo.delete`.
 /// Shared by the API and the GP's photo page.
 pub async fn delete_photo(state: &AppState, user: &User, referral: &Referral, photo: &PhotoRecord) -> ApiResult<()> {
-    let result = state.store.delete_photo(photo.id).await.map_err(ApiError::from);
-    audit::outcome_of(state, &audit::Actor::user(user), "photo.delete", audit::Target::within("photo", photo.id, referral.id), &result, "").await;
+    let target = audit::Target::within("photo", photo.id, referral.id);
+    let entry = audit::entry(&audit::Actor::user(user), "photo.delete", target.clone(), AuditOutcome::Allowed, "");
+    let result = state.store.delete_photo_audited(photo.id, &entry).await.map_err(ApiError::from);
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::user(user), "photo.delete", target, &result, "").await;
+    }
     result
 }
 
