@@ -30,6 +30,7 @@ const TABLES: &[(&str, &str)] = &[
     ("blob_key_rotations", "id"),
     ("sign_in_failures", "id"),
     ("oidc_logins", "state_hash"),
+    ("bank_holiday_files", "id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.

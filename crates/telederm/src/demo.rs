@@ -199,7 +199,7 @@ impl Demo<'_> {
         if action == Action::Submit {
             let policy = &self.state.policies[&r.service_id];
             r.submitted_at = Some(r.created_at);
-            r.due_date = Some(self.state.calendar.due_date(r.created_at, policy.response_target_working_days)?);
+            r.due_date = Some(self.state.calendar.get().due_date(r.created_at, policy.response_target_working_days)?);
             let parsed = telederm_domain::eligibility::EligibilityAnswers::from_json(r.eligibility_answers.as_ref().context("answers")?)?;
             r.eligibility = Some(serde_json::to_value(telederm_domain::eligibility::evaluate(policy, &parsed))?);
         }
