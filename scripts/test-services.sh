@@ -4,7 +4,8 @@
 #   python    a venv with moto's S3 server (`moto_server`) and aiosmtpd (an SMTP server), from PyPI
 #   oidc      a real OpenID Connect provider (node-oidc-provider, e2e/oidc) via `npm ci`
 #   schemathesis  a venv with schemathesis (API fuzzing against the OpenAPI document), from PyPI
-# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|all]   (default: all)
+#   faketime  Debian's faketime/libfaketime (runs the real binary under a clock in another year)
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|all]   (default: all)
 # Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
 # --workspace` works from a clean machine. Concurrent callers wait on a lock.
 # Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
@@ -101,11 +102,19 @@ ensure_oidc() {
     echo "$dir"
 }
 
+ensure_faketime() {
+    if command -v faketime >/dev/null 2>&1; then return 0; fi
+    log "installing faketime from Debian"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >&2
+}
+
 case "$what" in
     postgres) ensure_postgres ;;
     python | s3 | smtp) ensure_python ;;
     oidc) ensure_oidc ;;
     schemathesis) ensure_schemathesis ;;
-    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null ;;
-    *) echo "usage: $0 [postgres|python|oidc|schemathesis|all]" >&2; exit 2 ;;
+    faketime) ensure_faketime ;;
+    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|all]" >&2; exit 2 ;;
 esac

@@ -44,18 +44,45 @@ fn due_dates_table() {
 }
 
 #[test]
-fn refuses_to_compute_outside_the_data() {
+fn past_the_data_due_dates_follow_the_statutory_rules_and_are_provisional() {
     let cal = Calendar::builtin();
-    let err = cal.due_date(at("2027-12-29T10:00:00Z"), 3).unwrap_err();
+    // Wednesday 29 December 2027 + 3: Thursday 30th, Friday 31st, then Monday 3 January 2028 is
+    // New Year's Day's substitute (1 January 2028 is a Saturday), so Tuesday 4th.
+    let due = cal.due_date(at("2027-12-29T10:00:00Z"), 3).unwrap();
+    assert_eq!(due, day("2028-01-04"));
+    assert!(cal.is_provisional(due));
+    assert!(!cal.is_provisional(day("2027-12-31")));
+    assert_eq!(cal.holiday(day("2028-01-03")), Some("New Year’s Day"));
+    // 2028: Easter Sunday 16 April.
+    assert_eq!(cal.due_date(at("2028-04-13T10:00:00+01:00"), 1), Ok(day("2028-04-18")));
+    assert_eq!(cal.due_date(at("2035-12-24T10:00:00Z"), 1), Ok(day("2035-12-27")));
+}
+
+#[test]
+fn refuses_to_compute_before_the_data() {
+    let cal = Calendar::builtin();
+    // 31 Dec 2024 23:30 UTC is still 2024 in London (GMT).
+    let err = cal.due_date(at("2024-12-31T23:30:00Z"), 1).unwrap_err();
     assert_eq!(
         err,
-        CalendarError::OutOfRange { date: day("2028-01-01"), first: day("2025-01-01"), last: day("2027-12-31") }
+        CalendarError::OutOfRange { date: day("2024-12-31"), first: day("2025-01-01"), last: day("2027-12-31") }
     );
     assert_eq!(err.code(), "calendar_out_of_range");
-    // 31 Dec 2024 23:30 UTC is still 2024 in London (GMT).
-    assert!(matches!(cal.due_date(at("2024-12-31T23:30:00Z"), 1), Err(CalendarError::OutOfRange { .. })));
     assert_eq!(cal.due_date(at("2024-12-31T23:30:00-01:00"), 1), Ok(day("2025-01-02")));
     assert_eq!(cal.due_date(at("2026-03-02T09:00:00Z"), 0), Err(CalendarError::ZeroWorkingDays));
+}
+
+#[test]
+fn operators_are_warned_from_ninety_days_before_the_data_ends() {
+    let cal = Calendar::builtin();
+    assert_eq!(cal.days_left(day("2027-12-31")), 0);
+    assert_eq!(cal.days_left(day("2028-01-10")), -10);
+    assert_eq!(cal.days_left(day("2027-10-02")), 90);
+    assert!(!cal.needs_update(day("2027-10-01")));
+    assert!(cal.warning(day("2027-10-01")).is_none());
+    assert!(cal.needs_update(day("2027-10-02")));
+    assert!(cal.warning(day("2027-10-02")).unwrap().contains("ends on 2027-12-31 (90 days left)"));
+    assert!(cal.warning(day("2028-01-10")).unwrap().contains("ended on 2027-12-31 (10 days ago)"));
 }
 
 #[test]

@@ -32,6 +32,7 @@ const TABLES: &[(&str, &str)] = &[
     ("oidc_logins", "state_hash"),
     ("referral_imports", "referral_id"),
     ("oidc_identities", "issuer, subject"),
+    ("bank_holiday_files", "id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod blob_crypto;
 pub mod blobs;
+pub mod calendar;
 pub mod copy;
 mod codec;
 pub mod jobs;

@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// Bank holidays for working-day deadlines: load a newer gov.uk file, show the range in use.
+    Calendar {
+        #[command(subcommand)]
+        cmd: commands::calendar::CalendarCmd,
+    },
     /// Check a referral's eligibility answers against a service policy.
     Eligibility {
         #[command(subcommand)]
@@ -156,6 +161,7 @@ fn run_async(config: ConfigArg, command: Command) -> anyhow::Result<()> {
             Command::Audit { cmd } => commands::audit::run(&config, cmd).await,
             Command::Keys { cmd } => commands::keys::run(&config, cmd).await,
             Command::Retention { cmd } => commands::retention::run(&config, cmd).await,
+            Command::Calendar { cmd } => commands::calendar::run(&config, cmd).await,
             Command::Config { cmd: ConfigCmd::Print } => {
                 print!("{}", config.printable());
                 Ok(())

@@ -201,10 +201,11 @@ async fn send_notification(cx: &JobContext, job: &Job) -> Result<(), JobError> {
 
 /// The working day after `day` by the service calendar.
 fn next_working_day(cx: &JobContext, day: NaiveDate) -> NaiveDate {
+    let calendar = cx.state.calendar.get();
     let mut d = day;
     for _ in 0..31 {
         d = d.succ_opt().unwrap_or(d);
-        if cx.state.calendar.is_working_day(d) {
+        if calendar.is_working_day(d) {
             return d;
         }
     }

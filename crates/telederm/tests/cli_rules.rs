@@ -181,14 +181,25 @@ fn sla_due_date_prints_the_working_day() {
         let out = telederm(&full, &[]);
         assert_eq!(out.status.code(), Some(0), "{full:?}: {}", stderr(&out));
         assert_eq!(stdout(&out), format!("{due}\n"), "{full:?}");
+        assert!(!stderr(&out).contains("provisional"), "{full:?}");
     }
 }
 
 #[test]
-fn sla_due_date_refuses_bad_input_and_dates_past_the_data() {
+fn sla_due_date_past_the_data_follows_the_statutory_rules_and_says_provisional() {
+    // Thursday 30 December 2027 + 3: Friday 31st, then Monday 3 January 2028 (New Year's Day
+    // substitute) is skipped: Tuesday 4th, Wednesday 5th.
+    let out = telederm(&["sla", "due-date", "--received", "2027-12-30T09:00:00Z", "--working-days", "3"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "2028-01-05\n");
+    assert!(stderr(&out).contains("provisional"), "{}", stderr(&out));
+}
+
+#[test]
+fn sla_due_date_refuses_bad_input_and_dates_before_the_data() {
     let cases: [(&[&str], &str); 4] = [
         (&["--received", "2 March 2026", "--working-days", "3"], "invalid_received"),
-        (&["--received", "2027-12-30T09:00:00Z", "--working-days", "3"], "calendar_out_of_range"),
+        (&["--received", "2024-12-30T09:00:00Z", "--working-days", "3"], "calendar_out_of_range"),
         (&["--received", "2026-03-02T09:00:00Z", "--service", "nope"], "unknown_service"),
         (&["--received", "2026-03-02T09:00:00Z", "--working-days", "0"], "zero_working_days"),
     ];

@@ -95,6 +95,36 @@ impl Default for WebSettings {
     }
 }
 
+/// The working-day calendar in use and where it came from (`built-in`, a file, the database),
+/// swappable while the node runs.
+pub struct CalendarCell {
+    inner: std::sync::RwLock<(Arc<Calendar>, String)>,
+}
+
+impl CalendarCell {
+    pub fn new(calendar: Calendar, source: impl Into<String>) -> Self {
+        CalendarCell { inner: std::sync::RwLock::new((Arc::new(calendar), source.into())) }
+    }
+
+    /// The calendar in use now.
+    pub fn get(&self) -> Arc<Calendar> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone()
+    }
+
+    /// Where the calendar in use came from.
+    pub fn source(&self) -> String {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).1.clone()
+    }
+
+    /// Puts `calendar` in use; returns whether it differs from the one before.
+    pub fn replace(&self, calendar: Calendar, source: impl Into<String>) -> bool {
+        let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = *guard.0 != calendar;
+        *guard = (Arc::new(calendar), source.into());
+        changed
+    }
+}
+
 /// Everything a request handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -103,7 +133,9 @@ pub struct AppState {
     pub oidc: Arc<oidc::OidcClient>,
     pub blobs: BlobStore,
     pub policies: Arc<BTreeMap<String, ServicePolicy>>,
-    pub calendar: Arc<Calendar>,
+    /// The working-day calendar in use: `state.calendar.get()`. Replaced while running when a
+    /// newer bank-holiday file is loaded into the database (`telederm calendar update`).
+    pub calendar: Arc<CalendarCell>,
     pub settings: Arc<WebSettings>,
     /// The time use cases act at.
     pub clock: Clock,
@@ -134,7 +166,7 @@ impl AppState {
             store,
             blobs,
             policies: Arc::new(policies.into_iter().map(|p| (p.id.clone(), p)).collect()),
-            calendar: Arc::new(calendar),
+            calendar: Arc::new(CalendarCell::new(calendar, "built-in")),
             settings: Arc::new(settings),
             clock: Clock::system(),
         }

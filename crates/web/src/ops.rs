@@ -5,6 +5,8 @@
 //! Metrics use the `prometheus` crate (without its protobuf feature) on one registry for the
 //! process. Counters and histograms are per node; the gauges read from the database at scrape time
 //! (jobs by state, queue depth, pending notifications, SLA breaches) are the same on every node.
+//! `telederm_calendar_days_left` is the days of official bank-holiday data left in the calendar
+//! this node uses (negative once past it; due dates are then provisional): alert below 90.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use chrono_tz::Europe::London;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -28,6 +30,7 @@ pub struct Metrics {
     jobs_finished: IntCounterVec,
     jobs: IntGaugeVec,
     gauges: IntGaugeVec,
+    calendar_days_left: IntGauge,
 }
 
 fn build() -> prometheus::Result<Metrics> {
@@ -54,8 +57,13 @@ fn build() -> prometheus::Result<Metrics> {
     registry.register(Box::new(photo_uploads.clone()))?;
     registry.register(Box::new(jobs_finished.clone()))?;
     registry.register(Box::new(jobs.clone()))?;
+    let calendar_days_left = IntGauge::new(
+        "telederm_calendar_days_left",
+        "Days of official bank-holiday data left in the calendar in use (negative when past it: due dates are then provisional)",
+    )?;
     registry.register(Box::new(gauges.clone()))?;
-    Ok(Metrics { registry, http_requests, http_duration, photo_uploads, jobs_finished, jobs, gauges })
+    registry.register(Box::new(calendar_days_left.clone()))?;
+    Ok(Metrics { registry, http_requests, http_duration, photo_uploads, jobs_finished, jobs, gauges, calendar_days_left })
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric names and labels are valid constants"));
@@ -102,6 +110,7 @@ async fn refresh(state: &AppState) {
         Err(e) => tracing::warn!(error = %e, "metrics: counting jobs failed"),
     }
     let today = Utc::now().with_timezone(&London).date_naive();
+    METRICS.calendar_days_left.set(state.calendar.get().days_left(today));
     let reads = [
         ("job_queue_depth", state.store.due_job_count(Utc::now()).await),
         ("outbox_pending", state.store.pending_outbox_count().await),
@@ -125,8 +134,31 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
+/// The bank-holiday calendar's part of `/readyz`: never makes the node unready (referrals must go
+/// on being taken), but says when the official data ends soon (`ending_soon`, from 90 days before)
+/// or has ended (`past_official_data`: due dates are provisional), with the operator's next step.
+fn calendar_detail(state: &AppState) -> (&'static str, serde_json::Value) {
+    let calendar = state.calendar.get();
+    let today = Utc::now().with_timezone(&London).date_naive();
+    let left = calendar.days_left(today);
+    let word = match left {
+        l if l < 0 => "past_official_data",
+        _ if calendar.needs_update(today) => "ending_soon",
+        _ => "ok",
+    };
+    let detail = serde_json::json!({
+        "status": word,
+        "source": state.calendar.source(),
+        "official_data_ends": calendar.last_day().to_string(),
+        "days_left": left,
+        "warning": calendar.warning(today),
+    });
+    (word, detail)
+}
+
 /// `GET /readyz`: 200 when the database and the blob store answer; otherwise 503 naming which
-/// did not (the cause goes to the log, not to the caller).
+/// did not (the cause goes to the log, not to the caller). The body also reports the bank-holiday
+/// calendar (`checks.calendar` and `calendar`), which warns but never makes the node unready.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(5);
     let database = match tokio::time::timeout(limit, state.store.ping()).await {
@@ -140,9 +172,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => Some("no answer within 5 s".into()),
     };
     let word = |e: &Option<String>| if e.is_none() { "ok" } else { "unreachable" };
-    let checks = serde_json::json!({ "database": word(&database), "blob_store": word(&blobs) });
+    let (calendar_word, calendar) = calendar_detail(&state);
+    let checks = serde_json::json!({ "database": word(&database), "blob_store": word(&blobs), "calendar": calendar_word });
     if database.is_none() && blobs.is_none() {
-        return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready", "checks": checks }))).into_response();
+        return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready", "checks": checks, "calendar": calendar })))
+            .into_response();
     }
     let mut failed = Vec::new();
     if let Some(e) = &database {

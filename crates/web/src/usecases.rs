@@ -360,8 +360,11 @@ pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referr
             Readiness::Ineligible(_, err) => return Err(err),
             Readiness::Ready(decision) => r.eligibility = Some(decision),
         }
+        // Past the official bank-holiday data the statutory rules answer (the date is then
+        // provisional, shown as such); only a receipt before the data can fail here.
         let due = state
             .calendar
+            .get()
             .due_date(now, policy.response_target_working_days)
             .map_err(|e| ApiError::internal("due date", e))?;
         r.submitted_at = Some(now);
@@ -574,10 +577,14 @@ pub struct ListItem {
     pub service_name: Option<String>,
     pub overdue: bool,
     pub due_today: bool,
+    /// The due date is past the official bank-holiday data: computed from the statutory rules, a
+    /// bank holiday proclaimed later could move it.
+    pub due_date_provisional: bool,
 }
 
 pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
     let today: NaiveDate = state.now().with_timezone(&London).date_naive();
+    let calendar = state.calendar.get();
     items
         .into_iter()
         .map(|s| {
@@ -586,6 +593,7 @@ pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>)
                 service_name: state.policies.get(&s.service_id).map(|p| p.name.clone()),
                 overdue: open && s.due_date.is_some_and(|d| d < today),
                 due_today: open && s.due_date == Some(today),
+                due_date_provisional: s.due_date.is_some_and(|d| calendar.is_provisional(d)),
                 summary: s,
             }
         })

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod calendar;
 pub mod fhir;
 pub mod image;
 pub mod ops;

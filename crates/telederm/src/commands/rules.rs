@@ -1,7 +1,10 @@
 //! `telederm eligibility|sla|nhs-number|services`: the clinical rules from the command line.
 //!
 //! Policies come from `TELEDERM_SERVICES_DIR` when set, else the built-in copies; the bank-holiday
-//! calendar from the file in `TELEDERM_BANK_HOLIDAYS` when set, else the built-in copy.
+//! calendar from the file in `TELEDERM_BANK_HOLIDAYS` when set, else the built-in copy (these
+//! commands do not open the database, so a file loaded with `telederm calendar update` is not
+//! used here). A due date past the official data follows the statutory rules: it is printed as
+//! usual, with a note on stderr that it is provisional.
 //! Exit codes: 0 success (whatever an eligibility decision is), 1 an invalid NHS number,
 //! 2 unusable input (unreadable or invalid file, unknown service, bad data).
 
@@ -161,8 +164,16 @@ fn due_date(received: &str, working_days: Option<u32>, service: Option<&str>) ->
         (None, Some(id)) => find_policy(id)?.response_target_working_days,
         (None, None) => return Err(Fail::new("missing_working_days", "give --working-days N or --service ID")),
     };
-    let due = load_calendar()?.due_date(received, n).map_err(|e| Fail::new(e.code(), e.to_string()))?;
+    let calendar = load_calendar()?;
+    let due = calendar.due_date(received, n).map_err(|e| Fail::new(e.code(), e.to_string()))?;
     println!("{}", due.format("%Y-%m-%d"));
+    if calendar.is_provisional(due) {
+        eprintln!(
+            "note: provisional: {} is past the official bank-holiday data (to {}), so it follows the statutory rules",
+            due.format("%Y-%m-%d"),
+            calendar.last_day()
+        );
+    }
     Ok(())
 }
 

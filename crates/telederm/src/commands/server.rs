@@ -87,6 +87,8 @@ pub fn load_policies(config: &Config) -> anyhow::Result<Vec<ServicePolicy>> {
     }
 }
 
+/// The calendar in the configured `bank_holidays` file, or the built-in one. A node uses this or
+/// a newer one from the database: see [`crate::commands::calendar::choose`].
 pub fn load_calendar(config: &Config) -> anyhow::Result<Calendar> {
     match &config.bank_holidays {
         Some(path) => {
@@ -134,7 +136,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         oidc,
         ..WebSettings::default()
     };
-    Ok(AppState::new(store, blobs, load_policies(config)?, load_calendar(config)?, settings))
+    let calendar = crate::commands::calendar::choose(config, &store).await?;
+    let state = AppState::new(store, blobs, load_policies(config)?, calendar.calendar.clone(), settings);
+    state.calendar.replace(calendar.calendar, calendar.source);
+    Ok(state)
 }
 
 /// Serves (and runs the background worker) until Ctrl-C or SIGTERM; then stops accepting
@@ -154,6 +159,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
              and are sent once a node with a notifier runs"
         );
     }
+    crate::commands::calendar::log_in_use(&state.calendar.get(), &state.calendar.source());
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("cannot listen on {} (is another server using it? set TELEDERM_BIND)", config.bind))?;
@@ -161,6 +167,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let cx = Arc::new(JobContext { state: state.clone(), config: Arc::new(config.clone()), notifier });
     let worker = crate::worker::start(cx, stop.clone());
+    let calendar_watch = crate::commands::calendar::watch(config.clone(), state.clone(), stop.clone());
     tokio::spawn({
         let stop = stop.clone();
         async move {
@@ -189,6 +196,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).await
     };
     stop.cancel();
+    let _ = calendar_watch.await;
     if let Some(worker) = worker {
         let _ = worker.await;
     }

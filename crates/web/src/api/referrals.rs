@@ -7,6 +7,7 @@ use super::ApiQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use telederm_domain::referral::Referral;
 
 use super::ApiJson;
 use crate::AppState;
@@ -17,9 +18,24 @@ use crate::usecases::{self, CreateReferral, ListQuery, OutcomeBody, UpdateDraft,
 
 pub(super) use crate::usecases::load;
 
+/// A referral as the API shows it: its fields plus `due_date_provisional` (the due date is past the
+/// official bank-holiday data, computed from the statutory rules; see the domain's calendar).
+pub fn referral_json(state: &AppState, r: &Referral) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_else(|e| panic!("a referral always serialises: {e}"));
+    let provisional = r.due_date.is_some_and(|d| state.calendar.get().is_provisional(d));
+    if let serde_json::Value::Object(map) = &mut v {
+        map.insert("due_date_provisional".into(), serde_json::Value::Bool(provisional));
+    }
+    v
+}
+
+fn out(state: &AppState, r: &Referral) -> Json<serde_json::Value> {
+    Json(referral_json(state, r))
+}
+
 pub async fn create(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiJson(body): ApiJson<CreateReferral>) -> ApiResult<Response> {
     let referral = usecases::create_draft(&state, &user, body).await?;
-    Ok((StatusCode::CREATED, Json(referral)).into_response())
+    Ok((StatusCode::CREATED, out(&state, &referral)).into_response())
 }
 
 pub async fn update_draft(
@@ -28,15 +44,15 @@ pub async fn update_draft(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateDraft>,
 ) -> ApiResult<Response> {
-    Ok(Json(usecases::update_draft(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &usecases::update_draft(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn submit(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(usecases::submit(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &usecases::submit(&state, &user, &id).await?).into_response())
 }
 
 pub async fn claim(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(usecases::claim(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &usecases::claim(&state, &user, &id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -51,7 +67,7 @@ pub async fn request_information(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Response> {
-    Ok(Json(usecases::request_information(&state, &user, &id, &body.message).await?).into_response())
+    Ok(out(&state, &usecases::request_information(&state, &user, &id, &body.message).await?).into_response())
 }
 
 pub async fn reply(
@@ -60,7 +76,7 @@ pub async fn reply(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Response> {
-    Ok(Json(usecases::reply(&state, &user, &id, &body.message).await?).into_response())
+    Ok(out(&state, &usecases::reply(&state, &user, &id, &body.message).await?).into_response())
 }
 
 pub async fn record_outcome(
@@ -69,7 +85,7 @@ pub async fn record_outcome(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<OutcomeBody>,
 ) -> ApiResult<Response> {
-    Ok(Json(usecases::record_outcome(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &usecases::record_outcome(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn withdraw(
@@ -78,11 +94,11 @@ pub async fn withdraw(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WithdrawBody>,
 ) -> ApiResult<Response> {
-    Ok(Json(usecases::withdraw(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &usecases::withdraw(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn close(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(usecases::close(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &usecases::close(&state, &user, &id).await?).into_response())
 }
 
 pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
@@ -94,7 +110,7 @@ pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUse
     let allowed: Vec<&str> = access::permitted_now(&user, r.status, &scope).into_iter().map(|c| c.as_str()).collect();
     let service = state.policies.get(&r.service_id).map(|p| serde_json::json!({"id": p.id, "name": p.name, "response_target_working_days": p.response_target_working_days}));
     Ok(Json(serde_json::json!({
-        "referral": r,
+        "referral": referral_json(&state, &r),
         "service": service,
         "photos": photos,
         "messages": messages,

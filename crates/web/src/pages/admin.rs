@@ -58,6 +58,8 @@ struct DashboardPage {
     median: String,
     outcomes: Vec<(String, usize)>,
     rejections: Vec<(String, usize)>,
+    /// Shown as a banner from 90 days before the official bank-holiday data ends.
+    calendar_warning: Option<String>,
 }
 
 async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
@@ -110,6 +112,7 @@ async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
         median,
         outcomes: outcomes.into_iter().collect(),
         rejections: rejections.into_iter().collect(),
+        calendar_warning: state.calendar.get().warning(today),
     }))
 }
 

@@ -110,6 +110,8 @@ struct CasePage {
     priority: &'static str,
     status: (&'static str, &'static str),
     due: String,
+    /// The due date is past the official bank-holiday data (computed from the statutory rules).
+    due_provisional: bool,
     overdue: bool,
     due_today: bool,
     decision: Option<DecisionView>,
@@ -214,6 +216,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         priority: priority_label(r.priority),
         status: views::status_tag(r.status),
         due: views::opt_date(r.due_date),
+        due_provisional: r.due_date.is_some_and(|d| state.calendar.get().is_provisional(d)),
         overdue: open && r.due_date.is_some_and(|d| d < today),
         due_today: open && r.due_date == Some(today),
         decision,

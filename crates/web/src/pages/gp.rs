@@ -79,6 +79,8 @@ pub struct Row {
     pub route: &'static str,
     pub status: (&'static str, &'static str),
     pub due: String,
+    /// The due date is past the official bank-holiday data (computed from the statutory rules).
+    pub due_provisional: bool,
     pub overdue: bool,
     pub due_today: bool,
     pub needs_reply: bool,
@@ -99,6 +101,7 @@ pub fn rows(items: Vec<usecases::ListItem>) -> Vec<Row> {
             route: if i.summary.route == Route::AdviceAndGuidance { "A&G" } else { "RAS" },
             status: views::status_tag(i.summary.status),
             due: views::opt_date(i.summary.due_date),
+            due_provisional: i.due_date_provisional,
             overdue: i.overdue,
             due_today: i.due_today,
             needs_reply: i.summary.status == ReferralStatus::AwaitingInformation,
