@@ -144,6 +144,7 @@ async fn single_sign_on_journey_against_a_real_provider() {
     let public = format!("http://127.0.0.1:{telederm_port}");
     let accounts = r#"{
         "gp@demo.telederm.nhs.uk": {"telederm_role": "consultant"},
+        "mallory": {"email": "consultant@demo.telederm.nhs.uk"},
         "service-admin@demo.telederm.nhs.uk": {"nhsid_nrbac_roles": [{"org_code": "Y00001", "role_code": "S0030"}]}
     }"#;
     let provider = start_provider(provider_port, &format!("{public}/auth/oidc/callback"), accounts).await;
@@ -168,6 +169,13 @@ async fn single_sign_on_journey_against_a_real_provider() {
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     // Nor used from another browser (no state cookie there).
     assert_eq!(browser().get(callback).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    // The first sign-in linked that identity (issuer, subject) to the account: another identity at
+    // the provider that claims the same email cannot take the account over.
+    let (_, resp, _) = journey(&server, &provider, &browser(), "mallory").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("already linked to another identity"));
+    let (url, resp, _) = journey(&server, &provider, &browser(), "consultant@demo.telederm.nhs.uk").await;
+    assert_eq!(resp.status(), StatusCode::OK, "the linked identity still signs in ({url})");
     // A made-up callback is refused.
     let forged = browser().get(format!("{}/auth/oidc/callback?code=abc&state=def", server.base)).send().await.unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);

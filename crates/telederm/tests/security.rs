@@ -388,3 +388,28 @@ async fn https_with_certificate_files_sends_hsts_and_secure_cookies() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TLS") && err.contains("key.pem"), "{err}");
 }
+
+/// After sign-in the browser goes only to a same-origin path: `/\t/evil.example` (which browsers
+/// read as `//evil.example`) and its relatives go home instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_never_redirects_to_another_site() {
+    let server = Server::demo().await;
+    let creds = server.demo_credentials();
+    let (email, password) = creds["referrer"].clone();
+    for (next, expected) in [
+        ("/\t/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/referrals", "/referrals"),
+    ] {
+        let r = plain()
+            .post(format!("{}/sign-in", server.base))
+            .form(&[("email", email.as_str()), ("password", password.as_str()), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{next:?}: {}", r.status());
+        assert_eq!(r.headers()[header::LOCATION], expected, "{next:?}");
+    }
+}
