@@ -132,6 +132,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         session_idle_seconds: config.session_idle_minutes * 60,
         session_max_seconds: config.session_max_hours * 3600,
         oidc,
+        intake_memory_mb: config.intake_memory_mb,
+        intake_wait_ms: config.intake_wait_ms,
         ..WebSettings::default()
     };
     Ok(AppState::new(store, blobs, load_policies(config)?, load_calendar(config)?, settings))
