@@ -6,9 +6,11 @@
 #
 #   bench/intake-memory/run.sh [CLIENTS] [WIDTHxHEIGHT]       (defaults: 16 6000x8000)
 #
-# Environment: TELEDERM_BIN (default: builds target/release/telederm), any TELEDERM_* setting for
-# the server (e.g. TELEDERM_INTAKE_MEMORY_MB), BENCH_OUT (default: a temporary directory,
-# removed at the end).
+# Environment: TELEDERM_BIN (default: target/release/telederm, built here), BENCH_INTAKE_BIN (the
+# photo generator, default: target/release/examples/bench_intake, built here), BENCH_SKIP_BUILD=1
+# (use those binaries as they are, e.g. an older build for a before/after comparison), any
+# TELEDERM_* setting for the server (e.g. TELEDERM_INTAKE_MEMORY_MB), BENCH_OUT (default: a
+# temporary directory, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 clients="${1:-16}"
@@ -17,8 +19,11 @@ w="${size%x*}"
 h="${size#*x}"
 target="${CARGO_TARGET_DIR:-target}"
 
-cargo build -q --release -p telederm --bin telederm -p telederm-imaging --example bench_intake
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  cargo build -q --release -p telederm --bin telederm -p telederm-imaging --example bench_intake
+fi
 bin="${TELEDERM_BIN:-$target/release/telederm}"
+gen="${BENCH_INTAKE_BIN:-$target/release/examples/bench_intake}"
 
 out="${BENCH_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
@@ -30,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A phone-style photo (EXIF orientation 6, as a phone held upright writes it; q92 4:2:0).
-"$target/release/examples/bench_intake" big "$out/photo.jpg" "$w" "$h" 6 2>/dev/null
+"$gen" big "$out/photo.jpg" "$w" "$h" 6 2>/dev/null
 photo_bytes=$(stat -c %s "$out/photo.jpg")
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
