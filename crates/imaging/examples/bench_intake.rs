@@ -6,7 +6,10 @@
 //!   milliseconds of a bare JPEG decode (zune-jpeg into a fresh Vec, and into
 //!   a reused buffer) and of the whole `intake` (what `image prepare` runs).
 //! * `bench_intake rss FILE` runs one intake in a fresh process and prints the
-//!   peak resident memory (VmHWM).
+//!   peak resident memory (VmHWM) and the header's working-memory estimate.
+//! * `bench_intake big FILE WIDTH HEIGHT [ORIENTATION [progressive] [noisy]]` writes one
+//!   phone-style JPEG of any size (q92 4:2:0, EXIF orientation), e.g. the 48 and
+//!   64 MP photos of the intake memory benchmark (`bench/intake-memory/run.sh`).
 use std::time::Instant;
 
 use telederm_imaging::synth::{self, JpegOpts, Scene};
@@ -141,16 +144,32 @@ fn main() {
             let f = args.get(1).expect("rss FILE");
             let bytes = std::fs::read(f).expect("read");
             let before = vm_hwm_kb();
+            let estimate = telederm_imaging::working_memory(&bytes, &IntakeLimits::default()).expect("header").bytes;
             let i = intake(&bytes, &IntakeLimits::default(), &QualityRequirements::default()).expect("intake");
             std::hint::black_box(&i);
             println!(
                 "{}",
                 serde_json::json!({"file": f, "peak_rss_mb": vm_hwm_kb() as f64 / 1024.0, "rss_before_mb": before as f64 / 1024.0,
-                    "verdict": i.report.verdict.as_str()})
+                    "estimate_mb": estimate as f64 / 1048576.0, "verdict": i.report.verdict.as_str(),
+                    "attachment_bytes": i.attachment.bytes.len(), "attachment_width": i.attachment.width})
             );
         }
+        Some("big") => {
+            let f = args.get(1).expect("big FILE WIDTH HEIGHT [ORIENTATION [progressive]]");
+            let num = |i: usize, d: u32| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let (w, h, o) = (num(2, 8000), num(3, 6000), num(4, 1));
+            let progressive = args[5.min(args.len())..].iter().any(|v| v == "progressive");
+            // `noisy`: sensor noise as in a real high-resolution phone photo (bigger files).
+            let noise = if args[5.min(args.len())..].iter().any(|v| v == "noisy") { 5.0 } else { 2.5 };
+            let up = synth::render(&Scene { width: w, height: h, tone: 3, seed: 7, noise, ..Default::default() });
+            let stored = synth::store_for_orientation(&up, o);
+            drop(up);
+            let bytes = synth::jpeg(&stored, JpegOpts { quality: 92, progressive, exif: Some((o as u16, true)), ..Default::default() });
+            std::fs::write(f, &bytes).expect("write");
+            eprintln!("wrote {f} ({w}x{h} upright, orientation {o}, {} bytes)", bytes.len());
+        }
         _ => {
-            eprintln!("usage: bench_intake gen DIR | seeds DIR | time [--iters N] FILE... | rss FILE");
+            eprintln!("usage: bench_intake gen DIR | seeds DIR | time [--iters N] FILE... | rss FILE | big FILE W H [O [progressive]]");
             std::process::exit(2);
         }
     }

@@ -84,6 +84,8 @@ pub struct JpegInfo {
     pub width: u32,
     pub height: u32,
     pub components: u8,
+    /// Sampling factors (horizontal, vertical) of each component, from the frame header.
+    pub sampling: Vec<(u8, u8)>,
     pub progressive: bool,
     pub scans: u32,
     pub segments: Vec<Segment>,
@@ -164,6 +166,11 @@ pub fn walk_jpeg(b: &[u8], max_scans: u32) -> Result<JpegInfo, WalkError> {
                 info.height = u16::from_be_bytes([p[1], p[2]]) as u32;
                 info.width = u16::from_be_bytes([p[3], p[4]]) as u32;
                 info.components = p[5];
+                info.sampling = p[6..]
+                    .chunks_exact(3)
+                    .take(p[5] as usize)
+                    .map(|c| ((c[1] >> 4).clamp(1, 4), (c[1] & 15).clamp(1, 4)))
+                    .collect();
                 info.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
                 if !matches!(marker, 0xC0..=0xC2) {
                     return Err(WalkError::Malformed("unsupported JPEG process (lossless/arithmetic)"));
@@ -282,6 +289,14 @@ pub fn strip_jpeg(b: &[u8], info: &JpegInfo) -> Vec<u8> {
         }
     }
     out
+}
+
+/// PNG header (IHDR): bit depth, colour type and interlace method (after the dimensions).
+pub fn png_format(b: &[u8]) -> Option<(u8, u8, u8)> {
+    if b.len() < 29 || &b[12..16] != b"IHDR" {
+        return None;
+    }
+    Some((b[24], b[25], b[28]))
 }
 
 /// PNG header (IHDR) dimensions.

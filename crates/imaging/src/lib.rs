@@ -19,7 +19,6 @@ mod pixels;
 mod quality;
 pub mod synth;
 
-use std::cell::RefCell;
 use std::fmt;
 
 use serde::Serialize;
@@ -271,20 +270,24 @@ fn msg_too_large(limit: u64) -> String {
 // ---------------------------------------------------------------------------
 // Decoding.
 
-thread_local! {
-    /// Per-thread decode buffer: avoids ~15 ms of page faults per 12 MP photo.
-    static DECODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
+/// One spare decode buffer shared by all threads: avoids ~15 ms of page faults per 12 MP photo.
+/// A single buffer (not one per thread) so that what is kept between photos stays bounded
+/// whatever the number of blocking threads: at most [`KEEP_BUF_BYTES`], counted in
+/// [`WorkingMemory::bytes`] as part of the fixed overhead.
+static SPARE_BUF: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 /// Buffers larger than this are not kept between calls.
 const KEEP_BUF_BYTES: usize = 64 << 20;
 
 fn take_buf() -> Vec<u8> {
-    DECODE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()))
+    SPARE_BUF.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default()
 }
 
 fn return_buf(v: Vec<u8>) {
-    if v.capacity() <= KEEP_BUF_BYTES {
-        DECODE_BUF.with(|b| *b.borrow_mut() = v);
+    if v.capacity() <= KEEP_BUF_BYTES
+        && let Ok(mut b) = SPARE_BUF.lock()
+        && b.capacity() < v.capacity()
+    {
+        *b = v;
     }
 }
 
@@ -565,20 +568,39 @@ fn decode(bytes: &[u8], p: &Probe, limits: &IntakeLimits, mut buf: Vec<u8>) -> R
             if w == 0 || h == 0 || w > limits.max_side || h > limits.max_side {
                 return Err(corrupt(buf));
             }
-            buf.clear();
-            if img.color().has_alpha() {
+            // The decoder's own buffer becomes the RGB image: no second full-size copy (an
+            // RGB8 PNG is moved as is; RGBA8 is composited in place).
+            let px = if img.color() == image::ColorType::Rgb8 {
+                img.into_rgb8().into_raw()
+            } else if img.color() == image::ColorType::Rgba8 {
                 // Composite over white so transparent areas do not turn black.
-                let rgba = img.to_rgba8();
-                buf.reserve(w as usize * h as usize * 3);
+                let mut v = img.into_rgba8().into_raw();
+                let n = v.len() / 4;
+                for i in 0..n {
+                    let a = v[i * 4 + 3] as u32;
+                    for c in 0..3 {
+                        let x = v[i * 4 + c] as u32;
+                        v[i * 3 + c] = ((x * a + 255 * (255 - a) + 127) / 255) as u8;
+                    }
+                }
+                v.truncate(n * 3);
+                v.shrink_to_fit();
+                v
+            } else if img.color().has_alpha() {
+                let rgba = img.into_rgba8();
+                let mut v = Vec::with_capacity(w as usize * h as usize * 3);
                 for q in rgba.as_raw().chunks_exact(4) {
                     let a = q[3] as u32;
                     for &c in &q[..3] {
-                        buf.push(((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+                        v.push(((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
                     }
                 }
+                v
             } else {
-                buf.extend_from_slice(img.to_rgb8().as_raw());
-            }
+                img.into_rgb8().into_raw()
+            };
+            return_buf(buf);
+            let buf = px;
             Ok(Rgb { w, h, px: buf })
         }
         _ => Err((IntakeError::new(IssueCode::UnsupportedFormat, MSG_FORMAT, p.format), buf)),
@@ -593,7 +615,7 @@ fn decode(bytes: &[u8], p: &Probe, limits: &IntakeLimits, mut buf: Vec<u8>) -> R
 /// `Err` only for input that is unsafe or cannot be decoded; a decodable
 /// photo with a `reject` quality verdict (e.g. blurred beyond use) is `Ok`.
 pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) -> Result<Intake, IntakeError> {
-    let p = probe(bytes, limits, true)?;
+    let mut p = probe(bytes, limits, true)?;
     let buf = take_buf();
     let full = match decode(bytes, &p, limits, buf) {
         Ok(f) => f,
@@ -602,37 +624,35 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
             return Err(e);
         }
     };
+    // Working memory: the decoded photo (3 bytes a pixel, as stored: never rotated as a whole)
+    // is the only full-size buffer. Derivatives are made from it (resized in bands, encoded
+    // through an upright view) and it is dropped as soon as the attachment no longer needs it.
+    // `WorkingMemory` is the upper bound of what this function allocates.
     let o = p.orientation;
     let (pw, ph) = pixels::fit(full.w, full.h, PREVIEW_LONG_SIDE);
     let preview_raw = pixels::resize_rgb(&full, pw, ph, pixels::LANCZOS);
     let preview_img = if o == 1 { preview_raw } else { pixels::orient(&preview_raw, o) };
+    let (w, h) = pixels::upright_dims(full.w, full.h, o);
 
-    // Original and attachment (may need the full upright image).
+    // Original and attachment (may need the full image).
     let lossless_ok = o == 1 && p.stripped.is_some() && matches!(p.format, Format::Jpeg | Format::Png);
+    let stripped = p.stripped.take();
+    let (format, plain_jpeg) = (p.format, p.plain_jpeg);
     let ((original, attachment), (preview, (analysis, faces, thumbnail))) = rayon::join(
-        || {
-            let upright_full;
-            let full_ref: &Rgb = if o == 1 {
-                &full
-            } else {
-                upright_full = pixels::orient(&full, o);
-                &upright_full
-            };
-            let original = if lossless_ok {
-                let png = p.format == Format::Png;
-                Derivative::new(p.stripped.clone().unwrap_or_default(), png, full.w, full.h)
-            } else if matches!(p.format, Format::Jpeg) {
-                Derivative::new(pixels::encode_jpeg(full_ref, 92), false, full_ref.w, full_ref.h)
-            } else {
-                Derivative::new(pixels::encode_png(full_ref), true, full_ref.w, full_ref.h)
+        move || {
+            let original = match stripped {
+                Some(bytes) if lossless_ok => Derivative::new(bytes, format == Format::Png, full.w, full.h),
+                _ if matches!(format, Format::Jpeg) => Derivative::new(pixels::encode_jpeg_oriented(&full, o, 92), false, w, h),
+                _ => Derivative::new(pixels::encode_png_oriented(&full, o), true, w, h),
             };
             let attachment = if original.content_type == "image/jpeg"
                 && original.bytes.len() <= ERS_MAX_BYTES
-                && (p.plain_jpeg || !lossless_ok)
+                && (plain_jpeg || !lossless_ok)
             {
+                return_buf(full.px);
                 original.clone()
             } else {
-                make_attachment(full_ref)
+                make_attachment(full, o)
             };
             (original, attachment)
         },
@@ -648,22 +668,21 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
             )
         },
     );
-    let (w, h) = if o >= 5 { (full.h, full.w) } else { (full.w, full.h) };
-    return_buf(full.px);
     let report = build_report(&p, w, h, req, analysis, faces);
     Ok(Intake { report, original, attachment, preview, thumbnail })
 }
 
-/// JPEG of at most ERS_MAX_BYTES, keeping as much resolution as fits.
-fn make_attachment(full: &Rgb) -> Derivative {
-    let mut img_owned: Option<Rgb> = None;
+/// JPEG of at most ERS_MAX_BYTES, keeping as much resolution as fits. Takes the decoded photo
+/// (as stored, with its EXIF orientation `o`) and scales it down in its own buffer.
+fn make_attachment(full: Rgb, o: u32) -> Derivative {
+    let mut img = full;
     for _round in 0..8 {
-        let img = img_owned.as_ref().unwrap_or(full);
+        let (uw, uh) = pixels::upright_dims(img.w, img.h, o);
         let mut last_len = 0;
         for q in [90u8, 82, 75] {
-            let b = pixels::encode_jpeg(img, q);
+            let b = pixels::encode_jpeg_oriented(&img, o, q);
             if !b.is_empty() && b.len() <= ERS_MAX_BYTES {
-                return Derivative::new(b, false, img.w, img.h);
+                return Derivative::new(b, false, uw, uh);
             }
             last_len = b.len();
         }
@@ -671,12 +690,95 @@ fn make_attachment(full: &Rgb) -> Derivative {
         let f = ((ERS_MAX_BYTES as f64 * 0.9) / last_len.max(1) as f64).sqrt().clamp(0.3, 0.95);
         let nw = ((img.w as f64 * f) as u32).max(16);
         let nh = ((img.h as f64 * f) as u32).max(16);
-        img_owned = Some(pixels::resize_rgb(img, nw, nh, pixels::LANCZOS));
+        // Scaled down within the same buffer: never a second full-size image.
+        img = pixels::shrink_in_place(img, nw, nh, pixels::LANCZOS);
     }
-    let img = img_owned.as_ref().unwrap_or(full);
-    let (w, h) = pixels::fit(img.w, img.h, 1024);
-    let s = pixels::resize_rgb(img, w, h, pixels::LANCZOS);
-    Derivative::new(pixels::encode_jpeg(&s, 75), false, w, h)
+    let (uw, uh) = pixels::upright_dims(img.w, img.h, o);
+    let (w, h) = pixels::fit(uw, uh, 1024);
+    let (sw, sh) = pixels::upright_dims(w, h, o);
+    let s = pixels::shrink_in_place(img, sw, sh, pixels::LANCZOS);
+    Derivative::new(pixels::encode_jpeg_oriented(&s, o, 75), false, w, h)
+}
+
+/// What [`intake`] will need for one photo, worked out from its header alone (no pixel is
+/// decoded): the server admits the photo only when this fits in its intake memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingMemory {
+    pub format: Format,
+    /// Dimensions as stored (before EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    /// Upper bound of the bytes `intake` allocates for this photo (beyond `bytes` itself).
+    pub bytes: u64,
+}
+
+/// Allowance for everything that does not scale with the photo: the preview, analysis and
+/// thumbnail images, resize and rotation bands, encoder state.
+const FIXED_WORKING_BYTES: u64 = 32 << 20;
+
+/// The working memory [`intake`] needs for `bytes`, from the header. Fails with the same
+/// refusal `intake` would give when the header already shows the photo cannot be taken
+/// (format, dimensions, size, malformed structure).
+///
+/// The bound follows the pipeline: the decoder's output (3 bytes a pixel) plus what the decoder
+/// needs beside it (a progressive or multi-scan JPEG keeps every DCT coefficient: 2 bytes per
+/// sample of each component; a PNG that is not 8-bit RGB/RGBA is converted from its own
+/// buffer), or afterwards the decoded photo and the derivatives' encoded bytes, whichever is
+/// larger; plus a fixed allowance for the small images.
+pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemory, IntakeError> {
+    let p = probe(bytes, limits, false)?;
+    let (w, h) = (p.width as u64, p.height as u64);
+    let px = w * h;
+    let rgb = px * 3;
+    let file = bytes.len() as u64;
+    let decode = match (p.format, &p.jpeg) {
+        (Format::Jpeg, Some(info)) => {
+            let hmax = info.sampling.iter().map(|s| s.0 as u64).max().unwrap_or(1);
+            let vmax = info.sampling.iter().map(|s| s.1 as u64).max().unwrap_or(1);
+            let (mcu_w, mcu_h) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
+            let coefficients = if info.progressive || info.scans > 1 {
+                info.sampling.iter().map(|&(sh, sv)| mcu_w * sh as u64 * 8 * mcu_h * sv as u64 * 8 * 2).sum::<u64>()
+            } else {
+                0
+            };
+            // Row buffers and upsampling scratch: one MCU row per component, generously.
+            rgb + coefficients + mcu_w * 8 * hmax * 64 * 4
+        }
+        (Format::Png, _) => {
+            let (depth, colour, interlace) = container::png_format(bytes).unwrap_or((16, 6, 1));
+            let channels = match colour {
+                0 => 1,
+                2 => 3,
+                4 => 2,
+                _ => 4, // RGBA, or a palette expanded to RGBA
+            };
+            let native = px * channels * if depth == 16 { 2 } else { 1 };
+            let converted = if depth == 8 && matches!(colour, 2 | 6) { 0 } else { rgb };
+            native + converted + if interlace == 1 { native } else { 0 }
+        }
+        // The decoder's limit (`image_limits`) and the RGB copy.
+        _ => px.saturating_mul(11) + rgb,
+    };
+    // After decoding: the photo, plus the e-RS attachment's full-size JPEG attempts (one at a
+    // time; scaling down happens in the photo's own buffer) unless the file itself is the
+    // attachment, plus the metadata-free copy of the file and, for a photo turned upright, the
+    // re-encoded original (q92 JPEG: well under 6 bits a pixel; PNG: at most the pixels).
+    let attachment_is_original = p.format == Format::Jpeg && p.orientation == 1 && p.plain_jpeg && bytes.len() <= ERS_MAX_BYTES;
+    let after = rgb + if attachment_is_original { 0 } else { rgb / 4 };
+    let lossless = p.orientation == 1 && matches!(p.format, Format::Jpeg | Format::Png);
+    let original = if lossless {
+        file
+    } else if p.format == Format::Jpeg {
+        file + rgb / 4
+    } else {
+        file + rgb
+    };
+    Ok(WorkingMemory {
+        format: p.format,
+        width: p.width,
+        height: p.height,
+        bytes: decode.max(after) + original + FIXED_WORKING_BYTES,
+    })
 }
 
 /// Metrics and face count from the upright preview.

@@ -15,16 +15,27 @@ pub fn orient(img: &Rgb, o: u32) -> Rgb {
     if !(2..=8).contains(&o) {
         return img.clone();
     }
+    let (ow, oh) = upright_dims(img.w, img.h, o);
+    let mut out = vec![0u8; ow as usize * oh as usize * 3];
+    orient_rows(img, o, 0, oh as usize, &mut out);
+    Rgb { w: ow, h: oh, px: out }
+}
+
+/// Size of `w` x `h` once EXIF orientation `o` is applied.
+pub fn upright_dims(w: u32, h: u32, o: u32) -> (u32, u32) {
+    if (5..=8).contains(&o) { (h, w) } else { (w, h) }
+}
+
+/// Rows `y0..y1` of the upright image (orientation `o` applied to `img`), packed into `out`.
+fn orient_rows(img: &Rgb, o: u32, y0: usize, y1: usize, out: &mut [u8]) {
     let (w, h) = (img.w as usize, img.h as usize);
-    let swap = o >= 5;
-    let (ow, oh) = if swap { (h, w) } else { (w, h) };
-    let mut out = vec![0u8; ow * oh * 3];
+    let ow = upright_dims(img.w, img.h, o).0 as usize;
     // Map each output pixel (x, y) back to a source pixel; blocked for cache.
     const B: usize = 64;
-    for by in (0..oh).step_by(B) {
+    for by in (y0..y1).step_by(B) {
         for bx in (0..ow).step_by(B) {
-            for y in by..(by + B).min(oh) {
-                let row = &mut out[y * ow * 3..(y + 1) * ow * 3];
+            for y in by..(by + B).min(y1) {
+                let row = &mut out[(y - y0) * ow * 3..(y - y0 + 1) * ow * 3];
                 for x in bx..(bx + B).min(ow) {
                     let (sx, sy) = match o {
                         2 => (w - 1 - x, y),
@@ -33,7 +44,8 @@ pub fn orient(img: &Rgb, o: u32) -> Rgb {
                         5 => (y, x),
                         6 => (y, h - 1 - x),
                         7 => (w - 1 - y, h - 1 - x),
-                        _ => (w - 1 - y, x), // 8
+                        8 => (w - 1 - y, x),
+                        _ => (x, y),
                     };
                     let s = (sy * w + sx) * 3;
                     row[x * 3..x * 3 + 3].copy_from_slice(&img.px[s..s + 3]);
@@ -41,7 +53,6 @@ pub fn orient(img: &Rgb, o: u32) -> Rgb {
             }
         }
     }
-    Rgb { w: ow as u32, h: oh as u32, px: out }
 }
 
 /// Size that fits `long` on the long side, never upscaling.
@@ -57,6 +68,11 @@ pub fn fit(w: u32, h: u32, long: u32) -> (u32, u32) {
     }
 }
 
+/// Rows of the destination resized per pass: fast_image_resize's intermediate buffer is
+/// (source width x destination rows), so resizing in bands keeps it small (a whole 64 MP
+/// photo's pass would need a buffer as wide as the photo and as tall as the result).
+const RESIZE_BAND_ROWS: u32 = 256;
+
 pub fn resize_rgb(src: &Rgb, w: u32, h: u32, alg: fr::ResizeAlg) -> Rgb {
     if src.w == w && src.h == h {
         return src.clone();
@@ -64,18 +80,80 @@ pub fn resize_rgb(src: &Rgb, w: u32, h: u32, alg: fr::ResizeAlg) -> Rgb {
     // `resize_typed` with the one pixel type we use: the untyped `resize`
     // monomorphises all 13 pixel types into this crate (minutes of build).
     let mut out = vec![0u8; w as usize * h as usize * 3];
-    let ok = match (
-        fr::images::TypedImageRef::<fr::pixels::U8x3>::from_buffer(src.w, src.h, &src.px),
-        fr::images::TypedImage::<fr::pixels::U8x3>::from_buffer(w, h, &mut out),
-    ) {
-        (Ok(s), Ok(mut d)) => fr::Resizer::new().resize_typed(&s, &mut d, &fr::ResizeOptions::new().resize_alg(alg)).is_ok(),
-        _ => false,
+    let Ok(s) = fr::images::TypedImageRef::<fr::pixels::U8x3>::from_buffer(src.w, src.h, &src.px) else {
+        return nearest(src, w, h);
     };
+    let mut resizer = fr::Resizer::new();
+    let scale_y = src.h as f64 / h as f64;
+    let row_bytes = w as usize * 3;
+    let mut ok = true;
+    for y0 in (0..h).step_by(RESIZE_BAND_ROWS as usize) {
+        let y1 = (y0 + RESIZE_BAND_ROWS).min(h);
+        let band = &mut out[y0 as usize * row_bytes..y1 as usize * row_bytes];
+        // The band's source rows as a crop box; the filter still reads rows just outside it.
+        let opts = fr::ResizeOptions::new()
+            .resize_alg(alg)
+            .crop(0.0, y0 as f64 * scale_y, src.w as f64, (y1 - y0) as f64 * scale_y);
+        ok = match fr::images::TypedImage::<fr::pixels::U8x3>::from_buffer(w, y1 - y0, band) {
+            Ok(mut d) => resizer.resize_typed(&s, &mut d, &opts).is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            break;
+        }
+    }
     if !ok {
         // Cannot happen for consistent buffers; fall back to nearest neighbour.
         return nearest(src, w, h);
     }
     Rgb { w, h, px: out }
+}
+
+/// [`resize_rgb`] to a smaller size that reuses `src`'s buffer instead of allocating a second
+/// image: each band of the result is resized into a small buffer, then copied to the front of
+/// the big one, over source rows that no later band reads (Lanczos3 reads 3 source rows per
+/// destination row either side, scaled). Falls back to [`resize_rgb`] when the reduction is too
+/// slight for that to hold.
+pub fn shrink_in_place(mut src: Rgb, w: u32, h: u32, alg: fr::ResizeAlg) -> Rgb {
+    if w == src.w && h == src.h {
+        return src;
+    }
+    let band = RESIZE_BAND_ROWS;
+    let scale_y = src.h as f64 / h as f64;
+    let fx = w as f64 / src.w as f64;
+    let reach = 3.0 * scale_y + 3.0;
+    if w > src.w || h > src.h || band as f64 * (scale_y - fx) < reach {
+        return resize_rgb(&src, w, h, alg);
+    }
+    let row_bytes = w as usize * 3;
+    let mut tmp = vec![0u8; band as usize * row_bytes];
+    let mut resizer = fr::Resizer::new();
+    for y0 in (0..h).step_by(band as usize) {
+        let y1 = (y0 + band).min(h);
+        let n = (y1 - y0) as usize * row_bytes;
+        let ok = {
+            let opts = fr::ResizeOptions::new()
+                .resize_alg(alg)
+                .crop(0.0, y0 as f64 * scale_y, src.w as f64, (y1 - y0) as f64 * scale_y);
+            match (
+                fr::images::TypedImageRef::<fr::pixels::U8x3>::from_buffer(src.w, src.h, &src.px),
+                fr::images::TypedImage::<fr::pixels::U8x3>::from_buffer(w, y1 - y0, &mut tmp[..n]),
+            ) {
+                (Ok(s), Ok(mut d)) => resizer.resize_typed(&s, &mut d, &opts).is_ok(),
+                _ => false,
+            }
+        };
+        if !ok {
+            // Cannot happen for consistent buffers (and nothing was overwritten before a failure
+            // of the first band); the nearest-neighbour fallback of `resize_rgb` on what is left.
+            return nearest(&src, w, h);
+        }
+        // Rows written so far end before the first source row any later band reads.
+        src.px[y0 as usize * row_bytes..y0 as usize * row_bytes + n].copy_from_slice(&tmp[..n]);
+    }
+    src.px.truncate(h as usize * row_bytes);
+    src.px.shrink_to_fit();
+    Rgb { w, h, px: src.px }
 }
 
 fn nearest(src: &Rgb, w: u32, h: u32) -> Rgb {
@@ -105,7 +183,15 @@ pub const BILINEAR: fr::ResizeAlg = fr::ResizeAlg::Convolution(fr::FilterType::B
 /// a restart marker. The strips' segments are joined with RSTn markers and a
 /// DRI header giving the per-strip MCU count: a single standard baseline JPEG.
 pub fn encode_jpeg(img: &Rgb, quality: u8) -> Vec<u8> {
-    let (w, h) = (img.w as usize, img.h as usize);
+    encode_jpeg_oriented(img, 1, quality)
+}
+
+/// [`encode_jpeg`] of `img` with EXIF orientation `o` applied, without an upright copy of the
+/// pixels: the encoder reads the rotated rows a band at a time.
+pub fn encode_jpeg_oriented(img: &Rgb, o: u32, quality: u8) -> Vec<u8> {
+    let o = if (2..=8).contains(&o) { o } else { 1 };
+    let (uw, uh) = upright_dims(img.w, img.h, o);
+    let (w, h) = (uw as usize, uh as usize);
     let mcus_per_row = w.div_ceil(16);
     let threads = rayon::current_num_threads().max(1);
     // Strips only for big images; restart interval must fit in u16.
@@ -114,20 +200,78 @@ pub fn encode_jpeg(img: &Rgb, quality: u8) -> Vec<u8> {
         rows_per_strip = (rows_per_strip / 2).div_ceil(16) * 16;
     }
     if threads == 1 || w * h < 1_500_000 || rows_per_strip >= h || w > 65535 || h > 65535 {
-        return encode_one(&img.px, w, h, quality);
+        return encode_rows(img, o, 0, h, quality);
     }
     let strips: Vec<(usize, usize)> =
         (0..h).step_by(rows_per_strip).map(|y| (y, (y + rows_per_strip).min(h))).collect();
     let parts: Vec<Vec<u8>> = {
         use rayon::prelude::*;
-        strips
-            .par_iter()
-            .map(|&(y0, y1)| encode_one(&img.px[y0 * w * 3..y1 * w * 3], w, y1 - y0, quality))
-            .collect()
+        strips.par_iter().map(|&(y0, y1)| encode_rows(img, o, y0, y1, quality)).collect()
     };
     match stitch(&parts, w, h, (mcus_per_row * rows_per_strip / 16) as u16) {
         Some(v) => v,
-        None => encode_one(&img.px, w, h, quality),
+        None => encode_rows(img, o, 0, h, quality),
+    }
+}
+
+/// Upright rows `y0..y1` of `img` (orientation `o`) as one JPEG.
+fn encode_rows(img: &Rgb, o: u32, y0: usize, y1: usize, quality: u8) -> Vec<u8> {
+    let (uw, _) = upright_dims(img.w, img.h, o);
+    let w = uw as usize;
+    if o == 1 {
+        return encode_one(&img.px[y0 * w * 3..y1 * w * 3], w, y1 - y0, quality);
+    }
+    let mut out = Vec::with_capacity(w * (y1 - y0) / 4 + 1024);
+    let mut e = jpeg_encoder::Encoder::new(&mut out, quality);
+    e.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    let view = OrientedRows { img, o, y0, w: w as u16, h: (y1 - y0) as u16, band: std::cell::RefCell::new((usize::MAX, Vec::new())) };
+    if w > 65535 || y1 - y0 > 65535 || e.encode_image(view).is_err() {
+        return Vec::new();
+    }
+    out
+}
+
+/// Rows of the upright image, produced 64 at a time from the stored (rotated) pixels.
+struct OrientedRows<'a> {
+    img: &'a Rgb,
+    o: u32,
+    /// First upright row of this strip.
+    y0: usize,
+    w: u16,
+    h: u16,
+    /// (first upright row held, packed RGB rows).
+    band: std::cell::RefCell<(usize, Vec<u8>)>,
+}
+
+const ORIENT_BAND_ROWS: usize = 64;
+
+impl jpeg_encoder::ImageBuffer for OrientedRows<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Ycbcr
+    }
+    fn width(&self) -> u16 {
+        self.w
+    }
+    fn height(&self) -> u16 {
+        self.h
+    }
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let w = self.w as usize;
+        let y = self.y0 + y as usize;
+        let mut band = self.band.borrow_mut();
+        if band.0 == usize::MAX || y < band.0 || y >= band.0 + ORIENT_BAND_ROWS {
+            let end = (y + ORIENT_BAND_ROWS).min(self.y0 + self.h as usize);
+            band.1.resize((end - y) * w * 3, 0);
+            orient_rows(self.img, self.o, y, end, &mut band.1);
+            band.0 = y;
+        }
+        let start = (y - band.0) * w * 3;
+        for p in band.1[start..start + w * 3].chunks_exact(3) {
+            let (l, cb, cr) = jpeg_encoder::rgb_to_ycbcr(p[0], p[1], p[2]);
+            buffers[0].push(l);
+            buffers[1].push(cb);
+            buffers[2].push(cr);
+        }
     }
 }
 
@@ -170,19 +314,91 @@ fn stitch(parts: &[Vec<u8>], w: usize, h: usize, interval: u16) -> Option<Vec<u8
     Some(out)
 }
 
-/// Lossless PNG (RGB8, fast compression) with no ancillary metadata.
-pub fn encode_png(img: &Rgb) -> Vec<u8> {
+/// Lossless PNG (RGB8, fast compression) with no ancillary metadata, of `img` with EXIF
+/// orientation `o` applied (rows rotated a band at a time, never a whole upright copy).
+pub fn encode_png_oriented(img: &Rgb, o: u32) -> Vec<u8> {
+    use std::io::Write;
+    let o = if (2..=8).contains(&o) { o } else { 1 };
+    let (w, h) = upright_dims(img.w, img.h, o);
     let mut out = Vec::with_capacity(img.px.len() / 2);
     {
-        let mut e = png::Encoder::new(&mut out, img.w, img.h);
+        let mut e = png::Encoder::new(&mut out, w, h);
         e.set_color(png::ColorType::Rgb);
         e.set_depth(png::BitDepth::Eight);
         e.set_compression(png::Compression::Fast);
         let Ok(mut wr) = e.write_header() else { return Vec::new() };
-        if wr.write_image_data(&img.px).is_err() {
-            return Vec::new();
+        if o == 1 {
+            if wr.write_image_data(&img.px).is_err() {
+                return Vec::new();
+            }
+        } else {
+            let Ok(mut sw) = wr.stream_writer() else { return Vec::new() };
+            let mut band = Vec::new();
+            for y0 in (0..h as usize).step_by(ORIENT_BAND_ROWS) {
+                let y1 = (y0 + ORIENT_BAND_ROWS).min(h as usize);
+                band.resize((y1 - y0) * w as usize * 3, 0);
+                orient_rows(img, o, y0, y1, &mut band);
+                if sw.write_all(&band).is_err() {
+                    return Vec::new();
+                }
+            }
+            if sw.finish().is_err() {
+                return Vec::new();
+            }
         }
         let _ = wr.finish();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn textured(w: u32, h: u32) -> Rgb {
+        let px = (0..w * h * 3).map(|i| ((i.wrapping_mul(2_654_435_761) >> 13) % 200 + (i / 3 % w) * 50 / w) as u8).collect();
+        Rgb { w, h, px }
+    }
+
+    #[test]
+    fn shrinking_in_place_gives_the_same_pixels_as_a_separate_resize() {
+        let src = textured(900, 1300);
+        for f in [0.95, 0.7, 0.5, 0.3, 0.1] {
+            let (w, h) = ((900.0 * f) as u32, (1300.0 * f) as u32);
+            let expected = resize_rgb(&src, w, h, LANCZOS);
+            let got = shrink_in_place(src.clone(), w, h, LANCZOS);
+            assert_eq!((got.w, got.h), (w, h));
+            assert!(got.px == expected.px, "scale {f}: in-place result differs");
+        }
+    }
+
+    #[test]
+    fn banded_resize_matches_one_pass() {
+        let src = textured(700, 1100);
+        let (w, h) = (300, 471);
+        let banded = resize_rgb(&src, w, h, LANCZOS);
+        let mut one = vec![0u8; w as usize * h as usize * 3];
+        let s = fr::images::TypedImageRef::<fr::pixels::U8x3>::from_buffer(src.w, src.h, &src.px).unwrap();
+        let mut d = fr::images::TypedImage::<fr::pixels::U8x3>::from_buffer(w, h, &mut one).unwrap();
+        fr::Resizer::new().resize_typed(&s, &mut d, &fr::ResizeOptions::new().resize_alg(LANCZOS)).unwrap();
+        let worst = banded.px.iter().zip(&one).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+        assert!(worst <= 1, "bands differ from a single pass by up to {worst}");
+    }
+
+    #[test]
+    fn oriented_encoding_equals_encoding_a_rotated_copy() {
+        let src = textured(1000, 1600); // big enough for strips (1.6 MP)
+        for o in 2..=8 {
+            let a = encode_jpeg_oriented(&src, o, 90);
+            let b = encode_jpeg(&orient(&src, o), 90);
+            assert!(!a.is_empty() && a.len().abs_diff(b.len()) * 100 <= b.len(), "orientation {o}: {} vs {} bytes", a.len(), b.len());
+            let (da, db) = (image::load_from_memory(&a).unwrap().to_rgb8(), image::load_from_memory(&b).unwrap().to_rgb8());
+            assert_eq!(da.dimensions(), db.dimensions(), "orientation {o}");
+            let worst = da.as_raw().iter().zip(db.as_raw()).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+            assert!(worst <= 4, "orientation {o}: pixels differ by up to {worst}");
+            let png = encode_png_oriented(&src, o);
+            let dp = image::load_from_memory(&png).unwrap().to_rgb8();
+            assert!(dp.as_raw() == &orient(&src, o).px, "orientation {o}: PNG is lossless and upright");
+        }
+    }
 }

@@ -27,6 +27,12 @@ pub struct Config {
     pub bank_holidays: Option<PathBuf>,
     /// Largest photo upload in megabytes (`TELEDERM_MAX_UPLOAD_MB`).
     pub max_upload_mb: u64,
+    /// Memory this node gives to decoding photos, in MiB (`TELEDERM_INTAKE_MEMORY_MB`): a photo
+    /// is decoded only when the working memory its header calls for is free in this budget.
+    pub intake_memory_mb: u64,
+    /// How long an upload waits for intake memory before `503 intake_busy`, in milliseconds
+    /// (`TELEDERM_INTAKE_WAIT_MS`).
+    pub intake_wait_ms: u64,
     /// `text` or `json` logs (`TELEDERM_LOG_FORMAT`).
     pub log_format: String,
     /// Where people reach this service, the base of links in notifications
@@ -98,6 +104,8 @@ impl Default for Config {
             services_dir: None,
             bank_holidays: None,
             max_upload_mb: 25,
+            intake_memory_mb: telederm_web::DEFAULT_INTAKE_MEMORY_MB,
+            intake_wait_ms: telederm_web::DEFAULT_INTAKE_WAIT_MS,
             log_format: "text".into(),
             public_url: None,
             worker: "on".into(),
@@ -164,6 +172,12 @@ impl Config {
         }
         if let Some(v) = get("TELEDERM_MAX_UPLOAD_MB") {
             self.max_upload_mb = v.parse().with_context(|| format!("TELEDERM_MAX_UPLOAD_MB={v:?} is not a whole number of megabytes"))?;
+        }
+        if let Some(v) = get("TELEDERM_INTAKE_MEMORY_MB") {
+            self.intake_memory_mb = v.parse().with_context(|| format!("TELEDERM_INTAKE_MEMORY_MB={v:?} is not a whole number of megabytes"))?;
+        }
+        if let Some(v) = get("TELEDERM_INTAKE_WAIT_MS") {
+            self.intake_wait_ms = v.parse().with_context(|| format!("TELEDERM_INTAKE_WAIT_MS={v:?} is not a whole number of milliseconds"))?;
         }
         if let Some(v) = get("TELEDERM_LOG_FORMAT") {
             self.log_format = v;
@@ -252,6 +266,12 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.session_idle_minutes < 1 || self.session_max_hours < 1 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
+        }
+        if self.intake_memory_mb < 64 {
+            bail!(
+                "intake_memory_mb (TELEDERM_INTAKE_MEMORY_MB) is {} MB: at least 64 MB is needed to take even a small photo",
+                self.intake_memory_mb
+            );
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("set both TELEDERM_TLS_CERT and TELEDERM_TLS_KEY (PEM files) to serve HTTPS, or neither");
@@ -499,6 +519,11 @@ mod tests {
         assert!(toml::from_str::<Config>("bnd = \"x\"").is_err());
         let mut c = Config::default();
         assert!(c.apply_env(|k| (k == "TELEDERM_MAX_UPLOAD_MB").then(|| "lots".to_string())).is_err());
+        assert!(Config::default().apply_env(|k| (k == "TELEDERM_INTAKE_MEMORY_MB").then(|| "2GB".to_string())).is_err());
+        assert!(Config::default().apply_env(|k| (k == "TELEDERM_INTAKE_MEMORY_MB").then(|| "8".to_string())).is_err());
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "TELEDERM_INTAKE_MEMORY_MB").then(|| "1024".to_string())).unwrap();
+        assert_eq!((c.intake_memory_mb, c.intake_wait_ms), (1024, 5000));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod fhir_import;
+pub mod intake;
 pub mod notices;
 pub mod oidc;
 pub mod ops;
@@ -69,6 +70,10 @@ pub struct WebSettings {
     pub max_body_bytes: usize,
     /// OpenID Connect single sign-on, when configured.
     pub oidc: Option<oidc::OidcSettings>,
+    /// Working memory for photo intake on this node, in MiB (see [`intake`]).
+    pub intake_memory_mb: u64,
+    /// How long an upload waits for intake memory before it is answered `503 intake_busy`.
+    pub intake_wait_ms: u64,
 }
 
 impl Default for WebSettings {
@@ -91,6 +96,8 @@ impl Default for WebSettings {
             sign_in_slowdown_ms: 1500,
             max_body_bytes: 2 * 1024 * 1024,
             oidc: None,
+            intake_memory_mb: DEFAULT_INTAKE_MEMORY_MB,
+            intake_wait_ms: DEFAULT_INTAKE_WAIT_MS,
         }
     }
 }
@@ -124,6 +131,11 @@ impl CalendarCell {
         changed
     }
 }
+/// Default photo intake budget (MiB): sized for a node with 2 GiB of memory, leaving the rest for
+/// the process itself, uploads being received and the database connections.
+pub const DEFAULT_INTAKE_MEMORY_MB: u64 = 640;
+/// Default time an upload waits for intake memory (milliseconds).
+pub const DEFAULT_INTAKE_WAIT_MS: u64 = 5000;
 
 /// Everything a request handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -139,6 +151,8 @@ pub struct AppState {
     pub settings: Arc<WebSettings>,
     /// The time use cases act at.
     pub clock: Clock,
+    /// Admission of photo decodes within the node's intake memory budget.
+    pub intake: Arc<intake::IntakeGate>,
 }
 
 /// The time use cases act at: the system clock, or a fixed instant (the demo seeds its history
@@ -161,7 +175,9 @@ impl Clock {
 impl AppState {
     pub fn new(store: Store, blobs: BlobStore, policies: Vec<ServicePolicy>, calendar: Calendar, settings: WebSettings) -> Self {
         let oidc = Arc::new(oidc::OidcClient::new(settings.oidc.clone()));
+        let intake = Arc::new(intake::IntakeGate::new(settings.intake_memory_mb, std::time::Duration::from_millis(settings.intake_wait_ms)));
         AppState {
+            intake,
             oidc,
             store,
             blobs,

@@ -134,6 +134,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         session_idle_seconds: config.session_idle_minutes * 60,
         session_max_seconds: config.session_max_hours * 3600,
         oidc,
+        intake_memory_mb: config.intake_memory_mb,
+        intake_wait_ms: config.intake_wait_ms,
         ..WebSettings::default()
     };
     let calendar = crate::commands::calendar::choose(config, &store).await?;

@@ -50,6 +50,8 @@ async fn read_upload(mut multipart: Multipart, limit: u64) -> ApiResult<(Option<
                     }
                     buf.extend_from_slice(&chunk);
                 }
+                // Give back the growth slack (up to half the buffer) while the photo waits.
+                buf.shrink_to_fit();
                 bytes = Some(buf);
             }
             _ => {}
@@ -124,17 +126,28 @@ pub async fn prepare_photo(
     let req = QualityRequirements {
         min_short_side_px: state.policies.get(&referral.service_id).map_or(QualityRequirements::default().min_short_side_px, |p| p.min_photo_short_side_px),
     };
-    let intake = tokio::task::spawn_blocking(move || telederm_imaging::intake(&bytes, &limits, &req))
-        .await
-        .map_err(|e| ApiError::internal("image intake", e))?;
-    let intake = intake.map_err(|e| {
+    let refused = |e: telederm_imaging::IntakeError| {
         let status = match e.code {
             IssueCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.code.as_str(), e.message.clone())
             .with_details(serde_json::to_value(e.report()).unwrap_or_default())
-    })?;
+    };
+    // The header says how much memory the decode needs: wait for that share of the node's intake
+    // budget (or refuse) before any pixel is allocated. The permit moves into the blocking task,
+    // so it is held until the decode ends even if the client goes away meanwhile.
+    let need = telederm_imaging::working_memory(&bytes, &limits).map_err(refused)?;
+    let permit = state.intake.admit(need.bytes).await?;
+    let intake = tokio::task::spawn_blocking(move || {
+        let result = telederm_imaging::intake(&bytes, &limits, &req);
+        drop(bytes);
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| ApiError::internal("image intake", e))?;
+    let intake = intake.map_err(refused)?;
     let original_type = intake.original.content_type.to_string();
     let size_bytes = intake.original.bytes.len() as i64;
     let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));

@@ -49,6 +49,21 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     }
 }
 
+/// A page re-shown after a photo upload was refused for now (`503 intake_busy`: the node's intake
+/// memory is in use): the page with the message, the same status and its `Retry-After`.
+pub fn busy_page(mut resp: axum::response::Response, e: &ApiError) -> axum::response::Response {
+    *resp.status_mut() = e.status;
+    if let Some(secs) = e.retry_after() {
+        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));
+    }
+    resp
+}
+
+/// Whether an upload's refusal is the node being busy (the person should simply try again).
+pub fn is_busy(e: &ApiError) -> bool {
+    e.body.code == "intake_busy"
+}
+
 /// A multipart form: its text fields, and the bytes of its `file` field (if one was chosen).
 pub struct Upload {
     pub fields: FormData,
@@ -83,6 +98,8 @@ pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload,
                 }
                 buf.extend_from_slice(&chunk);
             }
+            // Give back the growth slack (up to half the buffer) while the photo waits.
+            buf.shrink_to_fit();
             if !buf.is_empty() {
                 file = Some(buf);
             }

@@ -19,7 +19,7 @@ use telederm_domain::referral::{
     ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Referral, ReferralStatus, Route,
 };
 
-use super::form::{FormData, read_upload};
+use super::form::{self, FormData, read_upload};
 use super::views::{self, Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, html, see_other};
 use crate::AppState;
@@ -885,6 +885,10 @@ async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<
         Err(e) if e.status.is_client_error() => {
             errors.add("file", e.body.message);
             Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?))
+        }
+        Err(e) if form::is_busy(&e) => {
+            errors.add("file", e.body.message.clone());
+            Ok(form::busy_page(photos_view(&state, &v, &r, errors, None, &kind_raw).await?, &e))
         }
         Err(e) => Err(e.into()),
     }

@@ -19,7 +19,7 @@ use telederm_domain::policy::{ImageSource, PhotoKind};
 use telederm_domain::referral::ReferralStatus;
 use telederm_store::patient_links::PatientLink;
 
-use super::form::{FormData, read_upload};
+use super::form::{FormData, busy_page, is_busy, read_upload};
 use super::views::{Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, constant_time_eq, html, see_other};
 use crate::AppState;
@@ -322,7 +322,8 @@ async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: 
 }
 
 async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, multipart: Multipart) -> PageResult {
-    let upload = read_upload(multipart, state.settings.max_upload_bytes).await;
+    // The link (and the visit's cookie) is checked before a byte of the body is read: an unknown,
+    // unverified or unusable link never gets the server to receive and buffer a photo.
     let link = find_link(&state, &token).await?;
     let c = cookie.0.clone().unwrap_or_default();
     if !verified(&link, &cookie.0) {
@@ -331,6 +332,7 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
     if !link.is_usable(Utc::now()) {
         return Err(refuse_unusable(&state, &link, "photo.upload").await);
     }
+    let upload = read_upload(multipart, state.settings.max_upload_bytes).await;
     let mut errors = Errors::default();
     let upload = match upload {
         Ok(u) => u,
@@ -359,6 +361,11 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
         Ok(photo) => Ok(see_other(&format!("/p/{token}?photo={}#photo-check", photo.id))),
         Err(e) => {
             state.store.return_patient_link_photo(link.id).await?;
+            if is_busy(&e) {
+                errors.add("file", e.body.message.clone());
+                let link = find_link(&state, &token).await?;
+                return Ok(busy_page(upload_view(&state, &token, &link, &c, errors, None).await?, &e));
+            }
             if e.status.is_server_error() {
                 return Err(e.into());
             }
