@@ -136,15 +136,7 @@ impl Store {
         message: Option<&Message>,
         notifications: &[OutboxMessage],
     ) -> Result<Vec<uuid::Uuid>> {
-        let mut w = self.begin_write().await?;
-        crate::referrals::write_referral_update(&mut w, r, event, message).await?;
-        let mut ids = Vec::new();
-        for m in notifications {
-            ids.extend(insert_outbox(&mut w, m).await?);
-        }
-        w.commit().await?;
-        r.version += 1;
-        Ok(ids)
+        self.write_change(r, event, message, notifications, None).await
     }
 
     /// One state change as one transaction: the referral (with its version check), its event,
@@ -158,13 +150,26 @@ impl Store {
         notifications: &[OutboxMessage],
         audit: &crate::NewAuditEntry,
     ) -> Result<Vec<uuid::Uuid>> {
+        self.write_change(r, event, message, notifications, Some(audit)).await
+    }
+
+    async fn write_change(
+        &self,
+        r: &mut Referral,
+        event: Option<&EventRecord>,
+        message: Option<&Message>,
+        notifications: &[OutboxMessage],
+        audit: Option<&crate::NewAuditEntry>,
+    ) -> Result<Vec<uuid::Uuid>> {
         let mut w = self.begin_write().await?;
         crate::referrals::write_referral_update(&mut w, r, event, message).await?;
         let mut ids = Vec::new();
         for m in notifications {
             ids.extend(insert_outbox(&mut w, m).await?);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        if let Some(entry) = audit {
+            crate::audit::append_audit_in(&mut w, self.dialect, entry).await?;
+        }
         w.commit().await?;
         r.version += 1;
         Ok(ids)

@@ -25,7 +25,7 @@ use telederm_store::{AuditOutcome, NewAuditEntry, PhotoRecord};
 use crate::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::error::ApiError;
-use crate::usecases::{self, Readiness};
+use crate::usecases::{self, CreateReferral, Readiness};
 
 /// A referral the import created, and what it read but did not take over.
 pub struct ImportedDraft {
@@ -114,7 +114,7 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
     let now = state.now();
     let mut drafts: Vec<(Referral, Vec<PhotoRecord>, Vec<Issue>)> = Vec::new();
     for (i, imp) in imported.into_iter().enumerate() {
-        drafts.push(draft_of(state, user, i, imp, now).await?);
+        drafts.push(draft_of(state, user, i, imp).await?);
     }
     if submit {
         // The submit rules, checked before anything is written.
@@ -150,11 +150,9 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
 
 /// The caller's draft for one imported referral, its photos checked and stored (blobs only), and
 /// what the Bundle said that the draft does not take over.
-async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral, now: chrono::DateTime<Utc>) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
+async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
     let ImportedReferral { referral: source, provider, users, photos, messages, .. } = imp;
     let at = |what: &str| format!("ServiceRequest[{i}]{what}");
-    let policy = usecases::policy(state, &source.service_id).map_err(|e| Refusal::from_api(&e, at(".performer")))?;
-    usecases::check_route(policy, source.route).map_err(|e| Refusal::from_api(&e, at(".category")))?;
     let mut information = Vec::new();
     if source.status != ReferralStatus::Draft {
         information.push(info(
@@ -194,28 +192,17 @@ async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral
             format!("A referral can hold {} photos; this one has {}.", state.settings.max_photos_per_referral, photos.len()),
         ));
     }
-    let draft = Referral {
-        id: ReferralId::new(),
+    let body = CreateReferral {
         service_id: source.service_id,
         route: source.route,
         priority: source.priority,
-        status: ReferralStatus::Draft,
-        practice_id: user.organisation_id,
-        referrer_id: user.id,
-        assignee_id: None,
         patient: source.patient,
         history: source.history,
         consent: source.consent,
         eligibility_answers: source.eligibility_answers,
-        eligibility: None,
         conversion_authorised: source.conversion_authorised,
-        outcome: None,
-        created_at: now,
-        updated_at: now,
-        submitted_at: None,
-        due_date: None,
-        version: 1,
     };
+    let draft = usecases::new_draft(state, user, body).map_err(|e| Refusal::from_api(&e, at("")))?;
     let mut records = Vec::with_capacity(photos.len());
     for (j, p) in photos.into_iter().enumerate() {
         let record = crate::api::photos::prepare_photo(state, &draft, p.record.kind, p.record.source, p.bytes, Some(user))

@@ -158,10 +158,19 @@ pub async fn create_draft(state: &AppState, user: &User, body: CreateReferral) -
 }
 
 async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+    let referral = new_draft(state, user, body)?;
+    let entry = audit::entry(&audit::Actor::user(user), "referral.create", audit::Target::referral(referral.id), AuditOutcome::Allowed, "");
+    state.store.insert_referral_audited(&referral, &entry).await?;
+    Ok(referral)
+}
+
+/// The caller's new draft from `body`, checked against the service (it exists and offers the
+/// route) but not stored: the one way a draft is made, by the pages, the API and the FHIR import.
+pub fn new_draft(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
     let policy = policy(state, &body.service_id)?;
     check_route(policy, body.route)?;
     let now = state.now();
-    let referral = Referral {
+    Ok(Referral {
         id: ReferralId::new(),
         service_id: body.service_id,
         route: body.route,
@@ -182,10 +191,7 @@ async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferra
         submitted_at: None,
         due_date: None,
         version: 1,
-    };
-    let entry = audit::entry(&audit::Actor::user(user), "referral.create", audit::Target::referral(referral.id), AuditOutcome::Allowed, "");
-    state.store.insert_referral_audited(&referral, &entry).await?;
-    Ok(referral)
+    })
 }
 
 /// Fields of a draft to change; absent fields stay as they are.
