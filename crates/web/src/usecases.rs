@@ -31,19 +31,7 @@ pub fn parse_id(id: &str) -> ApiResult<ReferralId> {
 /// that do not exist (a probe looks the same as a refusal).
 pub async fn load(state: &AppState, user: &User, id: &str, cap: Capability) -> ApiResult<Referral> {
     let actor = audit::Actor::user(user);
-    let action = format!("referral.{}", cap.as_str());
-    let referral = match ReferralId::parse(id).map(|rid| (rid, state.store.get_referral(rid))) {
-        None => return Err(audit::denied(state, &actor, &action, audit::Target::referral_raw(id), ApiError::not_found("referral")).await),
-        Some((rid, fut)) => match fut.await {
-            Err(telederm_store::StoreError::NotFound) => {
-                return Err(audit::denied(state, &actor, &action, audit::Target::referral(rid), ApiError::not_found("referral")).await);
-            }
-            other => other?,
-        },
-    };
-    if let Err(e) = access::allow(user, cap, &Scope::from(&referral)) {
-        return Err(audit::denied(state, &actor, &action, audit::Target::referral(referral.id), e).await);
-    }
+    let referral = load_allowed(state, user, id, cap, &format!("referral.{}", cap.as_str())).await?;
     audit::record(state, &actor, "referral.read", audit::Target::referral(referral.id), AuditOutcome::Allowed, format!("capability={}", cap.as_str())).await?;
     Ok(referral)
 }
