@@ -529,6 +529,9 @@ enum PageAnswer {
     Form(u16, &'static str),
 }
 
+/// A page POST: route, caller, form fields, file to upload, expected answer.
+type PagePost = (&'static str, Who, Vec<(String, String)>, Option<Vec<u8>>, PageAnswer);
+
 fn form_value<'a>(html: &'a str, before: &str) -> Option<&'a str> {
     html.split(before).nth(1).and_then(|r| r.split('"').next())
 }
@@ -551,7 +554,7 @@ async fn allowed_page_posts_get_exactly_their_answer() {
     let (email, password) = &creds["referrer"];
     let spare = token_for(&w.server, email, password).await;
 
-    let mut calls: Vec<(&str, Who, Vec<(String, String)>, Option<Vec<u8>>, PageAnswer)> = vec![
+    let mut calls: Vec<PagePost> = vec![
         ("/sign-in", Anonymous, f(&[("email", "matrix-nobody@example.org"), ("password", "not a password at all")]), None, PageAnswer::Form(422, "is not right")),
         ("/referrals/new", Referrer, start_form.clone(), None, PageAnswer::ToLike("/referrals/".into(), "/eligibility")),
         ("/referrals/new", ReferrerOther, start_form.clone(), None, PageAnswer::ToLike("/referrals/".into(), "/eligibility")),
