@@ -1,8 +1,9 @@
 //! The audit trail's hash chain on SQLite and PostgreSQL: a clean chain verifies; changing any one
-//! field of one entry, deleting an entry (in the middle or at the end) is found and the entry
-//! named; appends from many tasks and two "nodes" at once keep one valid chain.
+//! field of one entry is found by that entry's hash check; an entry replaced and re-hashed is found
+//! by the next entry's `prev_hash` (or the chain head); deleting an entry (in the middle or at the
+//! end) is found; each time the check and the entry are named; appends from many tasks and two "nodes" at once keep one valid chain.
 
-use telederm_store::audit::{AuditFilter, COLUMNS, NewAuditEntry};
+use telederm_store::audit::{AuditFilter, NewAuditEntry};
 use telederm_store::testkit::TestDatabase;
 use telederm_store::{AuditOutcome, Dialect, Store};
 
@@ -55,32 +56,109 @@ async fn set_column(store: &Store, column: &str, seq: i64, value: Option<&str>) 
     sqlx::query(&sql).bind(value.map(str::to_string)).execute(store.pool()).await.unwrap();
 }
 
+/// Every column of `audit_log`, written out here rather than taken from the code's own list, so a
+/// column the hash forgot to cover (or a new column nobody added to it) fails this test.
+const AUDIT_LOG_COLUMNS: [&str; 16] = [
+    "seq", "id", "at", "actor_id", "actor_label", "actor_role", "organisation_id", "action", "record_type", "record_id",
+    "referral_id", "client_addr", "outcome", "detail", "prev_hash", "hash",
+];
+
+/// The columns of `audit_log` as the database itself reports them.
+async fn columns_in_database(store: &Store) -> Vec<String> {
+    let sql = match store.dialect() {
+        Dialect::Sqlite => "SELECT name FROM pragma_table_info('audit_log') ORDER BY cid",
+        Dialect::Postgres => {
+            "SELECT column_name::text AS name FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'audit_log' ORDER BY ordinal_position"
+        }
+    };
+    sqlx::query(sql).fetch_all(store.pool()).await.unwrap().iter().map(|r| sqlx::Row::get::<String, _>(r, "name")).collect()
+}
+
+/// One cell as text, read straight from the table.
+async fn cell(store: &Store, column: &str, seq: i64) -> Option<String> {
+    let sql = format!("SELECT CAST({column} AS TEXT) AS v FROM audit_log WHERE seq = {seq}");
+    sqlx::Row::get::<Option<String>, _>(&sqlx::query(&sql).fetch_one(store.pool()).await.unwrap(), "v")
+}
+
 async fn clean_chain_verifies_and_any_changed_field_is_named(store: &Store) {
     assert!(store.verify_audit().await.unwrap().broken.is_none(), "an empty chain verifies");
+    assert_eq!(columns_in_database(store).await, AUDIT_LOG_COLUMNS, "this test covers every column of audit_log");
     let entries = fill(store, 12).await;
     let v = store.verify_audit().await.unwrap();
     assert_eq!((v.entries, v.broken), (12, None));
     assert_eq!(v.head_hash, entries[11].hash);
     let victim = &entries[5];
-    let fields = victim.fields();
-    for (i, column) in COLUMNS.iter().enumerate() {
-        let old = fields[i].clone();
+    for column in AUDIT_LOG_COLUMNS {
+        let old = cell(store, column, victim.seq).await;
         let new = tampered(column, old.as_deref());
         set_column(store, column, victim.seq, Some(&new)).await;
         let v = store.verify_audit().await.unwrap();
         let b = v.broken.unwrap_or_else(|| panic!("changing {column} of entry {} went unnoticed", victim.seq));
-        let named = if *column == "id" { new.as_str() } else { victim.id.as_str() };
-        assert_eq!(b.id.as_deref(), Some(named), "changing {column} names the entry (by its id as it now reads): {b}");
-        assert_eq!(b.seq, if *column == "seq" { 1000 } else { victim.seq }, "{b}");
-        assert!(b.to_string().contains(named) && b.to_string().contains(&format!("sequence {}", b.seq)), "{b}");
+        let named = if column == "id" { new.as_str() } else { victim.id.as_str() };
+        let seq = if column == "seq" { 1000 } else { victim.seq };
+        // The entry's own hash no longer matches its fields: that check, and this entry, are named
+        // (not a later link, and not the chain head).
+        assert_eq!((b.check, b.seq, b.id.as_deref()), ("hash", seq, Some(named)), "changing {column}: {b}");
+        // The entries read before it verified (renumbered to 1000, it is read last).
+        assert_eq!(v.entries, if column == "seq" { 11 } else { victim.seq - 1 }, "changing {column}");
+        assert!(b.message.contains("changed after it was written"), "{b}");
+        assert!(b.to_string().contains(named) && b.to_string().contains(&format!("sequence {seq}")), "{b}");
         // Put it back; the chain verifies again.
-        let current_seq = if *column == "seq" { 1000 } else { victim.seq };
-        set_column(store, column, current_seq, old.as_deref()).await;
+        set_column(store, column, seq, old.as_deref()).await;
         assert!(store.verify_audit().await.unwrap().broken.is_none(), "restoring {column} restores the chain");
     }
     // Emptying a NULL-able column (NULL instead of a value) counts too.
     set_column(store, "record_id", victim.seq, None).await;
-    assert_eq!(store.verify_audit().await.unwrap().broken.unwrap().id.as_deref(), Some(victim.id.as_str()));
+    let b = store.verify_audit().await.unwrap().broken.unwrap();
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("hash", victim.seq, Some(victim.id.as_str())), "{b}");
+}
+
+/// An entry replaced by someone who also recomputes its own hash passes the hash check; only the
+/// next entry's `prev_hash` (or, for the last entry, the chain head) gives it away.
+async fn a_replaced_and_rehashed_entry_is_found_by_the_next_link(store: &Store) {
+    let entries = fill(store, 8).await;
+    let victim = &entries[4];
+    let next = &entries[5];
+    let rehash = |e: &telederm_store::AuditEntry, detail: &str| {
+        let mut f = e.fields();
+        f[13] = Some(detail.to_string());
+        telederm_store::audit::entry_hash(&f[..15])
+    };
+    let forged = rehash(victim, "capability=view n=4 (nothing to see)");
+    assert_ne!(forged, victim.hash);
+    sqlx::query(&format!("UPDATE audit_log SET detail = $1, hash = $2 WHERE seq = {}", victim.seq))
+        .bind("capability=view n=4 (nothing to see)")
+        .bind(&forged)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    let b = v.broken.expect("a replaced and re-hashed entry is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("prev_hash", next.seq, Some(next.id.as_str())), "{b}");
+    assert!(b.message.contains(&victim.id) && b.message.contains(&format!("sequence {}", victim.seq)), "names the replaced entry: {b}");
+    // Putting the original back restores the chain.
+    sqlx::query(&format!("UPDATE audit_log SET detail = $1, hash = $2 WHERE seq = {}", victim.seq))
+        .bind(&victim.detail)
+        .bind(&victim.hash)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.verify_audit().await.unwrap().broken, None);
+
+    // The last entry has no next entry: the chain head, which records its hash, gives it away.
+    let last = &entries[7];
+    let forged = rehash(last, "capability=view n=7 (nothing to see)");
+    sqlx::query(&format!("UPDATE audit_log SET detail = $1, hash = $2 WHERE seq = {}", last.seq))
+        .bind("capability=view n=7 (nothing to see)")
+        .bind(&forged)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    let b = v.broken.expect("a replaced and re-hashed last entry is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("chain_head", last.seq, None), "{b}");
+    assert_eq!(v.entries, 8, "every entry passed its own checks");
 }
 
 async fn deleted_entries_are_found(store: &Store) {
@@ -158,6 +236,7 @@ macro_rules! both {
 #[allow(non_camel_case_types)]
 enum Which {
     clean_chain_verifies_and_any_changed_field_is_named,
+    a_replaced_and_rehashed_entry_is_found_by_the_next_link,
     deleted_entries_are_found,
     concurrent_appends_keep_one_chain,
     search_filters_and_pages,
@@ -168,6 +247,7 @@ async fn run(dialect: Dialect, which: Which) {
     let store = db.store().await;
     match which {
         Which::clean_chain_verifies_and_any_changed_field_is_named => clean_chain_verifies_and_any_changed_field_is_named(&store).await,
+        Which::a_replaced_and_rehashed_entry_is_found_by_the_next_link => a_replaced_and_rehashed_entry_is_found_by_the_next_link(&store).await,
         Which::deleted_entries_are_found => deleted_entries_are_found(&store).await,
         Which::concurrent_appends_keep_one_chain => {
             let node2 = db.store().await;
@@ -179,4 +259,4 @@ async fn run(dialect: Dialect, which: Which) {
     store.close().await;
 }
 
-both!(clean_chain_verifies_and_any_changed_field_is_named, deleted_entries_are_found, concurrent_appends_keep_one_chain, search_filters_and_pages);
+both!(clean_chain_verifies_and_any_changed_field_is_named, a_replaced_and_rehashed_entry_is_found_by_the_next_link, deleted_entries_are_found, concurrent_appends_keep_one_chain, search_filters_and_pages);

@@ -142,3 +142,74 @@ async fn an_installation_moves_to_postgres_and_back() {
     assert_eq!(back.get_referral(ids[1]).await.unwrap(), target.get_referral(ids[1]).await.unwrap());
     assert_eq!(back.get_referral(ids[1]).await.unwrap().version, r.version);
 }
+
+/// Makes the target's `referrals` table store a different NHS number than it is given, for one
+/// referral: a target that does not keep what was written (a faulty driver, a type coercion, a
+/// trigger). Row counts still match; only the checksum comparison can notice.
+async fn damage_on_insert(target: &Store, id: ReferralId) {
+    match target.dialect() {
+        telederm_store::Dialect::Sqlite => {
+            sqlx::query(&format!(
+                "CREATE TRIGGER damage AFTER INSERT ON referrals WHEN NEW.id = '{id}' \
+                 BEGIN UPDATE referrals SET nhs_number = '9434765870' WHERE id = NEW.id; END"
+            ))
+            .execute(target.pool())
+            .await
+            .unwrap();
+        }
+        telederm_store::Dialect::Postgres => {
+            sqlx::query("CREATE FUNCTION damage() RETURNS trigger AS $$ BEGIN NEW.nhs_number := '9434765870'; RETURN NEW; END $$ LANGUAGE plpgsql")
+                .execute(target.pool())
+                .await
+                .unwrap();
+            sqlx::query(&format!(
+                "CREATE TRIGGER damage BEFORE INSERT ON referrals FOR EACH ROW WHEN (NEW.id = '{id}') EXECUTE FUNCTION damage()"
+            ))
+            .execute(target.pool())
+            .await
+            .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_target_that_changes_one_cell_fails_the_copy_naming_the_table() {
+    let sqlite = TestDatabase::sqlite();
+    let source = sqlite.store().await;
+    let ids = populate(&source).await;
+    for (name, db) in [("postgres", TestDatabase::postgres().await), ("sqlite", TestDatabase::sqlite())] {
+        let target = db.store().await;
+        damage_on_insert(&target, ids[7]).await;
+        let err = copy_database(&source, &target, |_, _, _| {}).await.unwrap_err();
+        let StoreError::Corrupt(message) = &err else { panic!("{name}: a damaged copy is refused as corrupt, not {err:?}") };
+        assert!(message.starts_with("table `referrals` did not copy faithfully: source 30 rows"), "{name}: {message}");
+        // Same number of rows on both sides: the counts alone would have passed it.
+        assert!(message.contains("target 30 rows"), "{name}: {message}");
+        // The copy stopped at the damaged table: nothing after it was written.
+        let messages = target.summarise_tables().await.unwrap().into_iter().find(|t| t.table == "messages").unwrap();
+        assert_eq!(messages.rows, 0, "{name}");
+        target.close().await;
+    }
+}
+
+#[tokio::test]
+async fn one_changed_cell_after_a_copy_changes_that_tables_checksum_only() {
+    let sqlite = TestDatabase::sqlite();
+    let source = sqlite.store().await;
+    let ids = populate(&source).await;
+    let pg = TestDatabase::postgres().await;
+    let target = pg.store().await;
+    copy_database(&source, &target, |_, _, _| {}).await.unwrap();
+    let before = source.summarise_tables().await.unwrap();
+    assert_eq!(target.summarise_tables().await.unwrap(), before);
+    sqlx::query(&format!("UPDATE referrals SET nhs_number = '9434765870' WHERE id = '{}'", ids[7])).execute(target.pool()).await.unwrap();
+    let after = target.summarise_tables().await.unwrap();
+    let differing: Vec<&str> = before.iter().zip(&after).filter(|(a, b)| a != b).map(|(a, _)| a.table.as_str()).collect();
+    assert_eq!(differing, ["referrals"]);
+    let (a, b) = before.iter().zip(&after).find(|(a, _)| a.table == "referrals").unwrap();
+    assert_eq!(a.rows, b.rows, "the same number of rows");
+    assert_ne!(a.sha256, b.sha256, "but not the same contents");
+    // Swapping the changed cell back makes them equal again: the checksum is of contents only.
+    sqlx::query(&format!("UPDATE referrals SET nhs_number = '9434765919' WHERE id = '{}'", ids[7])).execute(target.pool()).await.unwrap();
+    assert_eq!(target.summarise_tables().await.unwrap(), before);
+}

@@ -36,12 +36,22 @@ const SERVICE_STAFF: &[Who] = &[Consultant, ServiceAdmin, ConsultantOther, Servi
 const ADMINS: &[Who] = &[ServiceAdmin, ServiceAdminOther, SystemAdmin];
 const PUBLIC: &[Who] = &EVERYONE;
 
+/// What an allowed caller gets back. Never "anything but a refusal": a 500 is a wrong answer.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// Exactly this status (and, for a JSON answer, no error `code` in the body).
+    Status(u16),
+    /// Exactly this documented refusal that is not about permission (the row's fixture state makes
+    /// the action illegal or the input wrong): the status and the error body's `code`.
+    Refused(u16, &'static str),
+}
+use Answer::*;
+
 /// How a row is judged.
 #[derive(Clone, Copy)]
 enum Check {
-    /// Allowed: anything but 401/403/404 (a state conflict or a validation error means the call got
-    /// past the permission check). Denied: 401 when anonymous, else 403 or 404.
-    Access,
+    /// Allowed: exactly the answer given. Denied: 401 when anonymous, else 403 or 404.
+    Access(Answer),
     /// A list every signed-in user may ask for: 200, and the referral R is listed only for `allowed`.
     ListsR,
     /// About a record that does not exist: the allowed get past the permission check to a 404
@@ -56,8 +66,14 @@ struct Row {
     check: Check,
 }
 
+/// A row whose allowed callers get a page (200) or a redirect that is not to the sign-in page.
 const fn row(method: &'static str, route: &'static str, allowed: &'static [Who]) -> Row {
-    Row { method, route, allowed, check: Check::Access }
+    Row { method, route, allowed, check: Check::Access(Status(200)) }
+}
+
+/// An API row: `allowed` get exactly `answer`.
+const fn api(method: &'static str, route: &'static str, allowed: &'static [Who], answer: Answer) -> Row {
+    Row { method, route, allowed, check: Check::Access(answer) }
 }
 
 /// Who may call each API route (paths as in the OpenAPI document, under /api/v1).
@@ -65,49 +81,54 @@ const fn row(method: &'static str, route: &'static str, allowed: &'static [Who])
 /// draft of the same practice) for draft edits.
 fn api_rows() -> Vec<Row> {
     vec![
-        row("get", "/openapi.json", PUBLIC),
-        row("post", "/auth/sign-in", PUBLIC),
-        row("post", "/auth/change-password", SIGNED_IN),
-        row("get", "/me", SIGNED_IN),
-        row("get", "/services", SIGNED_IN),
-        row("get", "/services/{id}", SIGNED_IN),
-        row("post", "/eligibility/check", SIGNED_IN),
+        api("get", "/openapi.json", PUBLIC, Status(200)),
+        // The body's credentials are wrong (the fixture): past the permission check, refused as such.
+        api("post", "/auth/sign-in", PUBLIC, Refused(401, "invalid_credentials")),
+        api("post", "/auth/change-password", SIGNED_IN, Refused(401, "invalid_credentials")),
+        api("get", "/me", SIGNED_IN, Status(200)),
+        api("get", "/services", SIGNED_IN, Status(200)),
+        api("get", "/services/{id}", SIGNED_IN, Status(200)),
+        // No answers (the fixture): checked, and refused for what is missing.
+        api("post", "/eligibility/check", SIGNED_IN, Refused(422, "invalid_eligibility_answers")),
         // Lists first, while R is still open (the actions below move it on).
         Row { method: "get", route: "/referrals", allowed: &[Referrer, Consultant, ServiceAdmin], check: Check::ListsR },
         Row { method: "get", route: "/worklist", allowed: &[Consultant, ServiceAdmin], check: Check::ListsR },
-        row("post", "/referrals", REFERRERS),
-        row("get", "/referrals/{id}", SEES_R),
-        row("patch", "/referrals/{id}", &[Referrer]),
-        row("post", "/referrals/{id}/submit", &[Referrer]),
-        row("post", "/referrals/{id}/claim", &[Consultant]),
-        row("post", "/referrals/{id}/request-information", &[Consultant]),
-        row("post", "/referrals/{id}/reply", &[Referrer]),
-        row("post", "/referrals/{id}/outcome", &[Consultant]),
-        row("post", "/referrals/{id}/withdraw", &[Referrer]),
-        row("post", "/referrals/{id}/close", &[Referrer]),
-        row("get", "/referrals/{id}/photos", SEES_R),
-        row("post", "/referrals/{id}/photos", &[Referrer]),
-        row("get", "/referrals/{id}/photos/{photo_id}/{variant}", SEES_R),
+        api("post", "/referrals", REFERRERS, Status(201)),
+        api("get", "/referrals/{id}", SEES_R, Status(200)),
+        api("patch", "/referrals/{id}", &[Referrer], Status(200)),
+        // D has no photos yet: it may not be sent.
+        api("post", "/referrals/{id}/submit", &[Referrer], Refused(422, "incomplete_referral")),
+        // R through its whole review: claimed, a question, the answer, the outcome.
+        api("post", "/referrals/{id}/claim", &[Consultant], Status(200)),
+        api("post", "/referrals/{id}/request-information", &[Consultant], Status(200)),
+        api("post", "/referrals/{id}/reply", &[Referrer], Status(200)),
+        api("post", "/referrals/{id}/outcome", &[Consultant], Status(200)),
+        // With its outcome issued, R can no longer be withdrawn; it can be closed.
+        api("post", "/referrals/{id}/withdraw", &[Referrer], Refused(409, "illegal_transition")),
+        api("post", "/referrals/{id}/close", &[Referrer], Status(200)),
+        api("get", "/referrals/{id}/photos", SEES_R, Status(200)),
+        api("post", "/referrals/{id}/photos", &[Referrer], Status(201)),
+        api("get", "/referrals/{id}/photos/{photo_id}/{variant}", SEES_R, Status(200)),
         // Over HTTP an import is a referral from the caller: referrers only (operators restore with the CLI).
-        row("post", "/fhir", &[Referrer]),
-        row("get", "/fhir/ServiceRequest/{id}/$everything", SEES_R),
+        api("post", "/fhir", &[Referrer], Status(201)),
+        api("get", "/fhir/ServiceRequest/{id}/$everything", SEES_R, Status(200)),
         // A published definition (no patient data), like the OpenAPI document.
-        row("get", "/fhir/Questionnaire/telederm-referral", PUBLIC),
-        row("get", "/referrals/{id}/letters/{kind}", SEES_R),
+        api("get", "/fhir/Questionnaire/telederm-referral", PUBLIC, Status(200)),
+        api("get", "/referrals/{id}/letters/{kind}", SEES_R, Status(200)),
         // Operations (system administrators), and the probes outside /api/v1.
-        row("get", "/admin/jobs", &[SystemAdmin]),
+        api("get", "/admin/jobs", &[SystemAdmin], Status(200)),
         Row { method: "post", route: "/admin/jobs/{id}/retry", allowed: &[SystemAdmin], check: Check::ReachesMissing("dead job") },
-        row("get", "/readyz", PUBLIC),
-        row("get", "/metrics", PUBLIC),
+        api("get", "/readyz", PUBLIC, Status(200)),
+        api("get", "/metrics", PUBLIC, Status(200)),
         // Last: these change the draft's photos and the session itself.
-        row("delete", "/referrals/{id}/photos/{photo_id}", &[Referrer]),
-        row("post", "/auth/sign-out", PUBLIC),
+        api("delete", "/referrals/{id}/photos/{photo_id}", &[Referrer], Status(204)),
+        api("post", "/auth/sign-out", PUBLIC, Status(204)),
     ]
 }
 
 /// Who may use each page. GETs are all called; POSTs are called (with the caller's own valid form
-/// token) only for the identities that must be refused, since what the allowed ones do is covered
-/// by the journeys.
+/// token) for the identities that must be refused here, and for the allowed ones, with a real form
+/// and an exact expected answer, in `allowed_page_posts_get_exactly_their_answer`.
 fn page_rows() -> Vec<Row> {
     vec![
         row("get", "/", SIGNED_IN),
@@ -299,14 +320,15 @@ fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
         .replace("{*path}", "app.css")
 }
 
-fn api_body(w: &World, method: &str, route: &str) -> Option<Value> {
+fn api_body(w: &World, who: Who, method: &str, route: &str) -> Option<Value> {
     let patient = json!({"nhs_number": "943 476 5919", "given_name": "Ada", "family_name": "Lovelace",
         "date_of_birth": "1980-05-17", "sex": "female", "postcode": "E8 1DY"});
     Some(match (method, route) {
-        ("post", "/auth/sign-in") => json!({"email": "matrix-nobody@example.org", "password": "not a password at all"}),
+        // One unknown account per caller, so that no account reaches the sign-in throttle.
+        ("post", "/auth/sign-in") => json!({"email": format!("matrix-nobody-{who:?}@example.org"), "password": "not a password at all"}),
         ("post", "/auth/change-password") => json!({"current_password": "wrong wrong wrong", "new_password": "quiet harbour lantern"}),
         ("post", "/eligibility/check") => json!({"service": "hackney-rash", "answers": {}}),
-        ("post", "/referrals") => json!({"service_id": "hackney-rash", "route": "advice_and_guidance", "patient": patient}),
+        ("post", "/referrals") => json!({"service_id": "hackney-rash", "route": "ras", "patient": patient}),
         ("patch", _) => json!({}),
         ("post", "/referrals/{id}/request-information") | ("post", "/referrals/{id}/reply") => json!({"message": "Please send a close-up."}),
         ("post", "/referrals/{id}/outcome") => json!({"code": "advice_management_plan", "management_plan": "Emollients."}),
@@ -318,6 +340,11 @@ fn api_body(w: &World, method: &str, route: &str) -> Option<Value> {
 }
 
 async fn call(w: &World, who: Who, method: &str, url: &str, body: Option<Value>, multipart: bool, form: Option<Vec<(String, String)>>) -> reqwest::Response {
+    call_with_file(w, who, method, url, body, multipart.then(tiny_jpeg), form).await
+}
+
+/// As [`call`], with `file` (when given) sent as a multipart photo upload.
+async fn call_with_file(w: &World, who: Who, method: &str, url: &str, body: Option<Value>, file: Option<Vec<u8>>, form: Option<Vec<(String, String)>>) -> reqwest::Response {
     let c = client();
     let mut req = match method {
         "get" => c.get(url),
@@ -329,9 +356,8 @@ async fn call(w: &World, who: Who, method: &str, url: &str, body: Option<Value>,
     if let Some(token) = w.tokens.get(&who) {
         req = req.header(header::COOKIE, format!("telederm_session={token}"));
     }
-    if multipart {
-        // A small file: a refusing server may answer before reading a large body.
-        let mut f = reqwest::multipart::Form::new().text("kind", "close_up").part("file", reqwest::multipart::Part::bytes(tiny_jpeg()).file_name("p.jpg"));
+    if let Some(file) = file {
+        let mut f = reqwest::multipart::Form::new().text("kind", "close_up").part("file", reqwest::multipart::Part::bytes(file).file_name("p.jpg"));
         for (k, v) in form.unwrap_or_default() {
             f = f.text(k, v);
         }
@@ -344,6 +370,8 @@ async fn call(w: &World, who: Who, method: &str, url: &str, body: Option<Value>,
     req.send().await.unwrap()
 }
 
+/// A small file for callers who must be refused: a refusing server may answer before reading a
+/// large body. (Allowed callers send a real photo.)
 fn tiny_jpeg() -> Vec<u8> {
     let mut v = vec![0xff, 0xd8, 0xff, 0xe0];
     v.extend(std::iter::repeat_n(0u8, 256));
@@ -418,17 +446,21 @@ async fn every_route_as_every_identity() {
         let prefix = if at_root.contains(r.route) { "" } else { "/api/v1" };
         let url = format!("{}{prefix}{}", w.server.base, concrete(&w, r.route, r.method, false));
         for who in EVERYONE {
-            let multipart = r.method == "post" && r.route == "/referrals/{id}/photos";
-            let resp = call(&w, who, r.method, &url, api_body(&w, r.method, r.route), multipart, None).await;
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
             let allowed = r.allowed.contains(&who);
+            let upload = r.method == "post" && r.route == "/referrals/{id}/photos";
+            let file = upload.then(|| if allowed { common::photo(7, 0.0) } else { tiny_jpeg() });
+            let resp = call_with_file(&w, who, r.method, &url, api_body(&w, who, r.method, r.route), file, None).await;
+            let status = resp.status();
+            let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let text = resp.text().await.unwrap_or_default();
+            let code = || serde_json::from_str::<Value>(&text).ok().and_then(|v| v["code"].as_str().map(str::to_string));
             let ok = match r.check {
-                Check::Access if allowed => ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status)
-                    || (r.route == "/auth/sign-in" && text.contains("invalid_credentials"))
-                    || (r.route == "/auth/change-password" && text.contains("invalid_credentials")),
-                Check::Access if who == Anonymous => status == StatusCode::UNAUTHORIZED,
-                Check::Access => status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                Check::Access(answer) if allowed => match answer {
+                    Status(s) => status.as_u16() == s && (!content_type.starts_with("application/json") || code().is_none()),
+                    Refused(s, c) => status.as_u16() == s && code().as_deref() == Some(c),
+                },
+                Check::Access(_) if who == Anonymous => status == StatusCode::UNAUTHORIZED,
+                Check::Access(_) => status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
                 Check::ReachesMissing(what) if allowed => status == StatusCode::NOT_FOUND && text.contains(what),
                 Check::ReachesMissing(_) => status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
                 Check::ListsR if who == Anonymous => status == StatusCode::UNAUTHORIZED,
@@ -484,4 +516,150 @@ async fn guessed_and_foreign_ids_reveal_nothing() {
     // A referrer from another practice cannot import a referral for this practice through FHIR.
     let r = call(&w, ReferrerOther, "post", &format!("{base}/api/v1/fhir"), Some(w.fhir_bundle.clone()), false, None).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// What an allowed page POST answers.
+enum PageAnswer {
+    /// 303 to exactly this location.
+    To(String),
+    /// 303 to a location with this start and end (a new id in between).
+    ToLike(String, &'static str),
+    /// The form again with this status (a documented refusal of the form's contents, not of the
+    /// caller), showing this text.
+    Form(u16, &'static str),
+}
+
+/// A page POST: route, caller, form fields, file to upload, expected answer.
+type PagePost = (&'static str, Who, Vec<(String, String)>, Option<Vec<u8>>, PageAnswer);
+
+fn form_value<'a>(html: &'a str, before: &str) -> Option<&'a str> {
+    html.split(before).nth(1).and_then(|r| r.split('"').next())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_page_posts_get_exactly_their_answer() {
+    let w = world().await;
+    let base = w.server.base.clone();
+    let (r, d) = (w.r.clone(), w.d.clone());
+    let me = call(&w, Referrer, "get", &format!("{base}/api/v1/me"), None, false, None).await.json::<Value>().await.unwrap();
+    let practice = me["organisation_id"].as_str().expect("the referrer's organisation").to_string();
+    let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let start_form = f(&[
+        ("nhs_number", "943 476 5919"), ("given_name", "Ada"), ("family_name", "Lovelace"), ("dob_day", "17"), ("dob_month", "5"),
+        ("dob_year", "1980"), ("sex", "female"), ("postcode", "E8 1DY"), ("service", "clinical-partnership"),
+        ("route", "advice_and_guidance"),
+    ]);
+    // A session of the referrer's own to sign out with (the shared one is used after it).
+    let creds = w.server.demo_credentials();
+    let (email, password) = &creds["referrer"];
+    let spare = token_for(&w.server, email, password).await;
+
+    let mut calls: Vec<PagePost> = vec![
+        ("/sign-in", Anonymous, f(&[("email", "matrix-nobody@example.org"), ("password", "not a password at all")]), None, PageAnswer::Form(422, "is not right")),
+        ("/referrals/new", Referrer, start_form.clone(), None, PageAnswer::ToLike("/referrals/".into(), "/eligibility")),
+        ("/referrals/new", ReferrerOther, start_form.clone(), None, PageAnswer::ToLike("/referrals/".into(), "/eligibility")),
+        ("/referrals/{id}/start", Referrer, start_form.clone(), None, PageAnswer::To(format!("/referrals/{d}/eligibility"))),
+        // No answers: saved, and the questions shown again to be answered.
+        ("/referrals/{id}/eligibility", Referrer, vec![], None, PageAnswer::Form(422, "nhsuk-error-summary__list")),
+        (
+            "/referrals/{id}/details",
+            Referrer,
+            f(&[("given_by", "patient"), ("method", "verbal"), ("direct_care", "yes"), ("teaching", "no"), ("research", "no"),
+                ("presenting_complaint", "An itchy rash on both forearms for three weeks.")]),
+            None,
+            PageAnswer::To(format!("/referrals/{d}/photos")),
+        ),
+        ("/referrals/{id}/photos", Referrer, f(&[("kind", "close_up")]), Some(common::photo(11, 0.0)), PageAnswer::ToLike(format!("/referrals/{d}/photos?uploaded="), "&kind=close_up#photo-check")),
+        ("/referrals/{id}/photos/{photo_id}/delete", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}/photos?kind="), "")),
+        ("/referrals/{id}/patient-links", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}?link=%2Fp%2F"), "#patient-link")),
+        ("/referrals/{id}/patient-links/{link_id}/revoke", Referrer, vec![], None, PageAnswer::To(format!("/referrals/{d}#patient-link"))),
+        // The eligibility questions are still unanswered: the review lists what to fix.
+        ("/referrals/{id}/submit", Referrer, vec![], None, PageAnswer::Form(422, "nhsuk-error-summary__list")),
+        ("/referrals/{id}/claim", Consultant, vec![], None, PageAnswer::To(format!("/referrals/{r}?done=claimed"))),
+        ("/referrals/{id}/request-information", Consultant, f(&[("message", "Please send a close-up.")]), None, PageAnswer::To(format!("/referrals/{r}?done=requested"))),
+        ("/referrals/{id}/reply", Referrer, f(&[("message", "Attached as asked.")]), None, PageAnswer::To(format!("/referrals/{r}?replied=1"))),
+        (
+            "/referrals/{id}/outcome",
+            Consultant,
+            f(&[("code", "advice_management_plan"), ("management_plan", "Emollients twice daily.")]),
+            None,
+            PageAnswer::To(format!("/referrals/{r}?done=outcome")),
+        ),
+        (
+            "/admin/users",
+            SystemAdmin,
+            f(&[("display_name", "New Person"), ("email", "new.person@example.nhs.uk"), ("role", "referrer"), ("organisation", &practice),
+                ("password", "copper lantern harbour")]),
+            None,
+            PageAnswer::To("/admin/users?created=1".into()),
+        ),
+        // No such dead job: past the permission check to "not found".
+        ("/admin/jobs/{id}/retry", SystemAdmin, vec![], None, PageAnswer::Form(404, "dead job")),
+        ("/sign-out", Referrer, vec![], None, PageAnswer::To("/sign-in".into())),
+    ];
+
+    // Every allowed identity of every page POST row is called (the patient pages have none).
+    let wanted: BTreeSet<(&str, Who)> =
+        page_rows().iter().filter(|r| r.method == "post").flat_map(|r| r.allowed.iter().map(move |who| (r.route, *who))).collect();
+    let mut have: BTreeSet<(&str, Who)> = calls.iter().map(|(route, who, ..)| (*route, *who)).collect();
+    // /sign-in and /sign-out allow many; one call each stands for the rest (the same handler, no per-role branch).
+    for (route, who) in &wanted {
+        if *route == "/sign-in" || *route == "/sign-out" {
+            have.insert((route, *who));
+        }
+    }
+    assert_eq!(have, wanted, "an allowed page POST without an expected answer");
+
+    let tokens = w.tokens.clone();
+    let mut failures = Vec::new();
+    let mut last_location = String::new();
+    for (route, who, mut form, file, answer) in calls.drain(..) {
+        let mut path = concrete(&w, route, "post", true);
+        if route.ends_with("/revoke") {
+            // The link made just before, as listed on the page its creation redirected to.
+            let page = call(&w, Referrer, "get", &format!("{base}{last_location}"), None, false, None).await.text().await.unwrap();
+            let link = form_value(&page, &format!("action=\"/referrals/{d}/patient-links/")).unwrap_or_else(|| panic!("the new link on {last_location:?}; so far: {failures:#?}"));
+            path = format!("/referrals/{d}/patient-links/{link}");
+        }
+        let token = if route == "/sign-out" { spare.clone() } else { tokens.get(&who).cloned().unwrap_or_default() };
+        form.insert(0, ("_csrf".into(), if token.is_empty() { String::new() } else { csrf(&token) }));
+        let mut req = client().post(format!("{base}{path}"));
+        if !token.is_empty() {
+            req = req.header(header::COOKIE, format!("telederm_session={token}"));
+        }
+        req = match file {
+            Some(bytes) => {
+                let mut m = reqwest::multipart::Form::new();
+                for (k, v) in form {
+                    m = m.text(k, v);
+                }
+                req.multipart(m.part("file", reqwest::multipart::Part::bytes(bytes).file_name("p.jpg")))
+            }
+            None => req.form(&form),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = resp.text().await.unwrap_or_default();
+        last_location = location.clone();
+        let ok = match &answer {
+            PageAnswer::To(to) => status == 303 && location == *to,
+            PageAnswer::ToLike(start, end) => status == 303 && location.starts_with(start.as_str()) && location.ends_with(end) && location.len() > start.len() + end.len(),
+            PageAnswer::Form(s, text) => status == *s && body.contains(text),
+        };
+        if !ok {
+            failures.push(format!("page POST {route} as {who:?}: {status} {location} {}", body.chars().take(200).collect::<String>()));
+        }
+        if route == "/sign-out" {
+            // That session is over; the shared one still works.
+            let me = client().get(format!("{base}/api/v1/me")).header(header::COOKIE, format!("telederm_session={spare}")).send().await.unwrap();
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "signed out");
+        }
+    }
+    assert!(failures.is_empty(), "{} unexpected answers:\n{}", failures.len(), failures.join("\n"));
+    // The effects are there: R went through its review, the new user exists.
+    let detail = call(&w, Referrer, "get", &format!("{base}/api/v1/referrals/{r}"), None, false, None).await.json::<Value>().await.unwrap();
+    assert_eq!(detail["referral"]["status"], "outcome_issued", "{detail}");
+    let (ok, out, err) = w.server.cli(&["user", "list"], &[]);
+    assert!(ok && out.contains("new.person@example.nhs.uk"), "{out}{err}");
 }

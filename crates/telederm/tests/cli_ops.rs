@@ -192,7 +192,35 @@ async fn backup_while_serving_then_restore_into_a_fresh_directory_serves_the_sam
     assert_eq!(bytes, original_bytes, "the photo is served from the bucket");
     drop(region);
 
-    // A damaged backup is refused.
+    // One changed cell in the backup's database (the manifest untouched) is refused, naming the
+    // table, before anything is written to the target.
+    let backup_url = format!("sqlite://{}", backup.join("telederm.db").display());
+    let set_name = |name: String| {
+        let (url, id) = (backup_url.clone(), id.clone());
+        async move {
+            let store = Store::connect_without_migrating(&url).await.unwrap();
+            let old: String = sqlx::Row::get(&sqlx::query(&format!("SELECT patient_name FROM referrals WHERE id = '{id}'")).fetch_one(store.pool()).await.unwrap(), "patient_name");
+            let n = sqlx::query("UPDATE referrals SET patient_name = $1 WHERE id = $2").bind(name).bind(&id).execute(store.pool()).await.unwrap();
+            assert_eq!(n.rows_affected(), 1);
+            // Into the database file itself (restore reads that file, not a write-ahead log).
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await.unwrap();
+            store.close().await;
+            old
+        }
+    };
+    let original_name = set_name("Someone Else".into()).await;
+    assert_ne!(original_name, "Someone Else");
+    let damaged = tmp.path().join("damaged");
+    let out = telederm(&["restore", "--from", backup.to_str().unwrap()], &[("TELEDERM_DATA_DIR", damaged.to_str().unwrap())]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("does not match its manifest: table `referrals` holds"), "{}", text(&out));
+    assert!(!damaged.join("telederm.db").exists(), "nothing restored from a damaged backup");
+    // Put back, the backup restores again (so it was that one cell).
+    set_name(original_name).await;
+    let out = telederm(&["restore", "--from", backup.to_str().unwrap()], &[("TELEDERM_DATA_DIR", damaged.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A damaged manifest is refused.
     let manifest = backup.join("manifest.json");
     let tampered = std::fs::read_to_string(&manifest).unwrap().replacen("\"rows\": ", "\"rows\": 1", 1);
     std::fs::write(&manifest, tampered).unwrap();

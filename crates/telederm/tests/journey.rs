@@ -57,14 +57,20 @@ async fn advice_and_guidance_round_trip_with_an_information_request() {
     let actions: Vec<&str> = detail["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["submit", "claim", "request_information", "reply", "issue_outcome"]);
 
-    // Photos can be downloaded by the consultant in every variant.
-    let photo_id = detail["photos"][0]["id"].as_str().unwrap();
-    for variant in ["original", "attachment", "preview", "thumbnail"] {
+    // Photos can be downloaded by the consultant in every variant: exactly the derivatives intake
+    // makes of the uploaded file (complete_draft uploads photo 1 as the locator).
+    let locator = detail["photos"].as_array().unwrap().iter().find(|p| p["kind"] == "locator").expect("the locator photo");
+    let photo_id = locator["id"].as_str().unwrap();
+    let made = telederm_imaging::intake(&common::photo(1, 0.0), &Default::default(), &Default::default()).expect("the upload passes intake");
+    for (variant, expected) in [("original", &made.original), ("attachment", &made.attachment), ("preview", &made.preview), ("thumbnail", &made.thumbnail)] {
         let resp = consultant.client.get(format!("{}/referrals/{id}/photos/{photo_id}/{variant}", consultant.base)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{variant}");
+        assert_eq!(resp.headers()["content-type"], expected.content_type, "{variant}");
         let bytes = resp.bytes().await.unwrap();
-        assert!(bytes.starts_with(&[0xFF, 0xD8]) || bytes.starts_with(b"\x89PNG"), "{variant} is an image");
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        assert_eq!((bytes.len(), sha), (expected.bytes.len(), expected.sha256.clone()), "{variant}: the bytes intake made ({}x{})", expected.width, expected.height);
     }
+    assert!(made.thumbnail.width.max(made.thumbnail.height) <= 256 && made.thumbnail.bytes != made.original.bytes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,11 +81,11 @@ async fn ras_referral_rejected_for_poor_images_and_illegal_transitions_refused()
 
     let id = complete_draft(&gp, "hackney-rash", "ras", json!({})).await;
     // Illegal before submission.
-    for (who, path) in [(&consultant, "claim"), (&gp, "close")] {
-        let (s, body) = who.post(&format!("/referrals/{id}/{path}"), &json!({})).await;
-        // The consultant cannot even see a draft (404); the GP's close is an illegal transition (409).
-        assert!(s == StatusCode::NOT_FOUND || (s == StatusCode::CONFLICT && body["code"] == "illegal_transition"), "{path}: {s} {body}");
-    }
+    // The consultant cannot even see a draft (404); the GP's close is an illegal transition (409).
+    let (s, body) = consultant.post(&format!("/referrals/{id}/claim"), &json!({})).await;
+    assert_eq!((s, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "claim: {body}");
+    let (s, body) = gp.post(&format!("/referrals/{id}/close"), &json!({})).await;
+    assert_eq!((s, body["code"].as_str()), (StatusCode::CONFLICT, Some("illegal_transition")), "close: {body}");
     let (s, _) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
     assert_eq!(s, StatusCode::OK);
     let (s, body) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;

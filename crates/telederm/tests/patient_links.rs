@@ -156,12 +156,23 @@ async fn patient_links_refuse_every_way_in_but_the_right_one() {
     let r = upload(format!("{}/p/{token}/photos", server.base), cookie.clone(), "forged".into()).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = upload(format!("{}/p/{token}/photos", server.base), cookie.clone(), csrf.clone()).await;
-    assert!(r.status() == StatusCode::SEE_OTHER || r.status() == StatusCode::UNPROCESSABLE_ENTITY, "{}", r.status());
+    // A sharp photo: accepted, and the patient is shown its check.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let photo_id = location
+        .strip_prefix(&format!("/p/{token}?photo="))
+        .and_then(|l| l.strip_suffix("#photo-check"))
+        .unwrap_or_else(|| panic!("back to the link page with the photo's check: {location}"));
+    let (on,): (String,) = sqlx::query_as("SELECT referral_id FROM photos WHERE id = ?1").bind(photo_id).fetch_one(&db).await.unwrap();
+    assert_eq!(on, a, "the photo was added to the link's referral");
 
     // Revoked: the patient's page is gone at once.
     practice.revoke_all(&server, &a).await;
     let r = client().get(format!("{}/p/{token}", server.base)).header(header::COOKIE, &cookie).send().await.unwrap();
-    assert!(r.status() == StatusCode::NOT_FOUND || !r.text().await.unwrap().contains(&format!("/p/{token}/photos")), "a revoked link takes no photos");
+    // The patient already verified: they get the status view (200), with no upload form.
+    assert_eq!(r.status(), StatusCode::OK, "a verified patient sees the link's status view");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains(&format!("/p/{token}/photos")) && !html.contains("type=\"file\""), "a revoked link takes no photos: {html}");
     assert_eq!(verify(&server, &token, ("29", "2", "1984")).await.status(), StatusCode::NOT_FOUND);
 
     // Expired: age the link as seven days would.

@@ -303,8 +303,23 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
         let copy = Store::connect_without_migrating(&work_url).await?;
         let tables: Vec<ManifestTable> = copy.summarise_tables().await?.iter().map(ManifestTable::from).collect();
         copy.close().await;
-        if tables != manifest.tables {
-            bail!("the backup's database does not match its manifest: it is damaged or was changed");
+        // Table by table, so the message says where: any one changed cell changes that table's checksum.
+        for listed in &manifest.tables {
+            match tables.iter().find(|t| t.table == listed.table) {
+                None => bail!("the backup's database does not match its manifest: table `{}` is missing", listed.table),
+                Some(found) if found != listed => bail!(
+                    "the backup's database does not match its manifest: table `{}` holds {} rows with checksum {}, the manifest lists {} rows with checksum {}; it is damaged or was changed",
+                    listed.table,
+                    found.rows,
+                    &found.sha256[..16.min(found.sha256.len())],
+                    listed.rows,
+                    &listed.sha256[..16.min(listed.sha256.len())]
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = tables.iter().find(|t| !manifest.tables.iter().any(|m| m.table == t.table)) {
+            bail!("the backup's database does not match its manifest: table `{}` is not in the manifest", extra.table);
         }
     }
     let source = Store::connect(&work_url).await.context("bringing the backup's schema up to date")?;
