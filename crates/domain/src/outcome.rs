@@ -395,6 +395,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn docs_outcomes_md_has_the_same_next_step_table() {
+        let doc = include_str!("../../../docs/outcomes.md");
+        let section = doc.split("## Who acts next").nth(1).expect("section").split("\n## ").next().unwrap();
+        for code in OutcomeCode::ALL {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", code.as_str())))
+                .unwrap_or_else(|| panic!("no row for {code:?}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let owner = |route, conv| format!("`{}`", next_step(route, code, conv).owner.as_str());
+            assert_eq!(cells[2], owner(Route::AdviceAndGuidance, false), "{code:?} A&G");
+            assert_eq!(cells[3], owner(Route::AdviceAndGuidance, true), "{code:?} A&G converted");
+            assert_eq!(cells[4], owner(Route::Ras, false), "{code:?} RAS");
+        }
+    }
+
     fn outcome(code: OutcomeCode) -> Outcome {
         Outcome {
             code,

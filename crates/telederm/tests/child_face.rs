@@ -3,6 +3,7 @@
 //! detected, even when the GP answered `face_identifiable_in_images = false`.
 
 mod common;
+
 use chrono::Datelike;
 use common::{Server, draft_body};
 use reqwest::StatusCode;
