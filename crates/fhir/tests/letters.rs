@@ -287,3 +287,18 @@ fn no_letter_pdf_has_a_blank_page() {
         }
     }
 }
+
+/// A short GP letter is one page: the sign-off alone never spills onto a second page.
+#[test]
+fn a_short_gp_letter_is_one_page() {
+    for route in [Route::AdviceAndGuidance, Route::Ras] {
+        for code in OutcomeCode::ALL {
+            let mut rec = with_outcome(route, code);
+            let o = rec.referral.outcome.as_mut().unwrap();
+            o.rejection_reason = (code == OutcomeCode::Rejected).then_some(RejectionReason::Other);
+            o.onward_service = (code == OutcomeCode::OnwardReferral).then(|| "Plastic surgery".to_string());
+            let pages = pdf_pages(&Letter::for_record(&rec, LetterKind::Gp).unwrap().to_pdf());
+            assert_eq!(pages.len(), 1, "{route:?} {code:?}: {pages:#?}");
+        }
+    }
+}

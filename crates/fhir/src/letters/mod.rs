@@ -165,18 +165,14 @@ fn patient_next_steps(o: &Outcome, step: &NextStep, onward: Option<&str>) -> Str
     }
 }
 
-/// The urgency heading and its sentence (GP, patient), when the outcome is urgent or two-week wait
-/// (by its code or the priority it sets).
-fn urgency(o: &Outcome) -> Option<(&'static str, &'static str, &'static str)> {
+/// The urgency heading and the patient's sentence, when the outcome is urgent or two-week wait (by
+/// its code or the priority it sets).
+fn urgency(o: &Outcome) -> Option<(&'static str, &'static str)> {
     use telederm_domain::referral::Priority as P;
     if o.code == OutcomeCode::RedirectTwoWeekWait || o.priority == Some(P::TwoWeekWait) {
-        Some((
-            "Two-week wait",
-            "Two-week wait (urgent suspected cancer): act on this today.",
-            "This is urgent. You should be seen within two weeks.",
-        ))
+        Some(("Two-week wait", "This is urgent. You should be seen within two weeks."))
     } else if o.code == OutcomeCode::FaceToFaceUrgent || o.priority == Some(P::Urgent) {
-        Some(("Urgent", "Urgent: act on this promptly.", "This is urgent."))
+        Some(("Urgent", "This is urgent."))
     } else {
         None
     }
@@ -203,11 +199,8 @@ impl Letter {
             LetterKind::Gp => {
                 blocks.push(Block::Field("To".into(), format!("{referrer}, {} ({})", rec.practice.name, rec.practice.ods_code)));
                 // The outcome and who acts next come first (hazard log H1, H2).
-                if let Some((heading, gp, _)) = urgency(o) {
-                    blocks.push(Block::Heading(heading.into()));
-                    blocks.push(Block::Paragraph(gp.into()));
-                }
-                blocks.push(Block::Heading("Outcome".into()));
+                // An urgent outcome's section is headed by its urgency.
+                blocks.push(Block::Heading(urgency(o).map_or("Outcome", |(heading, ..)| heading).into()));
                 blocks.push(Block::Field("Outcome".into(), o.code.label().into()));
                 blocks.push(Block::Field("Action for you".into(), step.gp_action.into()));
                 if let Some(reason) = o.rejection_reason {
@@ -271,9 +264,10 @@ impl Letter {
                 blocks.push(Block::Paragraph(or_none(&o.follow_up)));
                 blocks.push(Block::Heading("Safety-netting".into()));
                 blocks.push(Block::Paragraph(safety_net(o.code).0.into()));
-                blocks.push(Block::Heading("Consultant".into()));
-                blocks.push(Block::Paragraph(format!("{consultant}, Consultant Dermatologist, {from}")));
-                blocks.push(Block::Field("Outcome recorded".into(), long_date(o.recorded_at.date_naive())));
+                // The sign-off as one field: the service is in the header and the letter's date is
+                // the day the outcome was recorded. A heading here (kept with what follows) and a
+                // separate date pushed a short letter's last lines onto an otherwise empty page.
+                blocks.push(Block::Field("Consultant".into(), format!("{consultant}, Consultant Dermatologist")));
             }
             LetterKind::Patient | LetterKind::PatientLargePrint => {
                 blocks.push(Block::Paragraph(format!("Dear {}", p.full_name())));
@@ -281,7 +275,7 @@ impl Letter {
                     "Your GP, {referrer} at {}, sent photos of your skin to a skin specialist (a dermatologist) at {service}. The specialist has now looked at them. This letter tells you what they said.",
                     rec.practice.name
                 )));
-                if let Some((heading, _, patient)) = urgency(o) {
+                if let Some((heading, patient)) = urgency(o) {
                     blocks.push(Block::Heading(heading.into()));
                     blocks.push(Block::Paragraph(patient.into()));
                 }
