@@ -496,6 +496,20 @@ fn list<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> String {
     items.iter().map(|i| name(*i)).collect::<Vec<_>>().join(", ")
 }
 
+/// Whether the service's child-face exclusion (`child_face_identifiable`) covers this patient and
+/// condition: the policy lists it, the patient is a child for the service (younger than
+/// `child_under_age` on the referral date, as in [`evaluate`]) and the criterion is not limited to
+/// other conditions. The submit rules then refuse photos in which a face was detected, whatever
+/// the checklist answered about faces (`docs/clinical-safety/hazard-log.md`, H3).
+pub fn child_face_exclusion_applies(policy: &ServicePolicy, answers: &EligibilityAnswers) -> bool {
+    let child = answers.age_years() < policy.child_under_age;
+    policy.criteria.iter().any(|c| {
+        c.code == ReasonCode::ChildFaceIdentifiable
+            && (c.applies_to != AppliesTo::Children || child)
+            && (c.conditions.is_empty() || c.conditions.contains(&answers.condition))
+    })
+}
+
 /// Decides whether `answers` may be referred to the service `policy` describes.
 ///
 /// Every applicable reason is reported, in `ReasonCode` order. Meeting two-week-wait criteria

@@ -34,6 +34,9 @@ pub struct ReferralRecord {
     pub provider: Option<Organisation>,
     /// The service's display name (from its policy), if known.
     pub service_name: Option<String>,
+    /// The display name of the outcome's onward service, when the outcome names a known service
+    /// id (letters print the name, never the id).
+    pub onward_service_name: Option<String>,
     /// The users the referral names: referrer, assignee, outcome recorder.
     pub users: Vec<User>,
     pub photos: Vec<Photo>,

@@ -67,8 +67,11 @@ pub async fn load_record(src: &Sources<'_>, id: ReferralId) -> Result<ReferralRe
         let bytes = src.blobs.get(&record.attachment_key).await?;
         photos.push(Photo { record, bytes });
     }
+    let onward_service_name =
+        referral.outcome.as_ref().and_then(|o| o.onward_service.as_ref()).and_then(|s| src.service_names.get(s)).cloned();
     Ok(ReferralRecord {
         service_name: src.service_names.get(&referral.service_id).cloned(),
+        onward_service_name,
         referral,
         practice,
         provider,

@@ -78,3 +78,22 @@ fn limits_are_enforced_before_anything_is_sent() {
     // Only the one good upload was written.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count(), 1);
 }
+
+/// The letters' "who acts next" table (hazard log H1) agrees with what e-RS is told: the provider
+/// books exactly where e-RS puts the patient on the provider's list.
+#[test]
+fn the_next_step_table_agrees_with_the_ers_mapping() {
+    use telederm_domain::outcome::{NextOwner, next_step};
+    for route in [Route::AdviceAndGuidance, Route::Ras] {
+        for code in OutcomeCode::ALL {
+            for conv in [false, true] {
+                let on_providers_list = matches!(
+                    ers::mapping(code, route, conv),
+                    ErsMapping::ConvertToReferral | ErsMapping::RecordReviewOutcome { review_outcome: ErsTriageOutcome::AcceptReferBookLater }
+                );
+                let books = next_step(route, code, conv).owner == NextOwner::ProviderBooks;
+                assert_eq!(books, on_providers_list, "{route:?} {code:?} conversion_authorised={conv}");
+            }
+        }
+    }
+}

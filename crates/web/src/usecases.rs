@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
-use telederm_domain::eligibility::{Decision, EligibilityAnswers, evaluate};
+use telederm_domain::eligibility::{Decision, EligibilityAnswers, child_face_exclusion_applies, evaluate};
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
 use telederm_domain::patient::Patient;
@@ -331,6 +331,7 @@ pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store:
     let decision = evaluate(policy, &answers);
     let decision_json = serde_json::to_value(&decision).map_err(|e| ApiError::internal("decision", e))?;
     if decision.decision == Decision::Eligible {
+        child_face_check(policy, &answers, photos)?;
         return Ok(Readiness::Ready(decision_json));
     }
     let (code, message) = match decision.decision {
@@ -342,6 +343,39 @@ pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store:
     };
     let err = ApiError::unprocessable(code, message).with_details(decision_json.clone());
     Ok(Readiness::Ineligible(decision_json, err))
+}
+
+/// Whether a photo's quality report says a face was detected (`faces` > 0 or a `face_detected`
+/// issue; see `telederm_imaging::IssueCode::FaceDetected`).
+pub fn face_detected(report: &serde_json::Value) -> bool {
+    report["faces"].as_u64().is_some_and(|n| n > 0)
+        || report["issues"].as_array().is_some_and(|issues| issues.iter().any(|i| i["code"] == "face_detected"))
+}
+
+/// The child-face rule (hazard H3): a child referred to a service that excludes identifiable
+/// children's faces may not be sent with a photo in which a face was detected, even when the
+/// checklist says no face is identifiable: the detector's flag needs a person's decision.
+/// A per-photo "face not identifiable" confirmation by the GP is not implemented yet, so the only
+/// way on is to remove (or retake) the photo.
+fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos: &[telederm_store::PhotoRecord]) -> ApiResult<()> {
+    if !child_face_exclusion_applies(policy, answers) {
+        return Ok(());
+    }
+    let flagged: Vec<String> = photos.iter().filter(|p| p.verdict != "reject" && face_detected(&p.report)).map(|p| p.id.to_string()).collect();
+    if flagged.is_empty() {
+        return Ok(());
+    }
+    let wording = policy.wording_for(telederm_domain::policy::ReasonCode::ChildFaceIdentifiable).unwrap_or("Images where a child's face can be identified");
+    Err(ApiError::unprocessable(
+        "child_face_identifiable",
+        format!(
+            "A face was detected in {} photo(s) of this child, and {} does not accept them (\"{wording}\"). Remove the photo(s), or retake them showing only the affected skin with no face in view, then send the referral. Photos: {}.",
+            flagged.len(),
+            policy.name,
+            flagged.join(", ")
+        ),
+    )
+    .with_details(serde_json::json!({ "photos": flagged })))
 }
 
 pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
@@ -465,10 +499,10 @@ pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: Outco
             recorded_by: user.id,
             recorded_at: state.now(),
         };
-        outcome.validate().map_err(|e| ApiError::unprocessable("invalid_outcome", e.to_string()))?;
         let action = if outcome.code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome };
         // Check the state first so an illegal transition is reported as such, not as a field problem.
         r.status.after(action)?;
+        outcome.validate().map_err(|e| ApiError::unprocessable("invalid_outcome", e.to_string()))?;
         if outcome.code == OutcomeCode::ConvertToReferral {
             if r.route != Route::AdviceAndGuidance {
                 return Err(ApiError::unprocessable("conversion_needs_advice_and_guidance", "Only an Advice & Guidance request can be converted to a referral."));

@@ -8,8 +8,8 @@
 pub mod pdf;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use telederm_domain::outcome::{Outcome, OutcomeCode};
-use telederm_domain::referral::{Priority, Route};
+use telederm_domain::outcome::{NextStep, Outcome, OutcomeCode, next_step};
+use telederm_domain::referral::Priority;
 
 use crate::export::{ReferralRecord, is_dermoscopic, photo_kind_code};
 
@@ -148,41 +148,33 @@ fn safety_net(code: OutcomeCode) -> (&'static str, &'static str) {
     }
 }
 
-/// What happens next, in plain English, for the patient.
-fn patient_next_steps(o: &Outcome, route: Route) -> String {
+/// What happens next, in plain English, for the patient: the table's words
+/// ([`telederm_domain::outcome::next_step`]) and the details of this outcome.
+fn patient_next_steps(o: &Outcome, step: &NextStep, onward: Option<&str>) -> String {
     match o.code {
-        OutcomeCode::AdviceManagementPlan => {
-            "The specialist has sent your GP advice about how to treat your skin. You do not need to see a skin specialist in hospital. Your GP practice will talk to you about the treatment.".into()
-        }
-        OutcomeCode::NoFurtherAction => {
-            "The specialist does not think you need any treatment or a hospital appointment for this.".into()
-        }
-        OutcomeCode::FaceToFaceRoutine => {
-            "The specialist would like to see you in a skin clinic. You will be contacted with an appointment.".into()
-        }
-        OutcomeCode::FaceToFaceUrgent => {
-            "The specialist would like to see you soon in a skin clinic. You will be contacted with an appointment. Please answer calls and letters about it quickly.".into()
-        }
-        OutcomeCode::Biopsy => {
-            "The specialist would like to take a small sample of skin (a biopsy) to look at under a microscope. You will be contacted with an appointment. It is a small procedure done with a local anaesthetic.".into()
-        }
-        OutcomeCode::OnwardReferral => format!(
-            "The specialist thinks another team should see you{}. Your GP will arrange this.",
-            o.onward_service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
-        ),
-        OutcomeCode::ConvertToReferral => match route {
-            Route::AdviceAndGuidance => {
-                "Your GP asked the specialist for advice. The specialist would like to see you, so the request has been turned into a referral. You will be contacted with an appointment.".into()
-            }
-            Route::Ras => "You have been referred to the skin clinic. You will be contacted with an appointment.".into(),
+        OutcomeCode::OnwardReferral => match onward {
+            Some(name) => format!("{} The team is: {name}.", step.patient_told),
+            None => step.patient_told.to_string(),
         },
-        OutcomeCode::RedirectTwoWeekWait => {
-            "The specialist would like you to be seen quickly. Your GP will refer you on the urgent pathway, which means you should be seen within two weeks. This does not always mean cancer.".into()
-        }
         OutcomeCode::Rejected => format!(
-            "The specialist could not give advice this time. The reason was: {}. Your GP practice will talk to you about what happens next.",
+            "{} The reason was: {}.",
+            step.patient_told,
             o.rejection_reason.map(|r| r.label().to_lowercase()).unwrap_or_else(|| "not given".into())
         ),
+        _ => step.patient_told.to_string(),
+    }
+}
+
+/// The urgency heading and the patient's sentence, when the outcome is urgent or two-week wait (by
+/// its code or the priority it sets).
+fn urgency(o: &Outcome) -> Option<(&'static str, &'static str)> {
+    use telederm_domain::referral::Priority as P;
+    if o.code == OutcomeCode::RedirectTwoWeekWait || o.priority == Some(P::TwoWeekWait) {
+        Some(("Two-week wait", "This is urgent. You should be seen within two weeks."))
+    } else if o.code == OutcomeCode::FaceToFaceUrgent || o.priority == Some(P::Urgent) {
+        Some(("Urgent", "This is urgent."))
+    } else {
+        None
     }
 }
 
@@ -199,10 +191,29 @@ impl Letter {
         let consultant = rec.user(o.recorded_by).map(|u| u.display_name.clone()).unwrap_or_else(|| "The consultant".into());
         let referrer = rec.user(r.referrer_id).map(|u| u.display_name.clone()).unwrap_or_else(|| "the referrer".into());
         let p = &r.patient;
+        let step = next_step(r.route, o.code, r.conversion_authorised);
+        // The onward service by name: the id an outcome records is never shown.
+        let onward = o.onward_service.as_ref().map(|s| rec.onward_service_name.clone().unwrap_or_else(|| s.clone()));
         let mut blocks = Vec::new();
         match kind {
             LetterKind::Gp => {
                 blocks.push(Block::Field("To".into(), format!("{referrer}, {} ({})", rec.practice.name, rec.practice.ods_code)));
+                // The outcome and who acts next come first (hazard log H1, H2).
+                // An urgent outcome's section is headed by its urgency.
+                blocks.push(Block::Heading(urgency(o).map_or("Outcome", |(heading, ..)| heading).into()));
+                blocks.push(Block::Field("Outcome".into(), o.code.label().into()));
+                blocks.push(Block::Field("Action for you".into(), step.gp_action.into()));
+                if let Some(reason) = o.rejection_reason {
+                    blocks.push(Block::Field("Reason".into(), reason.label().into()));
+                }
+                if let Some(s) = &onward {
+                    blocks.push(Block::Field("Onward service".into(), s.clone()));
+                }
+                if let Some(pr) = o.priority {
+                    blocks.push(Block::Field("Priority".into(), priority_label(pr).into()));
+                }
+                let ers = crate::ers::mapping(o.code, r.route, r.conversion_authorised);
+                blocks.push(Block::Field("e-RS outcome".into(), ers.outcome_code().into()));
                 blocks.push(Block::Heading("Patient".into()));
                 blocks.push(Block::Field("Name".into(), p.full_name()));
                 blocks.push(Block::Field("Date of birth".into(), long_date(p.date_of_birth)));
@@ -249,26 +260,14 @@ impl Letter {
                 blocks.push(Block::Paragraph(or_none(&o.diagnosis)));
                 blocks.push(Block::Heading("Management plan".into()));
                 blocks.push(Block::Paragraph(or_none(&o.management_plan)));
-                blocks.push(Block::Heading("Outcome".into()));
-                blocks.push(Block::Field("Outcome".into(), o.code.label().into()));
-                if let Some(reason) = o.rejection_reason {
-                    blocks.push(Block::Field("Reason".into(), reason.label().into()));
-                }
-                if let Some(s) = &o.onward_service {
-                    blocks.push(Block::Field("Onward service".into(), s.clone()));
-                }
-                if let Some(pr) = o.priority {
-                    blocks.push(Block::Field("Priority".into(), priority_label(pr).into()));
-                }
-                let ers = crate::ers::mapping(o.code, r.route, r.conversion_authorised);
-                blocks.push(Block::Field("e-RS outcome".into(), ers.outcome_code().into()));
                 blocks.push(Block::Heading("Follow-up".into()));
                 blocks.push(Block::Paragraph(or_none(&o.follow_up)));
                 blocks.push(Block::Heading("Safety-netting".into()));
                 blocks.push(Block::Paragraph(safety_net(o.code).0.into()));
-                blocks.push(Block::Heading("Consultant".into()));
-                blocks.push(Block::Paragraph(format!("{consultant}, Consultant Dermatologist, {from}")));
-                blocks.push(Block::Field("Outcome recorded".into(), long_date(o.recorded_at.date_naive())));
+                // The sign-off as one field: the service is in the header and the letter's date is
+                // the day the outcome was recorded. A heading here (kept with what follows) and a
+                // separate date pushed a short letter's last lines onto an otherwise empty page.
+                blocks.push(Block::Field("Consultant".into(), format!("{consultant}, Consultant Dermatologist")));
             }
             LetterKind::Patient | LetterKind::PatientLargePrint => {
                 blocks.push(Block::Paragraph(format!("Dear {}", p.full_name())));
@@ -276,8 +275,12 @@ impl Letter {
                     "Your GP, {referrer} at {}, sent photos of your skin to a skin specialist (a dermatologist) at {service}. The specialist has now looked at them. This letter tells you what they said.",
                     rec.practice.name
                 )));
+                if let Some((heading, patient)) = urgency(o) {
+                    blocks.push(Block::Heading(heading.into()));
+                    blocks.push(Block::Paragraph(patient.into()));
+                }
                 blocks.push(Block::Heading("What happens next".into()));
-                blocks.push(Block::Paragraph(patient_next_steps(o, r.route)));
+                blocks.push(Block::Paragraph(patient_next_steps(o, &step, onward.as_deref())));
                 if !o.diagnosis.trim().is_empty() && o.code != OutcomeCode::Rejected {
                     blocks.push(Block::Heading("What the specialist thinks it is".into()));
                     blocks.push(Block::Paragraph(o.diagnosis.clone()));

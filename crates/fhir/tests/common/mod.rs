@@ -226,6 +226,7 @@ pub fn record() -> ReferralRecord {
         practice: practice(),
         provider: Some(provider()),
         service_name: Some("Homerton teledermatology".into()),
+        onward_service_name: None,
         users: vec![gp(), consultant()],
         photos: vec![photo(1, PhotoKind::Locator, "locator.png"), photo(2, PhotoKind::Dermoscopic, "close-up.png")],
         messages: messages(),
