@@ -294,6 +294,18 @@ async fn every_response_carries_the_security_headers_and_bodies_are_limited() {
     let big = json!({"email": "x@example.org", "password": "y".repeat(3 * 1024 * 1024)});
     let r = client.post(format!("{}/api/v1/auth/sign-in", server.base)).json(&big).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // ...in the API's error shape (not axum's plain text), with the security headers.
+    assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY), "{:?}", r.headers());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "body_too_large", "{body}");
+    // An address that does not exist, or a method an address does not take, is a JSON error too.
+    let r = client.get(format!("{}/api/v1/no-such-thing", server.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
+    let r = client.delete(format!("{}/api/v1/services", server.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "method_not_allowed");
     let r = client
         .post(format!("{}/sign-in", server.base))
         .form(&[("email", "x@example.org"), ("password", &"y".repeat(3 * 1024 * 1024))])

@@ -216,9 +216,11 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes(&state))
         .merge(pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::harden))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), api::uniform_errors))
+        // Outside the body limits and the error shaping, so their answers carry the security
+        // headers too (it reads only the request's headers, never its body).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::harden))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panic_response))
         .layer(axum::middleware::from_fn(ops::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::client_address_layer))
