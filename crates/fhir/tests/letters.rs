@@ -266,14 +266,20 @@ fn urgent_and_two_week_wait_outcomes_have_a_heading_in_every_letter() {
     assert!(!html.contains("<h2>Urgent</h2>") && !html.contains("<h2>Two-week wait</h2>"), "{html}");
 }
 
+/// A record with `code` recorded on `route`, with the fields that code needs filled in.
+fn complete_outcome(route: Route, code: OutcomeCode) -> telederm_fhir::export::ReferralRecord {
+    let mut rec = with_outcome(route, code);
+    let o = rec.referral.outcome.as_mut().unwrap();
+    o.rejection_reason = (code == OutcomeCode::Rejected).then_some(RejectionReason::Other);
+    o.onward_service = (code == OutcomeCode::OnwardReferral).then(|| "Plastic surgery".to_string());
+    rec
+}
+
 #[test]
 fn no_letter_pdf_has_a_blank_page() {
     for route in [Route::AdviceAndGuidance, Route::Ras] {
         for code in OutcomeCode::ALL {
-            let mut rec = with_outcome(route, code);
-            let o = rec.referral.outcome.as_mut().unwrap();
-            o.rejection_reason = (code == OutcomeCode::Rejected).then_some(RejectionReason::Other);
-            o.onward_service = (code == OutcomeCode::OnwardReferral).then(|| "Plastic surgery".to_string());
+            let rec = complete_outcome(route, code);
             for kind in LetterKind::ALL {
                 let pages = pdf_pages(&Letter::for_record(&rec, kind).unwrap().to_pdf());
                 let n = pages.len();
@@ -293,10 +299,7 @@ fn no_letter_pdf_has_a_blank_page() {
 fn a_short_gp_letter_is_one_page() {
     for route in [Route::AdviceAndGuidance, Route::Ras] {
         for code in OutcomeCode::ALL {
-            let mut rec = with_outcome(route, code);
-            let o = rec.referral.outcome.as_mut().unwrap();
-            o.rejection_reason = (code == OutcomeCode::Rejected).then_some(RejectionReason::Other);
-            o.onward_service = (code == OutcomeCode::OnwardReferral).then(|| "Plastic surgery".to_string());
+            let rec = complete_outcome(route, code);
             let pages = pdf_pages(&Letter::for_record(&rec, LetterKind::Gp).unwrap().to_pdf());
             assert_eq!(pages.len(), 1, "{route:?} {code:?}: {pages:#?}");
         }

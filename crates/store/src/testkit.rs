@@ -333,3 +333,55 @@ impl Practice {
         }
     }
 }
+
+/// Runs each named test on both databases, as `sqlite::NAME` and `postgres::NAME`. With `store:`
+/// each test gets a migrated `&Store` (closed afterwards); without it, the `&TestDatabase` itself
+/// on a multi-threaded runtime, for tests that open several stores (several nodes) or need
+/// concurrency.
+#[macro_export]
+macro_rules! on_both_databases {
+    (store: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::testkit::TestDatabase::sqlite();
+                    let store = db.store().await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::testkit::TestDatabase::postgres().await;
+                    let store = db.store().await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::testkit::TestDatabase::sqlite();
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::testkit::TestDatabase::postgres().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}

@@ -9,30 +9,7 @@ use telederm_domain::referral::{Action, Message, MessageKind, ReferralStatus};
 use telederm_store::testkit::{Practice, TestDatabase};
 use telederm_store::{AuditFilter, Channel, Dialect, EventRecord, NewAuditEntry, OutboxMessage, Store};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDatabase::sqlite();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDatabase::postgres().await;
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-both!(a_change_whose_audit_entry_fails_writes_nothing, a_new_referral_whose_audit_entry_fails_is_not_stored);
+telederm_store::on_both_databases!(a_change_whose_audit_entry_fails_writes_nothing, a_new_referral_whose_audit_entry_fails_is_not_stored);
 
 /// Makes every audit append fail (or work again), as a full disk or a broken trail would.
 async fn audit_fails(store: &Store, fail: bool) {

@@ -3,34 +3,7 @@
 use chrono::NaiveDate;
 use telederm_store::Store;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = telederm_store::testkit::TestDatabase::sqlite();
-                    let store = db.store().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = telederm_store::testkit::TestDatabase::postgres().await;
-                    let store = db.store().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(the_latest_loaded_file_wins);
+telederm_store::on_both_databases!(store: the_latest_loaded_file_wins);
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

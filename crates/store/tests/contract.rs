@@ -13,35 +13,7 @@ use telederm_domain::referral::{
 use telederm_domain::{MessageId, NhsNumber, OrganisationId, PhotoId, ReferralId, UserId};
 use telederm_store::{EventRecord, PhotoRecord, ReferralFilter, Store, StoreError};
 
-/// Runs each named test against both databases: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = telederm_store::testkit::TestDatabase::sqlite();
-                    let store = db.store().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = telederm_store::testkit::TestDatabase::postgres().await;
-                    let store = db.store().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+telederm_store::on_both_databases!(store:
     organisations,
     users,
     sessions_expire_and_end,

@@ -13,30 +13,7 @@ use telederm_store::outbox::SEND_NOTIFICATION_JOB;
 use telederm_store::testkit::{Practice, TestDatabase};
 use telederm_store::{Channel, Dialect, JobState, NewJob, OutboxMessage, OutboxState, Store, StoreError};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = super::TestDatabase::sqlite();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = super::TestDatabase::postgres().await;
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+telederm_store::on_both_databases!(
     retries_back_off_then_die,
     expired_lease_is_claimed_again,
     unique_keys_enqueue_once,

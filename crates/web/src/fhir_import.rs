@@ -20,7 +20,7 @@ use telederm_domain::ReferralId;
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::referral::{Referral, ReferralStatus};
 use telederm_fhir::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
-use telederm_store::{AuditOutcome, NewAuditEntry, PhotoRecord};
+use telederm_store::{AuditOutcome, PhotoRecord};
 
 use crate::AppState;
 use crate::audit::{self, Actor, Target};
@@ -238,20 +238,11 @@ async fn write_drafts(
     now: chrono::DateTime<Utc>,
     ids: &[String],
 ) -> Result<(), ApiError> {
-    let actor = Actor::user(user);
-    let entry = NewAuditEntry {
-        actor_id: actor.id.clone(),
-        actor_label: actor.label.clone(),
-        actor_role: actor.role.clone(),
-        organisation_id: actor.organisation_id.clone(),
-        action: "fhir.import".into(),
-        record_type: "referral".into(),
-        record_id: (ids.len() == 1).then(|| ids[0].clone()),
-        referral_id: (ids.len() == 1).then(|| ids[0].clone()),
-        client_addr: audit::current_client_address(),
-        outcome: Some(AuditOutcome::Allowed),
-        detail: format!("created={}", ids.join(",")),
+    let target = match drafts {
+        [(r, _, _)] => Target::referral(r.id),
+        _ => Target::many("referral"),
     };
+    let entry = audit::entry(&Actor::user(user), "fhir.import", target, AuditOutcome::Allowed, format!("created={}", ids.join(",")));
     let mut w = state.store.begin().await?;
     for (r, photos, _) in drafts {
         telederm_store::insert_referral_in(&mut w, r).await?;
