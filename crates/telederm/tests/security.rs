@@ -299,6 +299,8 @@ async fn every_response_carries_the_security_headers_and_bodies_are_limited() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "body_too_large", "{body}");
     // An address that does not exist, or a method an address does not take, is a JSON error too.
+    // (A fresh client: the server closes a connection whose over-limit body it did not read.)
+    let client = plain();
     let r = client.get(format!("{}/api/v1/no-such-thing", server.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
