@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod eligibility;
 pub mod ids;
 pub mod nhs_number;
+pub mod notification;
 pub mod organisation;
 pub mod outcome;
 pub mod password;

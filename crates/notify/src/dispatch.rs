@@ -9,7 +9,7 @@ use telederm_store::outbox::SEND_NOTIFICATION_JOB;
 use telederm_store::{Job, JobState, OutboxState, Store};
 pub use tokio_util::sync::CancellationToken;
 
-use crate::{Channel, Notification, Notifier, NotifyError, Template};
+use crate::{Notification, Notifier, NotifyError};
 
 /// What a job handler reports.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +30,7 @@ pub async fn deliver_outbox(store: &Store, notifier: &dyn Notifier, outbox_id: u
     if m.state == OutboxState::Sent {
         return Ok(false);
     }
-    let template = Template::parse(&m.template).ok_or_else(|| JobError::Fatal(format!("unknown template {:?}", m.template)))?;
-    let channel = match m.channel {
-        telederm_store::Channel::Email => Channel::Email,
-        telederm_store::Channel::Sms => Channel::Sms,
-    };
-    let n = Notification::new(channel, &m.recipient, template, &m.link)
+    let n = Notification::new(m.channel, &m.recipient, m.template, &m.link)
         .map_err(|e| JobError::Fatal(e.to_string()))?
         .with_reference(m.id.to_string());
     let delivery = notifier.send(&n).await.map_err(|e| match e {

@@ -15,15 +15,8 @@ use futures::future::BoxFuture;
 
 pub use govuk::{DEFAULT_BASE_URL as GOVUK_NOTIFY_BASE_URL, GovUkNotify, GovUkNotifySettings, notify_jwt};
 pub use smtp::{SmtpNotifier, SmtpSettings, SmtpTls};
-pub use templates::Template;
-
-/// How a notification reaches its reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-}
+pub use templates::{Template, TemplateText};
+pub use telederm_domain::notification::Channel;
 
 /// One message to one reader.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,70 +1,23 @@
 //! The messages Telederm sends. Each says only that something happened and where to sign in to
 //! see it: no clinical detail, no NHS number, no patient name. The only variable is the link.
 
-use serde::{Deserialize, Serialize};
 
-/// Every message Telederm can send, by name (the name is stored in the outbox).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Template {
-    /// To the patient: the practice asks for photos, with a secure upload link.
-    PatientPhotoRequest,
-    /// To the patient: the practice has sent their request to the dermatology service.
-    PatientReferralSent,
-    /// To the patient: the service has responded; details are with their GP or behind the link.
-    PatientResponseReady,
-    /// To the referrer: the consultant asks for more information or photos.
-    GpInformationRequested,
-    /// To the referrer: the consultant has recorded an outcome.
-    GpResponseReady,
-    /// To the referrer: the request was returned without an assessment.
-    GpRequestReturned,
-    /// To a consultant: a request is on their worklist (a new one for their service, or one
-    /// assigned to them).
-    ConsultantCaseAssigned,
-    /// To the service's consultants: a request is due tomorrow.
-    SlaDueTomorrow,
-    /// To the service's consultants: a request is due today.
-    SlaDueToday,
-    /// To the service's lead: a request is past its deadline.
-    SlaBreached,
+pub use telederm_domain::notification::Template;
+
+/// The texts of each message.
+pub trait TemplateText {
+    /// The email subject.
+    fn subject(self) -> &'static str;
+    /// The first paragraph: what happened, in words the reader can use.
+    fn lead(self) -> &'static str;
+    /// The email body: the lead paragraph, the link, and why there is nothing more.
+    fn email_body(self, link: &str) -> String;
+    /// The text message: short, with the link.
+    fn sms_body(self, link: &str) -> String;
 }
 
-impl Template {
-    pub const ALL: [Template; 10] = [
-        Template::PatientPhotoRequest,
-        Template::PatientReferralSent,
-        Template::PatientResponseReady,
-        Template::GpInformationRequested,
-        Template::GpResponseReady,
-        Template::GpRequestReturned,
-        Template::ConsultantCaseAssigned,
-        Template::SlaDueTomorrow,
-        Template::SlaDueToday,
-        Template::SlaBreached,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Template::PatientPhotoRequest => "patient_photo_request",
-            Template::PatientReferralSent => "patient_referral_sent",
-            Template::PatientResponseReady => "patient_response_ready",
-            Template::GpInformationRequested => "gp_information_requested",
-            Template::GpResponseReady => "gp_response_ready",
-            Template::GpRequestReturned => "gp_request_returned",
-            Template::ConsultantCaseAssigned => "consultant_case_assigned",
-            Template::SlaDueTomorrow => "sla_due_tomorrow",
-            Template::SlaDueToday => "sla_due_today",
-            Template::SlaBreached => "sla_breached",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Template> {
-        Template::ALL.into_iter().find(|t| t.name() == name)
-    }
-
-    /// The email subject.
-    pub fn subject(self) -> &'static str {
+impl TemplateText for Template {
+    fn subject(self) -> &'static str {
         match self {
             Template::PatientPhotoRequest => "Please send photos for your skin review",
             Template::PatientReferralSent => "Your GP practice has contacted the dermatology service",
@@ -79,7 +32,6 @@ impl Template {
         }
     }
 
-    /// The first paragraph: what happened, in words the reader can use.
     fn lead(self) -> &'static str {
         match self {
             Template::PatientPhotoRequest => {
@@ -113,8 +65,7 @@ impl Template {
         }
     }
 
-    /// The email body: the lead paragraph, the link, and why there is nothing more.
-    pub fn email_body(self, link: &str) -> String {
+    fn email_body(self, link: &str) -> String {
         format!(
             "{}\n\n{link}\n\nFor your privacy this email contains no personal or medical details. \
              If you did not expect it, you can ignore it.\n\nTelederm teledermatology service\n",
@@ -122,8 +73,7 @@ impl Template {
         )
     }
 
-    /// The text message: short, with the link.
-    pub fn sms_body(self, link: &str) -> String {
+    fn sms_body(self, link: &str) -> String {
         format!("{} {link}", self.subject())
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use telederm_domain::referral::{Action, ClinicalHistory, Referral, ReferralStatus};
+use telederm_notify::TemplateText;
 use telederm_notify::dispatch::drain_notifications;
 use telederm_notify::{SmtpNotifier, SmtpSettings, Template};
 use telederm_store::testkit::{Practice, SmtpServer, TestDatabase};
@@ -33,7 +34,7 @@ async fn journey(db: &TestDatabase) {
     let note = |to: &str, template: Template| OutboxMessage {
         channel: Channel::Email,
         recipient: to.into(),
-        template: template.name().into(),
+        template,
         link: link.clone(),
         referral_id: Some(id),
         dedupe_key: None,

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use telederm_notify::{
+    TemplateText,
     Channel, GovUkNotify, GovUkNotifySettings, Notification, Notifier, NotifyError, SmtpNotifier, SmtpSettings, Template,
 };
 use telederm_store::testkit::SmtpServer;

@@ -22,15 +22,10 @@ pub const SEND_NOTIFICATION_JOB: &str = "send_notification";
 
 /// The template whose link is a credential (a patient's upload link with its token): the link is
 /// replaced by [`SENT_SECRET_LINK`] once the message is sent.
-pub const SECRET_LINK_TEMPLATE: &str = "patient_photo_request";
+pub const SECRET_LINK_TEMPLATE: Template = Template::PatientPhotoRequest;
 pub const SENT_SECRET_LINK: &str = "(upload link sent; not kept)";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-}
+pub use telederm_domain::notification::{Channel, Template};
 
 /// A notification to send once the transaction that writes it commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +33,8 @@ pub struct OutboxMessage {
     pub channel: Channel,
     /// An email address or a phone number.
     pub recipient: String,
-    /// The template's name, e.g. `gp_outcome_ready` (the notify crate knows the texts).
-    pub template: String,
+    /// The message (the notify crate knows the texts; the outbox keeps its name).
+    pub template: Template,
     /// Where the reader signs in to see the details.
     pub link: String,
     pub referral_id: Option<ReferralId>,
@@ -60,7 +55,7 @@ pub struct OutboxRecord {
     pub id: uuid::Uuid,
     pub channel: Channel,
     pub recipient: String,
-    pub template: String,
+    pub template: Template,
     pub link: String,
     pub referral_id: Option<ReferralId>,
     pub dedupe_key: Option<String>,
@@ -75,7 +70,7 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRecord> {
         id: uuid(r.get::<String, _>("id").as_str())?,
         channel: parse_name(r.get::<String, _>("channel").as_str())?,
         recipient: r.get("recipient"),
-        template: r.get("template"),
+        template: parse_name(r.get::<String, _>("template").as_str())?,
         link: r.get("link"),
         referral_id: r.get::<Option<String>, _>("referral_id").as_deref().map(uuid).transpose()?,
         dedupe_key: r.get("dedupe_key"),
@@ -98,7 +93,7 @@ pub async fn insert_outbox(w: &mut WriteTx<'_>, m: &OutboxMessage) -> Result<Opt
     .bind(id.to_string())
     .bind(crate::codec::name(&m.channel))
     .bind(&m.recipient)
-    .bind(&m.template)
+    .bind(m.template.name())
     .bind(&m.link)
     .bind(m.referral_id.map(|r| r.to_string()))
     .bind(m.dedupe_key.as_deref())
@@ -213,7 +208,7 @@ impl Store {
         .bind(ts(now))
         .bind(provider_reference)
         .bind(id.to_string())
-        .bind(SECRET_LINK_TEMPLATE)
+        .bind(SECRET_LINK_TEMPLATE.name())
         .bind(SENT_SECRET_LINK)
         .execute(&mut *w.tx)
         .await?;

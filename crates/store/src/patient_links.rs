@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use telederm_domain::{ReferralId, UserId};
 
 use crate::codec::{parse_ts, ts, unique_violation, uuid};
+use crate::audit::NewAuditEntry;
 use crate::{Result, Store, StoreError};
 
 /// A patient upload link as stored (never the token itself).
@@ -63,13 +64,9 @@ fn link_from_row(row: &AnyRow) -> Result<PatientLink> {
 }
 
 impl Store {
-    pub async fn create_patient_link(&self, link: &PatientLink) -> Result<()> {
-        self.create_patient_link_notifying(link, &[]).await
-    }
-
-    /// [`Store::create_patient_link`], plus notifications (the link sent to the patient) written
-    /// in the same transaction.
-    pub async fn create_patient_link_notifying(&self, link: &PatientLink, notifications: &[crate::OutboxMessage]) -> Result<()> {
+    /// Creates a link with its notifications (the link sent to the patient) and its audit entry,
+    /// in one transaction.
+    pub async fn create_patient_link_notifying(&self, link: &PatientLink, notifications: &[crate::OutboxMessage], audit: &NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO patient_links (id, token_hash, referral_id, created_by, created_at, expires_at, failed_attempts, max_photos, photos_uploaded)
@@ -88,6 +85,7 @@ impl Store {
         for m in notifications {
             crate::outbox::insert_outbox(&mut w, m).await?;
         }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 
@@ -107,17 +105,16 @@ impl Store {
         rows.iter().map(link_from_row).collect()
     }
 
-    async fn get_patient_link(&self, id: uuid::Uuid) -> Result<PatientLink> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(link_from_row).transpose()?.ok_or(StoreError::NotFound)
-    }
-
     /// Counts a wrong date of birth; the link locks when the count reaches `max_failures`.
-    /// Returns the link as it is afterwards.
-    pub async fn record_patient_link_failure(&self, id: uuid::Uuid, now: DateTime<Utc>, max_failures: i64) -> Result<PatientLink> {
+    /// Returns the link as it is afterwards; `audit` makes the entry for it, appended in the same
+    /// transaction.
+    pub async fn record_patient_link_failure(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        max_failures: i64,
+        audit: impl FnOnce(&PatientLink) -> NewAuditEntry,
+    ) -> Result<PatientLink> {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "UPDATE patient_links SET failed_attempts = failed_attempts + 1,
@@ -129,12 +126,19 @@ impl Store {
         .bind(ts(now))
         .execute(&mut *w.tx)
         .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let after = row.as_ref().map(link_from_row).transpose()?.ok_or(StoreError::NotFound)?;
+        crate::audit::append_audit_in(&mut w, self.dialect, &audit(&after)).await?;
         w.commit().await?;
-        self.get_patient_link(id).await
+        Ok(after)
     }
 
-    /// Records a matching date of birth and the hash of the patient's cookie for this link.
-    pub async fn verify_patient_link(&self, id: uuid::Uuid, session_hash: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Records a matching date of birth and the hash of the patient's cookie for this link, with
+    /// its audit entry.
+    pub async fn verify_patient_link(&self, id: uuid::Uuid, session_hash: &str, now: DateTime<Utc>, audit: &NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query("UPDATE patient_links SET session_hash = $2, verified_at = $3 WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL")
             .bind(id.to_string())
@@ -145,6 +149,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the link is locked or revoked".into()));
         }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 
@@ -169,24 +174,27 @@ impl Store {
         w.commit().await
     }
 
-    pub async fn revoke_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<()> {
+    /// Revokes a link, with its audit entry.
+    pub async fn revoke_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>, audit: &NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("UPDATE patient_links SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(ts(now))
             .execute(&mut *w.tx)
             .await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 
-    /// The patient has finished: the link takes no more photos.
-    pub async fn submit_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<()> {
+    /// The patient has finished: the link takes no more photos. With its audit entry.
+    pub async fn submit_patient_link(&self, id: uuid::Uuid, now: DateTime<Utc>, audit: &NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("UPDATE patient_links SET submitted_at = $2 WHERE id = $1 AND submitted_at IS NULL")
             .bind(id.to_string())
             .bind(ts(now))
             .execute(&mut *w.tx)
             .await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 }

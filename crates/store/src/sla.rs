@@ -8,7 +8,7 @@ use telederm_domain::ReferralId;
 use telederm_domain::organisation::Role;
 use telederm_domain::referral::ReferralStatus;
 
-use crate::outbox::{Channel, OutboxMessage, insert_outbox};
+use crate::outbox::{Channel, OutboxMessage, Template, insert_outbox};
 use crate::{ReferralFilter, Result, Store};
 
 /// The job kind that runs [`Store::queue_sla_reminders`].
@@ -57,11 +57,11 @@ impl Store {
                 let Some(due) = r.due_date else { continue };
                 let (template, role, key) = if due < today {
                     // Escalated once per referral and lead, not every day.
-                    ("sla_breached", Role::ServiceAdmin, format!("sla:breached:{}", r.id))
+                    (Template::SlaBreached, Role::ServiceAdmin, format!("sla:breached:{}", r.id))
                 } else if due == today {
-                    ("sla_due_today", Role::Consultant, format!("sla:due_today:{}:{today}", r.id))
+                    (Template::SlaDueToday, Role::Consultant, format!("sla:due_today:{}:{today}", r.id))
                 } else if due <= next_working_day {
-                    ("sla_due_tomorrow", Role::Consultant, format!("sla:due_tomorrow:{}:{due}", r.id))
+                    (Template::SlaDueTomorrow, Role::Consultant, format!("sla:due_tomorrow:{}:{due}", r.id))
                 } else {
                     continue;
                 };
@@ -75,7 +75,7 @@ impl Store {
                     messages.push(OutboxMessage {
                         channel: Channel::Email,
                         recipient: u.email.clone(),
-                        template: template.to_string(),
+                        template,
                         link: link_for(r.id),
                         referral_id: Some(r.id),
                         dedupe_key: Some(format!("{key}:{}", u.id)),

@@ -24,6 +24,14 @@ impl Store {
         w.commit().await
     }
 
+    /// [`Store::create_organisation`] with its audit entry, in one transaction.
+    pub async fn create_organisation_audited(&self, org: &Organisation, audit: &crate::audit::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        create_organisation_in(&mut w, org).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     pub async fn list_organisations(&self) -> Result<Vec<Organisation>> {
         let rows = sqlx::query("SELECT id, kind, ods_code, name FROM organisations ORDER BY name")
             .fetch_all(&self.pool)
@@ -61,6 +69,14 @@ impl Store {
     pub async fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
         let mut w = self.begin_write().await?;
         create_user_in(&mut w, user, password_hash, UserOrigin::Admin).await?;
+        w.commit().await
+    }
+
+    /// [`Store::create_user`] with its audit entry, in one transaction.
+    pub async fn create_user_audited(&self, user: &User, password_hash: &str, audit: &crate::audit::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        create_user_in(&mut w, user, password_hash, UserOrigin::Admin).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 
@@ -121,8 +137,10 @@ impl Store {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.get("n"))
     }
 
-    pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
+    /// A new password: every session of the user ends. With its audit entry.
+    pub async fn set_password_hash(&self, id: UserId, hash: &str, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id.to_string())
@@ -392,7 +410,8 @@ impl Store {
 
     /// Links an identity to an account (the first single sign-on by email). Refused with
     /// [`StoreError::Conflict`] when the identity or the account is already linked.
-    pub async fn link_identity(&self, issuer: &str, subject: &str, user: UserId, at: DateTime<Utc>) -> Result<()> {
+    /// Links a single sign-on identity to an account, with its audit entry.
+    pub async fn link_identity(&self, issuer: &str, subject: &str, user: UserId, at: DateTime<Utc>, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("INSERT INTO oidc_identities (issuer, subject, user_id, linked_at) VALUES ($1, $2, $3, $4)")
             .bind(issuer)
@@ -402,6 +421,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await
             .map_err(|e| unique_violation(e, "a single sign-on identity for this account"))?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
 }

@@ -54,7 +54,7 @@ async fn a_change_whose_audit_entry_fails_writes_nothing(db: &TestDatabase) {
         let notice = OutboxMessage {
             channel: Channel::Email,
             recipient: "ada@example.com".into(),
-            template: "patient_referral_sent".into(),
+            template: telederm_store::Template::PatientReferralSent,
             link: String::new(),
             referral_id: Some(r.id),
             dedupe_key: None,

@@ -211,7 +211,7 @@ async fn password_change_ends_sessions(store: &Store) {
     let now = at(5, 12);
     store.create_session("gp-1", w.gp.id, now, now + Duration::hours(8)).await.unwrap();
     store.create_session("derm-1", w.consultant.id, now, now + Duration::hours(8)).await.unwrap();
-    store.set_password_hash(w.gp.id, "new-hash").await.unwrap();
+    store.set_password_hash(w.gp.id, "new-hash", &telederm_store::NewAuditEntry::default()).await.unwrap();
     assert_eq!(store.user_by_email("gp@example.nhs.uk").await.unwrap().unwrap().1, "new-hash");
     assert!(store.session_user("gp-1", now).await.unwrap().is_none());
     assert!(store.session_user("derm-1", now).await.unwrap().is_some(), "other users keep their sessions");

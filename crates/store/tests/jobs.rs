@@ -123,7 +123,7 @@ async fn notifications_commit_with_the_change(db: &TestDatabase) {
     let msg = |to: &str, template: &str| OutboxMessage {
         channel: Channel::Email,
         recipient: to.into(),
-        template: template.into(),
+        template: telederm_store::Template::parse(template).expect("a known template"),
         link: format!("https://telederm.example/referrals/{}", r.id),
         referral_id: Some(r.id),
         dedupe_key: None,
@@ -278,9 +278,9 @@ async fn sla_reminders_reach_consultants_then_the_lead_once(db: &TestDatabase) {
             store.list_outbox(id).await.unwrap().into_iter().map(|o| (o.recipient, o.template)).collect::<Vec<_>>()
         }
     };
-    assert_eq!(got(&rs[0]).await, [("derm@example.nhs.uk".to_string(), "sla_due_tomorrow".to_string())]);
-    assert_eq!(got(&rs[1]).await, [("derm@example.nhs.uk".to_string(), "sla_due_today".to_string())]);
-    assert_eq!(got(&rs[2]).await, [("lead@example.nhs.uk".to_string(), "sla_breached".to_string())]);
+    assert_eq!(got(&rs[0]).await, [("derm@example.nhs.uk".to_string(), telederm_store::Template::SlaDueTomorrow)]);
+    assert_eq!(got(&rs[1]).await, [("derm@example.nhs.uk".to_string(), telederm_store::Template::SlaDueToday)]);
+    assert_eq!(got(&rs[2]).await, [("lead@example.nhs.uk".to_string(), telederm_store::Template::SlaBreached)]);
     assert!(got(&rs[3]).await.is_empty() && got(&rs[4]).await.is_empty());
     assert_eq!(store.list_outbox(rs[0].id).await.unwrap()[0].link, link(rs[0].id));
 

@@ -28,7 +28,7 @@ use telederm_store::blobs::BlobStore;
 use telederm_domain::referral::ReferralStatus;
 use telederm_store::audit::NewAuditEntry;
 use telederm_store::{Dialect, ReferralFilter, Store};
-use telederm_web::usecases::{self, ListQuery};
+use telederm_app::referrals::{self as usecases, ListQuery};
 use telederm_web::{AppState, WebSettings};
 
 #[derive(Parser)]
@@ -342,7 +342,7 @@ where
 
 /// A use case's result, its API error turned into a plain one.
 fn api<T>(r: telederm_web::error::ApiResult<T>) -> anyhow::Result<T> {
-    r.map_err(|e| anyhow::anyhow!("{}: {}", e.body.code, e.body.message))
+    r.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
 }
 
 fn referrer(w: &World, i: usize) -> User {

@@ -12,8 +12,10 @@ use telederm_domain::policy::{ImageSource, PhotoKind};
 use telederm_domain::referral::{ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Route};
 use telederm_domain::{NhsNumber, OrganisationId, ReferralId};
 use telederm_imaging::synth::{JpegOpts, Scene, jpeg, render};
-use telederm_web::usecases::{self, CreateReferral, OutcomeBody};
-use telederm_web::{AppState, Clock};
+use telederm_app::referrals::{self, CreateReferral, OutcomeBody};
+use telederm_app::audit::Actor;
+use telederm_app::users::{self, NewUser};
+use telederm_app::{App, Clock};
 
 use crate::config::Config;
 
@@ -50,7 +52,7 @@ pub fn ensure_blob_key(mut config: Config) -> anyhow::Result<Config> {
 }
 
 /// Seeds the demo data if the database has no users yet, and prints the demo sign-ins.
-pub async fn seed_if_empty(config: &Config, state: &AppState) -> anyhow::Result<()> {
+pub async fn seed_if_empty(config: &Config, state: &App) -> anyhow::Result<()> {
     let path = config.data_dir.join(CREDENTIALS_FILE);
     if state.store.count_users().await? == 0 {
         let creds = seed(state).await?;
@@ -69,8 +71,7 @@ pub async fn seed_if_empty(config: &Config, state: &AppState) -> anyhow::Result<
     Ok(())
 }
 
-async fn seed(state: &AppState) -> anyhow::Result<String> {
-    let store = &state.store;
+async fn seed(state: &App) -> anyhow::Result<String> {
     let practice = Organisation {
         id: OrganisationId::new(),
         kind: OrganisationKind::GpPractice,
@@ -86,8 +87,9 @@ async fn seed(state: &AppState) -> anyhow::Result<String> {
         name: "Demo Dermatology Provider".into(),
         services: services.clone(),
     };
-    store.create_organisation(&practice).await?;
-    store.create_organisation(&provider).await?;
+    let operator = Actor::operator("telederm demo");
+    let practice = seeded("practice", users::create_organisation(state, &operator, practice).await)?;
+    let provider = seeded("provider", users::create_organisation(state, &operator, provider).await)?;
 
     let people = [
         ("gp@demo.telederm.nhs.uk", "Dr Asha Patel", Role::Referrer, practice.id, vec![]),
@@ -99,8 +101,8 @@ async fn seed(state: &AppState) -> anyhow::Result<String> {
     let mut users = Vec::new();
     for (email, name, role, org, services) in people {
         let password = random_password();
-        let user = User { id: Default::default(), email: email.into(), display_name: name.into(), role, organisation_id: org, services };
-        store.create_user(&user, &telederm_web::auth::hash_password(&password)?).await?;
+        let new = NewUser { email: email.into(), display_name: name.into(), role, organisation_id: org, services, password: password.clone() };
+        let user = seeded("user", users::create_user(state, &operator, new).await)?;
         creds.push_str(&format!("  {:<14} {email:<38} {password}\n", role.as_str()));
         users.push(user);
     }
@@ -139,12 +141,12 @@ fn answers(p: &Patient, condition: &str, sites: &[&str], on: DateTime<Utc>) -> s
 /// Seeds through the application's own use cases (the same checks, events, notifications and
 /// audit entries as real use), each at the time it happened by an injected clock.
 struct Demo<'a> {
-    state: &'a AppState,
+    state: &'a App,
     gp: &'a User,
 }
 
-fn seeded<T>(what: &str, r: Result<T, telederm_web::error::ApiError>) -> anyhow::Result<T> {
-    r.map_err(|e| anyhow::anyhow!("demo {what}: {} ({}) {}", e.body.message, e.body.code, e.body.details.unwrap_or_default()))
+fn seeded<T>(what: &str, r: telederm_app::Result<T>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("demo {what}: {} ({}) {}", e.message, e.code, e.details.unwrap_or_default()))
 }
 
 /// A demo referral: its id and when it was started.
@@ -155,7 +157,7 @@ struct Case {
 
 impl Demo<'_> {
     /// The application as it was `minutes` after `created`.
-    fn at(&self, created: DateTime<Utc>, minutes: i64) -> AppState {
+    fn at(&self, created: DateTime<Utc>, minutes: i64) -> App {
         let mut state = self.state.clone();
         state.clock = Clock::fixed(created + Duration::minutes(minutes));
         state
@@ -182,7 +184,7 @@ impl Demo<'_> {
             consent: Some(Consent { given_by: ConsentGivenBy::Patient, method: ConsentMethod::Verbal, direct_care: true, teaching: false, research: false }),
             conversion_authorised: true,
         };
-        let r = seeded("referral", usecases::create_draft(&self.at(created, 0), self.gp, body).await)?;
+        let r = seeded("referral", referrals::create_draft(&self.at(created, 0), self.gp, body).await)?;
         Ok(Case { id: r.id.to_string(), created })
     }
 
@@ -192,25 +194,25 @@ impl Demo<'_> {
         for (i, (kind, tone)) in kinds.iter().enumerate() {
             let scene = Scene { width: 1600, height: 1200, tone: *tone, seed: i as u64 + 7, dermoscopic: *kind == PhotoKind::Dermoscopic, ..Scene::default() };
             let bytes = jpeg(&render(&scene), JpegOpts::default());
-            seeded("photo", telederm_web::store_photo(&state, &r, *kind, ImageSource::Clinician, Some(self.gp), bytes).await)?;
+            seeded("photo", telederm_app::photos::store(&state, &r, *kind, ImageSource::Clinician, Some(self.gp), bytes).await)?;
         }
         Ok(())
     }
 
     async fn submit(&self, case: &Case) -> anyhow::Result<()> {
-        seeded("submit", usecases::submit(&self.at(case.created, 10), self.gp, &case.id).await).map(drop)
+        seeded("submit", referrals::submit(&self.at(case.created, 10), self.gp, &case.id).await).map(drop)
     }
 
     async fn claim(&self, case: &Case, consultant: &User) -> anyhow::Result<()> {
-        seeded("claim", usecases::claim(&self.at(case.created, 24 * 60), consultant, &case.id).await).map(drop)
+        seeded("claim", referrals::claim(&self.at(case.created, 24 * 60), consultant, &case.id).await).map(drop)
     }
 
     async fn outcome(&self, case: &Case, consultant: &User, body: OutcomeBody) -> anyhow::Result<()> {
-        seeded("outcome", usecases::record_outcome(&self.at(case.created, 24 * 60 + 30), consultant, &case.id, body).await).map(drop)
+        seeded("outcome", referrals::record_outcome(&self.at(case.created, 24 * 60 + 30), consultant, &case.id, body).await).map(drop)
     }
 }
 
-async fn seed_referrals(state: &AppState, gp: &User, consultant: &User) -> anyhow::Result<()> {
+async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Result<()> {
     let d = Demo { state, gp };
     let rash = [(PhotoKind::Locator, 1), (PhotoKind::CloseUp, 1), (PhotoKind::CloseUp, 1)];
     let lesion = [(PhotoKind::Locator, 4), (PhotoKind::CloseUp, 4), (PhotoKind::CloseUp, 4), (PhotoKind::Dermoscopic, 4)];
@@ -245,7 +247,7 @@ async fn seed_referrals(state: &AppState, gp: &User, consultant: &User) -> anyho
     d.submit(&r).await?;
     d.claim(&r, consultant).await?;
     let ask = "Has the patient used any topical steroid? Please send a close-up of the edge of the rash.";
-    seeded("request", usecases::request_information(&d.at(r.created, 24 * 60 + 20), consultant, &r.id, ask).await)?;
+    seeded("request", referrals::request_information(&d.at(r.created, 24 * 60 + 20), consultant, &r.id, ask).await)?;
 
     // Answered with advice.
     let r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("612345678", "Ellen", "Morris", (1950, 1, 20), "N16 7UX")?, "Dry itchy skin on the lower legs", "rash", &["leg"], 4).await?;

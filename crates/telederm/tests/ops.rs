@@ -153,7 +153,7 @@ async fn patients_and_gps_are_emailed_a_link_and_nothing_clinical() {
         .await
         .unwrap();
     let rows = store.list_outbox(telederm_domain::ReferralId::parse(draft).unwrap()).await.unwrap();
-    let request = rows.iter().find(|m| m.template == "patient_photo_request").expect("the photo request is in the outbox");
+    let request = rows.iter().find(|m| m.template.name() == "patient_photo_request").expect("the photo request is in the outbox");
     assert_eq!(request.state, telederm_store::OutboxState::Sent);
     assert_eq!(request.link, telederm_store::outbox::SENT_SECRET_LINK);
     store.close().await;

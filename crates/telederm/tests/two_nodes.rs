@@ -172,7 +172,7 @@ async fn two_nodes_share_referrals_sessions_jobs_and_blobs() {
         .map(|i| OutboxMessage {
             channel: Channel::Email,
             recipient: format!("bulk-{i}@nodes.test"),
-            template: "gp_response_ready".into(),
+            template: telederm_store::Template::GpResponseReady,
             link: format!("https://telederm.test/referrals/{i}"),
             referral_id: None,
             dedupe_key: None,

@@ -6,102 +6,23 @@
 //! planted token never becomes signed in); one reads them ([`current_session`], which enforces the
 //! idle and absolute expiry).
 
-use std::sync::LazyLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Argon2, Params};
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use telederm_domain::organisation::User;
 use telederm_store::SessionUser;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::security::ClientAddr;
 
 pub const SESSION_COOKIE: &str = "telederm_session";
 
-/// Argon2id cost: 19 MiB of memory, 2 passes, 1 lane (OWASP's recommended minimum for argon2id).
-/// A whole sign-in takes 20-30 ms on the 2-core reference machine (docs/security.md), so one core
-/// verifies about 40 guesses a second before the lockout stops them. Hashes made with other
-/// parameters are upgraded at the next successful sign-in, so the cost can be raised later.
-pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
-pub const ARGON2_ITERATIONS: u32 = 2;
-pub const ARGON2_LANES: u32 = 1;
-
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, None).unwrap_or_default();
-    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-}
-
-/// At most this many password hashes are computed at once (one per core), so a flood of sign-in
-/// attempts queues instead of exhausting memory.
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
-
-/// A real hash of nothing in particular, verified against for unknown accounts so that the time a
-/// failed sign-in takes does not reveal whether the account exists.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password("no account has this password").unwrap_or_default());
-
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let mut salt = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string())
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
-}
-
-/// Whether a stored hash was made with other parameters than today's (or is not argon2id).
-pub fn needs_rehash(hash: &str) -> bool {
-    let Ok(h) = PasswordHash::new(hash) else { return true };
-    h.algorithm.as_str() != "argon2id"
-        || Params::try_from(&h).map_or(true, |p| {
-            (p.m_cost(), p.t_cost(), p.p_cost()) != (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES)
-        })
-}
-
-/// Hashes off the async threads, a bounded number at a time.
-pub async fn hash_password_async(password: String) -> Result<String, ApiError> {
-    let _permit = HASHING.acquire().await.map_err(|e| ApiError::internal("password hashing", e))?;
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal("password hashing", e))?
-        .map_err(|e| ApiError::internal("password hashing", e))
-}
-
-async fn verify_password_async(password: String, hash: String) -> Result<bool, ApiError> {
-    let _permit = HASHING.acquire().await.map_err(|e| ApiError::internal("password check", e))?;
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal("password check", e))
-}
-
-/// Checks a new password against the password rules (NCSC guidance), as a 422 with the rule's code.
-pub fn check_new_password(password: &str, email: &str, display_name: &str) -> Result<(), ApiError> {
-    telederm_domain::password::check_password(password, email, display_name)
-        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()).with_details(serde_json::json!({"field": "password"})))
-}
-
-/// A fresh random token (256 bits, hex) and the hash to store for it.
-pub fn new_token() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use telederm_app::credentials::{
+    ARGON2_ITERATIONS, ARGON2_LANES, ARGON2_MEMORY_KIB, DUMMY_HASH, check_new_password, hash_password, hash_password_async, needs_rehash, new_token,
+    token_hash, verify_password, verify_password_async,
+};
 
 // ------------------------------------------------------------------ lockout and rate limits
 
@@ -116,8 +37,7 @@ const SCOPE_ADDRESS: &str = "address";
 pub fn too_many_attempts(retry_after_seconds: i64) -> ApiError {
     let minutes = (retry_after_seconds + 59) / 60;
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
+        Code::TooManyAttempts,
         format!(
             "Too many sign-in attempts. Wait {minutes} minute{} and try again, or use single sign-on; \
              if you have forgotten your password, ask your administrator to reset it.",
@@ -129,8 +49,7 @@ pub fn too_many_attempts(retry_after_seconds: i64) -> ApiError {
 
 pub fn invalid_credentials() -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        Code::InvalidCredentials,
         "That email and password do not match an account. Check them and try again.",
     )
 }
@@ -297,20 +216,6 @@ impl FromRequestParts<AppState> for CurrentUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashes_are_argon2id_with_todays_parameters_and_old_ones_need_rehashing() {
-        let h = hash_password("correct horse battery staple").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password("correct horse battery staple", &h));
-        assert!(!verify_password("correct horse battery stapler", &h));
-        assert!(!needs_rehash(&h));
-        let weak = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, Params::new(8, 1, 1, None).unwrap());
-        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let old = weak.hash_password(b"x", &salt).unwrap().to_string();
-        assert!(needs_rehash(&old));
-        assert!(needs_rehash("not a hash"));
-    }
 
     #[test]
     fn lockout_lasts_until_enough_failures_leave_the_window() {

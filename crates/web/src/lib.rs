@@ -1,30 +1,28 @@
 //! Telederm over HTTP: the JSON API under `/api/v1`, its OpenAPI document, pages, and the
 //! operations endpoints (`/healthz`, `/readyz`, `/metrics`).
 
-pub mod access;
+//!
+//! An adapter: handlers and pages parse input, call the application layer (`telederm_app`) and
+//! render. [`AppState`] is the application context plus what only HTTP needs (sign-in settings,
+//! single sign-on).
+
 pub mod audit;
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod fhir_import;
-pub mod intake;
-pub mod notices;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod security;
-pub mod usecases;
 
-pub use api::store_photo;
+pub use telederm_app::{App, CalendarCell, Clock, DEFAULT_INTAKE_MEMORY_MB, DEFAULT_INTAKE_WAIT_MS};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
 use telederm_domain::calendar::Calendar;
 use telederm_domain::policy::ServicePolicy;
-use telederm_imaging::IntakeLimits;
 use telederm_store::Store;
 use telederm_store::blobs::BlobStore;
 
@@ -102,99 +100,35 @@ impl Default for WebSettings {
     }
 }
 
-/// The working-day calendar in use and where it came from (`built-in`, a file, the database),
-/// swappable while the node runs.
-pub struct CalendarCell {
-    inner: std::sync::RwLock<(Arc<Calendar>, String)>,
-}
-
-impl CalendarCell {
-    pub fn new(calendar: Calendar, source: impl Into<String>) -> Self {
-        CalendarCell { inner: std::sync::RwLock::new((Arc::new(calendar), source.into())) }
-    }
-
-    /// The calendar in use now.
-    pub fn get(&self) -> Arc<Calendar> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone()
-    }
-
-    /// Where the calendar in use came from.
-    pub fn source(&self) -> String {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).1.clone()
-    }
-
-    /// Puts `calendar` in use; returns whether it differs from the one before.
-    pub fn replace(&self, calendar: Calendar, source: impl Into<String>) -> bool {
-        let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let changed = *guard.0 != calendar;
-        *guard = (Arc::new(calendar), source.into());
-        changed
-    }
-}
-/// Default photo intake budget (MiB): sized for a node with 2 GiB of memory, leaving the rest for
-/// the process itself, uploads being received and the database connections.
-pub const DEFAULT_INTAKE_MEMORY_MB: u64 = 640;
-/// Default time an upload waits for intake memory (milliseconds).
-pub const DEFAULT_INTAKE_WAIT_MS: u64 = 5000;
-
-/// Everything a request handler can reach. Cheap to clone.
+/// Everything a request handler can reach: the application context (`state.store`,
+/// `state.policies`, ... through `Deref`) and the web settings. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub app: App,
     /// Discovered OpenID Connect provider metadata and keys (fetched on first use).
     pub oidc: Arc<oidc::OidcClient>,
-    pub blobs: BlobStore,
-    pub policies: Arc<BTreeMap<String, ServicePolicy>>,
-    /// The working-day calendar in use: `state.calendar.get()`. Replaced while running when a
-    /// newer bank-holiday file is loaded into the database (`telederm calendar update`).
-    pub calendar: Arc<CalendarCell>,
     pub settings: Arc<WebSettings>,
-    /// The time use cases act at.
-    pub clock: Clock,
-    /// Admission of photo decodes within the node's intake memory budget.
-    pub intake: Arc<intake::IntakeGate>,
 }
 
-/// The time use cases act at: the system clock, or a fixed instant (the demo seeds its history
-/// through the use cases at the times it happened).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Clock(Option<chrono::DateTime<chrono::Utc>>);
-
-impl Clock {
-    pub fn system() -> Clock {
-        Clock(None)
-    }
-    pub fn fixed(at: chrono::DateTime<chrono::Utc>) -> Clock {
-        Clock(Some(at))
-    }
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.unwrap_or_else(chrono::Utc::now)
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
 impl AppState {
     pub fn new(store: Store, blobs: BlobStore, policies: Vec<ServicePolicy>, calendar: Calendar, settings: WebSettings) -> Self {
         let oidc = Arc::new(oidc::OidcClient::new(settings.oidc.clone()));
-        let intake = Arc::new(intake::IntakeGate::new(settings.intake_memory_mb, std::time::Duration::from_millis(settings.intake_wait_ms)));
-        AppState {
-            intake,
-            oidc,
-            store,
-            blobs,
-            policies: Arc::new(policies.into_iter().map(|p| (p.id.clone(), p)).collect()),
-            calendar: Arc::new(CalendarCell::new(calendar, "built-in")),
-            settings: Arc::new(settings),
-            clock: Clock::system(),
-        }
-    }
-
-    /// Now, by this state's clock.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    pub fn intake_limits(&self) -> IntakeLimits {
-        IntakeLimits { max_file_bytes: self.settings.max_upload_bytes, ..IntakeLimits::default() }
+        let config = telederm_app::Config {
+            max_upload_bytes: settings.max_upload_bytes,
+            max_photos_per_referral: settings.max_photos_per_referral,
+            public_url: settings.public_url.clone(),
+            sms_enabled: settings.sms_enabled,
+            intake_memory_mb: settings.intake_memory_mb,
+            intake_wait_ms: settings.intake_wait_ms,
+        };
+        AppState { app: App::new(store, blobs, policies, calendar, config), oidc, settings: Arc::new(settings) }
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -30,7 +30,7 @@ use telederm_store::OidcLogin;
 
 use crate::AppState;
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::pages::{FormData, PageError, PageResult, Parts2, safe_next, signed_in_redirect};
 
 const STATE_COOKIE: &str = "telederm_oidc";
@@ -272,16 +272,14 @@ fn not_configured() -> PageError {
 fn sso_failed(e: &OidcError) -> PageError {
     tracing::warn!(error = %e, "single sign-on failed");
     PageError(ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        "sso_failed",
+        Code::SsoFailed,
         "Single sign-on did not work this time. Try again; if it keeps happening, sign in with your email and \
          password or contact your administrator.",
     ))
 }
 
 fn start_again() -> PageError {
-    PageError(ApiError::bad_request(
-        "sso_expired",
+    PageError(ApiError::new(Code::SsoExpired,
         "This sign-in has expired or was started in another browser. Go back to the sign-in page and choose single sign-on again.",
     ))
 }
@@ -335,8 +333,7 @@ async fn callback(State(state): State<AppState>, uri: OriginalUri, headers: Head
     if let Some(error) = q.opt("error") {
         tracing::info!(error, description = q.get("error_description"), "identity provider refused the sign-in");
         return Err(PageError(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "sso_refused",
+            Code::SsoRefused,
             "The identity provider did not sign you in. Go back to the sign-in page and try again.",
         )));
     }
@@ -375,7 +372,7 @@ async fn callback(State(state): State<AppState>, uri: OriginalUri, headers: Head
 }
 
 fn refused(message: String) -> PageError {
-    PageError(ApiError::new(StatusCode::FORBIDDEN, "sso_unknown_user", message))
+    PageError(ApiError::new(Code::SsoUnknownUser,  message))
 }
 
 /// The Telederm user the claims describe: found by email, and consistent with the role and
@@ -445,7 +442,7 @@ async fn map_claims(state: &AppState, claims: &Value) -> Result<telederm_domain:
         }
     }
     if first_link && !sub.is_empty() {
-        state.store.link_identity(&issuer, sub, user.id, chrono::Utc::now()).await?;
+        telederm_app::users::link_identity(state, &user, &issuer, sub).await?;
     }
     Ok(user)
 }

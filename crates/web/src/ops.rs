@@ -20,13 +20,12 @@ use chrono_tz::Europe::London;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
-    photo_uploads: IntCounterVec,
     jobs_finished: IntCounterVec,
     jobs: IntGaugeVec,
     gauges: IntGaugeVec,
@@ -44,8 +43,6 @@ fn build() -> prometheus::Result<Metrics> {
             .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         &["method", "route"],
     )?;
-    let photo_uploads =
-        IntCounterVec::new(Opts::new("telederm_photo_uploads_total", "Photos accepted, by quality verdict"), &["verdict"])?;
     let jobs_finished = IntCounterVec::new(
         Opts::new("telederm_jobs_finished_total", "Jobs run on this node by kind and outcome (done, retry, dead)"),
         &["kind", "outcome"],
@@ -54,7 +51,7 @@ fn build() -> prometheus::Result<Metrics> {
     let gauges = IntGaugeVec::new(Opts::new("telederm_state", "Work waiting, read from the database at scrape time"), &["what"])?;
     registry.register(Box::new(http_requests.clone()))?;
     registry.register(Box::new(http_duration.clone()))?;
-    registry.register(Box::new(photo_uploads.clone()))?;
+    registry.register(Box::new(telederm_app::metrics::PHOTO_UPLOADS.clone()))?;
     registry.register(Box::new(jobs_finished.clone()))?;
     registry.register(Box::new(jobs.clone()))?;
     let calendar_days_left = IntGauge::new(
@@ -63,15 +60,10 @@ fn build() -> prometheus::Result<Metrics> {
     )?;
     registry.register(Box::new(gauges.clone()))?;
     registry.register(Box::new(calendar_days_left.clone()))?;
-    Ok(Metrics { registry, http_requests, http_duration, photo_uploads, jobs_finished, jobs, gauges, calendar_days_left })
+    Ok(Metrics { registry, http_requests, http_duration, jobs_finished, jobs, gauges, calendar_days_left })
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric names and labels are valid constants"));
-
-/// Counts an accepted photo.
-pub fn photo_uploaded(verdict: &str) {
-    METRICS.photo_uploads.with_label_values(&[verdict]).inc();
-}
 
 /// Counts a job run on this node: `outcome` is `done`, `retry` or `dead`.
 pub fn job_finished(kind: &str, outcome: &str) {
@@ -187,7 +179,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         tracing::warn!(error = %e, "readyz: the blob store is unreachable");
         failed.push("the blob store (check TELEDERM_BLOB_URL, the directory or bucket, and credentials)");
     }
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("Not ready: cannot reach {}.", failed.join(" or ")))
+    ApiError::new(Code::NotReady,  format!("Not ready: cannot reach {}.", failed.join(" or ")))
         .with_details(checks)
         .into_response()
 }

@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Content Security Policy for every response: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; \
@@ -83,10 +83,7 @@ pub fn cross_site_reason(headers: &HeaderMap, public_url: &str, trust_proxy: boo
 }
 
 pub fn csrf_refused() -> ApiError {
-    ApiError::forbidden(
-        "This request came from another website, so it was refused. Open Telederm directly and try again.",
-    )
-    .with_code("csrf_refused")
+    ApiError::new(Code::CsrfRefused, "This request came from another website, so it was refused. Open Telederm directly and try again.")
 }
 
 /// The middleware: refuses cross-site state changes, then sets the security headers.

@@ -66,7 +66,7 @@ pub async fn record_cli(store: &Store, action: &str, record_type: &str, detail: 
 /// The audit entry of an operator's command, for commands that append it in their own transaction.
 pub fn cli_entry(action: &str, record_type: &str, detail: String) -> NewAuditEntry {
     NewAuditEntry {
-        actor_label: format!("cli ({})", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+        actor_label: telederm_app::audit::Actor::cli().label,
         actor_role: Some("operator".into()),
         action: action.into(),
         record_type: record_type.into(),

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use telederm_domain::calendar::Calendar;
-use telederm_domain::organisation::{Role, User};
+use telederm_domain::organisation::Role;
 use telederm_domain::policy::{self, ServicePolicy};
 use telederm_store::Store;
+use telederm_app::audit::Actor;
 use telederm_web::{AppState, WebSettings};
 
 use crate::config::Config;
@@ -107,6 +108,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(&config.database_url())
         .await
         .with_context(|| format!("cannot open the database {}", config.printable_database_url()))
+}
+
+/// The application context for the operator's account commands (no photos are touched, so the
+/// blob store is opened without its key).
+async fn admin_app(config: &Config, store: Store) -> anyhow::Result<telederm_app::App> {
+    let blobs = telederm_store::blobs::BlobStore::open(&config.blob_url()).map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+    let calendar = crate::commands::calendar::choose(config, &store).await?;
+    Ok(telederm_app::App::new(store, blobs, load_policies(config)?, calendar.calendar, telederm_app::Config::default()))
+}
+
+/// An application error as the CLI reports it: the message and its code.
+fn cli_error(e: telederm_app::Error) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e.message, e.code.as_str())
 }
 
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
@@ -244,14 +258,9 @@ pub async fn organisation(config: &Config, cmd: OrganisationCmd) -> anyhow::Resu
                 "provider" => OrganisationKind::Provider,
                 other => anyhow::bail!("unknown organisation kind {other:?}: use practice or provider"),
             };
-            anyhow::ensure!(!ods.trim().is_empty(), "give the organisation's ODS code with --ods");
-            let policies = load_policies(config)?;
-            for s in &services {
-                anyhow::ensure!(policies.iter().any(|p| &p.id == s), "unknown service {s:?}: `telederm services list` shows them");
-            }
-            anyhow::ensure!(kind == OrganisationKind::Provider || services.is_empty(), "only a provider runs services");
-            let org = Organisation { id: Default::default(), kind, ods_code: ods.trim().to_uppercase(), name, services };
-            store.create_organisation(&org).await?;
+            let app = admin_app(config, store).await?;
+            let org = Organisation { id: Default::default(), kind, ods_code: ods, name, services };
+            let org = telederm_app::users::create_organisation(&app, &Actor::cli(), org).await.map_err(cli_error)?;
             println!("created {} {} ({})", org.ods_code, org.name, org.id);
         }
         OrganisationCmd::List => {
@@ -273,29 +282,15 @@ pub async fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 .organisation_by_ods(&organisation)
                 .await?
                 .with_context(|| format!("no organisation with ODS code {organisation:?}"))?;
-            let policies = load_policies(config)?;
-            for s in &services {
-                anyhow::ensure!(policies.iter().any(|p| &p.id == s), "unknown service {s:?}: `telederm services list` shows them");
-                // A consultant or service admin sees a service's referrals: only staff of the
-                // provider that runs it may be assigned to it.
-                anyhow::ensure!(
-                    org.services.contains(s),
-                    "{} ({}) does not run the service {s:?}: assign only services of the user's own organisation",
-                    org.name,
-                    org.ods_code
-                );
-            }
             // A password the operator chose is never echoed (it would land in terminal logs); a
             // generated one is printed once, as it exists nowhere else.
             let (password, generated) = match password_env {
                 Some(var) => (std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?, false),
                 None => (crate::demo::random_password(), true),
             };
-            telederm_domain::password::check_password(&password, &email, &name)
-                .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
-            let user = User { id: Default::default(), email, display_name: name, role, organisation_id: org.id, services };
-            let hash = telederm_web::auth::hash_password(&password)?;
-            store.create_user(&user, &hash).await?;
+            let app = admin_app(config, store).await?;
+            let new = telederm_app::users::NewUser { email, display_name: name, role, organisation_id: org.id, services, password: password.clone() };
+            let user = telederm_app::users::create_user(&app, &Actor::cli(), new).await.map_err(cli_error)?;
             if generated {
                 println!("created {} ({}) with password: {password}", user.email, role.as_str());
             } else {

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use telederm_store::JobState;
 
 use crate::AppState;
-use crate::access;
+use telederm_app::access;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser,
         "done" => JobState::Done,
         "dead" => JobState::Dead,
         other => {
-            return Err(ApiError::bad_request("invalid_query", format!("{other:?} is not a job state: use queued, running, done or dead.")));
+            return Err(ApiError::new(Code::InvalidQuery, format!("{other:?} is not a job state: use queued, running, done or dead.")));
         }
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);

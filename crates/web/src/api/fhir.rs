@@ -2,7 +2,7 @@
 //!
 //! * `GET  /fhir/ServiceRequest/{id}/$everything` — the referral as a `searchset` Bundle.
 //! * `POST /fhir[?submit=true]` — a `transaction` Bundle becomes the caller's draft referrals
-//!   (sent at once with `submit=true`); never outcomes or accounts ([`crate::fhir_import`]).
+//!   (sent at once with `submit=true`); never outcomes or accounts ([`telederm_app::imports`]).
 //!   Problems come back as an OperationOutcome, every one of them.
 //! * `GET  /fhir/Questionnaire/telederm-referral` — the proforma Questionnaire.
 //! * `GET  /referrals/{id}/letters/{kind}?format=pdf|html` — `kind` is `gp`, `patient` or
@@ -23,11 +23,11 @@ use telederm_fhir::letters::{Letter, LetterKind};
 use telederm_fhir::store_io::{self, LoadError, Sources};
 
 use crate::AppState;
-use crate::access::Capability;
+use telederm_app::access::Capability;
 use crate::audit;
 use telederm_store::AuditOutcome;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
 
 const FHIR_JSON: &str = "application/fhir+json";
 
@@ -65,9 +65,9 @@ fn outcome_response(status: StatusCode, code: &'static str, text: String) -> Res
     fhir_response(status, &operation_outcome(&[Issue { code, expression: "Bundle".into(), diagnostics: text }]))
 }
 
-/// The referral's id once the user may see it (through the one audited door, [`crate::usecases::load`]).
+/// The referral's id once the user may see it (through the one audited door, [`telederm_app::referrals::load`]).
 async fn visible_referral(state: &AppState, user: &telederm_domain::organisation::User, id: &str) -> ApiResult<ReferralId> {
-    Ok(crate::usecases::load(state, user, id, Capability::View).await?.id)
+    Ok(telederm_app::referrals::load(state, user, id, Capability::View).await?.id)
 }
 
 fn load_error(e: LoadError) -> ApiError {
@@ -97,7 +97,7 @@ struct ImportQuery {
 }
 
 /// A referrer's import: each referral in the Bundle becomes the caller's draft (sent at once with
-/// `?submit=true`); see [`crate::fhir_import`]. `201` with a `transaction-response` Bundle whose
+/// `?submit=true`); see [`telederm_app::imports`]. `201` with a `transaction-response` Bundle whose
 /// entries carry what was not taken over as `information`; otherwise an OperationOutcome.
 async fn transaction(
     State(state): State<AppState>,
@@ -109,7 +109,7 @@ async fn transaction(
         Ok(v) => v,
         Err(e) => return outcome_response(StatusCode::BAD_REQUEST, "structure", format!("the body is not JSON: {e}")),
     };
-    match crate::fhir_import::import_as_caller(&state, &user, &bundle, q.submit).await {
+    match telederm_app::imports::import_as_caller(&state, &user, &bundle, q.submit).await {
         Ok(drafts) => {
             let entries: Vec<Value> = drafts
                 .iter()
@@ -123,7 +123,7 @@ async fn transaction(
                 .collect();
             fhir_response(StatusCode::CREATED, &json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": entries }))
         }
-        Err(refusal) => fhir_response(refusal.status, &operation_outcome_with(&refusal.errors, &refusal.information)),
+        Err(refusal) => fhir_response(StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), &operation_outcome_with(&refusal.errors, &refusal.information)),
     }
 }
 
@@ -145,7 +145,7 @@ async fn letter(
     audit::record(&state, &audit::Actor::user(&user), "letter.download", audit::Target::referral(id), AuditOutcome::Allowed, format!("kind={}", kind.file_stem())).await?;
     let record = store_io::load_record(&sources(&state), id).await.map_err(load_error)?;
     let letter = Letter::for_record(&record, kind)
-        .ok_or_else(|| ApiError::conflict("no_outcome", "There is no outcome yet, so there is no letter."))?;
+        .ok_or_else(|| ApiError::new(Code::NoOutcome, "There is no outcome yet, so there is no letter."))?;
     let stem = format!("{}-{}", kind.file_stem(), id);
     Ok(match q.format.as_deref().unwrap_or("pdf") {
         "pdf" => (
@@ -157,6 +157,6 @@ async fn letter(
         )
             .into_response(),
         "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())], letter.to_html()).into_response(),
-        other => return Err(ApiError::bad_request("bad_format", format!("format {other:?}: use pdf or html"))),
+        other => return Err(ApiError::new(Code::BadFormat, format!("format {other:?}: use pdf or html"))),
     })
 }

@@ -18,9 +18,8 @@ use telederm_domain::eligibility::{EligibilityAnswers, evaluate};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
 
-pub use photos::store_photo;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -70,18 +69,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::unprocessable(
-                "invalid_body",
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(Code::InvalidBody,
                 format!("The request body has the wrong shape: {}. Check the field against the API document.", e.body_text()),
             )),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(body_too_large()),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "Send the body as JSON with `Content-Type: application/json`.",
             )),
-            Err(e) => Err(ApiError::bad_request(
-                "malformed_json",
+            Err(e) => Err(ApiError::new(Code::MalformedJson,
                 format!("The request body is not valid JSON: {}.", e.body_text()),
             )),
         }
@@ -91,8 +87,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// `413 body_too_large`: the request body is over the limit for its route.
 pub fn body_too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        Code::BodyTooLarge,
         "The request body is larger than this service accepts. Send less (photos go one at a time to their upload route).",
     )
 }
@@ -106,8 +101,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(e) => Err(ApiError::bad_request(
-                "invalid_query",
+            Err(e) => Err(ApiError::new(Code::InvalidQuery,
                 format!("The query string is not right: {}. Check the parameters against the API document.", e.body_text()),
             )),
         }
@@ -149,10 +143,10 @@ async fn check_eligibility(
     ApiJson(body): ApiJson<EligibilityCheck>,
 ) -> ApiResult<Response> {
     let policy = state.policies.get(&body.service).ok_or_else(|| {
-        ApiError::unprocessable("unknown_service", format!("There is no service {:?}. GET /api/v1/services lists them.", body.service))
+        ApiError::new(Code::UnknownService, format!("There is no service {:?}. GET /api/v1/services lists them.", body.service))
     })?;
     let answers = EligibilityAnswers::from_json(&body.answers)
-        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::new(Code::InvalidEligibilityAnswers, e.to_string()))?;
     Ok(Json(evaluate(policy, &answers)).into_response())
 }
 
@@ -174,7 +168,7 @@ pub async fn uniform_errors(axum::extract::State(state): axum::extract::State<Ap
     let mib = |b: u64| b.div_ceil(1024 * 1024);
     let (code, fhir_code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "body_too_large",
+            Code::BodyTooLarge,
             "too-costly",
             format!(
                 "The request is too large: a photo can be up to {} MB and any other request up to {} MB. Send a smaller file, or fewer resources at once.",
@@ -182,19 +176,19 @@ pub async fn uniform_errors(axum::extract::State(state): axum::extract::State<Ap
                 mib(state.settings.max_body_bytes as u64)
             ),
         ),
-        StatusCode::NOT_FOUND => ("not_found", "not-found", "There is no such API address. GET /api/v1/openapi.json lists them.".to_string()),
+        StatusCode::NOT_FOUND => (Code::NotFound, "not-found", "There is no such API address. GET /api/v1/openapi.json lists them.".to_string()),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            Code::MethodNotAllowed,
             "not-supported",
             "This address does not take that method. GET /api/v1/openapi.json lists the methods of each address.".to_string(),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "structure",
             "Send the body as the API document says (JSON with Content-Type: application/json, or multipart/form-data for photos).".to_string(),
         ),
-        s if s.is_server_error() => ("internal_error", "exception", "Something went wrong on our side. Try again; if it keeps happening, tell your administrator.".to_string()),
-        _ => ("bad_request", "invalid", "The request could not be read. Check it against the API document (GET /api/v1/openapi.json).".to_string()),
+        s if s.is_server_error() => (Code::InternalError, "exception", "Something went wrong on our side. Try again; if it keeps happening, tell your administrator.".to_string()),
+        _ => (Code::BadRequest, "invalid", "The request could not be read. Check it against the API document (GET /api/v1/openapi.json).".to_string()),
     };
     let (parts, _) = resp.into_parts();
     let mut headers = parts.headers;
@@ -203,7 +197,8 @@ pub async fn uniform_errors(axum::extract::State(state): axum::extract::State<Ap
         let body = telederm_fhir::import::operation_outcome(&[telederm_fhir::Issue { code: fhir_code, expression: "Bundle".into(), diagnostics: message }]);
         (status, [(header::CONTENT_TYPE, "application/fhir+json")], body.to_string()).into_response()
     } else {
-        ApiError::new(status, code, message).into_response()
+        // The status stays the one the layer chose (the code names the kind of problem).
+        (status, axum::Json(ApiError::new(code, message))).into_response()
     };
     for (name, value) in headers.iter() {
         if name != header::CONTENT_TYPE {

@@ -1,4 +1,4 @@
-//! Referral endpoints: thin JSON adapters over [`crate::usecases`], where the rules live.
+//! Referral endpoints: thin JSON adapters over [`telederm_app::referrals`], where the rules live.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,12 +11,12 @@ use telederm_domain::referral::Referral;
 
 use super::ApiJson;
 use crate::AppState;
-use crate::access::{self, Capability, Scope};
+use telederm_app::access::{self, Capability, Scope};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::usecases::{self, CreateReferral, ListQuery, OutcomeBody, UpdateDraft, WithdrawBody};
+use telederm_app::referrals::{self, CreateReferral, ListQuery, OutcomeBody, UpdateDraft, WithdrawBody};
 
-pub(super) use crate::usecases::load;
+pub(super) use telederm_app::referrals::load;
 
 /// A referral as the API shows it: its fields plus `due_date_provisional` (the due date is past the
 /// official bank-holiday data, computed from the statutory rules; see the domain's calendar).
@@ -34,7 +34,7 @@ fn out(state: &AppState, r: &Referral) -> Json<serde_json::Value> {
 }
 
 pub async fn create(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiJson(body): ApiJson<CreateReferral>) -> ApiResult<Response> {
-    let referral = usecases::create_draft(&state, &user, body).await?;
+    let referral = referrals::create_draft(&state, &user, body).await?;
     Ok((StatusCode::CREATED, out(&state, &referral)).into_response())
 }
 
@@ -44,15 +44,15 @@ pub async fn update_draft(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateDraft>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::update_draft(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &referrals::update_draft(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn submit(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::submit(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &referrals::submit(&state, &user, &id).await?).into_response())
 }
 
 pub async fn claim(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::claim(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &referrals::claim(&state, &user, &id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -67,7 +67,7 @@ pub async fn request_information(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::request_information(&state, &user, &id, &body.message).await?).into_response())
+    Ok(out(&state, &referrals::request_information(&state, &user, &id, &body.message).await?).into_response())
 }
 
 pub async fn reply(
@@ -76,7 +76,7 @@ pub async fn reply(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::reply(&state, &user, &id, &body.message).await?).into_response())
+    Ok(out(&state, &referrals::reply(&state, &user, &id, &body.message).await?).into_response())
 }
 
 pub async fn record_outcome(
@@ -85,7 +85,7 @@ pub async fn record_outcome(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<OutcomeBody>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::record_outcome(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &referrals::record_outcome(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn withdraw(
@@ -94,11 +94,11 @@ pub async fn withdraw(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WithdrawBody>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::withdraw(&state, &user, &id, body).await?).into_response())
+    Ok(out(&state, &referrals::withdraw(&state, &user, &id, body).await?).into_response())
 }
 
 pub async fn close(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(out(&state, &usecases::close(&state, &user, &id).await?).into_response())
+    Ok(out(&state, &referrals::close(&state, &user, &id).await?).into_response())
 }
 
 pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
@@ -121,12 +121,12 @@ pub async fn detail(State(state): State<AppState>, CurrentUser(user): CurrentUse
 }
 
 pub async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
-    let items = usecases::list(&state, &user, &q).await?;
+    let items = referrals::list(&state, &user, &q).await?;
     Ok(Json(serde_json::json!({ "referrals": items })).into_response())
 }
 
 /// A consultant's (or service admin's) open referrals, earliest deadline first.
 pub async fn worklist(State(state): State<AppState>, CurrentUser(user): CurrentUser, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
-    let items = usecases::worklist(&state, &user, &q).await?;
+    let items = referrals::worklist(&state, &user, &q).await?;
     Ok(Json(serde_json::json!({ "referrals": items })).into_response())
 }

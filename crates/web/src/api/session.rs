@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::{self, CurrentUser};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::security::ClientAddr;
 
 #[derive(Deserialize)]
@@ -62,15 +62,13 @@ pub async fn change_password(
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<Response> {
     auth::authenticate(&state, &user.email, &body.current_password, &client).await.map_err(|e| {
-        if e.body.code == "invalid_credentials" {
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Your current password is not right. Check it and try again.")
+        if e.code == Code::InvalidCredentials {
+            ApiError::new(Code::InvalidCredentials,  "Your current password is not right. Check it and try again.")
         } else {
             e
         }
     })?;
-    auth::check_new_password(&body.new_password, &user.email, &user.display_name)?;
-    let hash = auth::hash_password_async(body.new_password).await?;
-    state.store.set_password_hash(user.id, &hash).await?;
+    telederm_app::users::set_password(&state, &user, body.new_password).await?;
     let token = auth::start_session(&state, &user, None).await?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::session_cookie(&state, &token))]).into_response())
 }

@@ -9,9 +9,8 @@ use axum::extract::State;
 use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::London;
-use telederm_domain::organisation::{Role, User};
+use telederm_domain::organisation::Role;
 use telederm_domain::referral::ReferralStatus;
-use telederm_domain::UserId;
 use telederm_store::ReferralFilter;
 use telederm_store::audit::{AuditEntry, AuditFilter, AuditOutcome};
 
@@ -20,8 +19,8 @@ use super::gp::{ServiceCard, service_card};
 use super::views::{self, Errors, Nav};
 use super::{PageError, PageResult, Viewer, html, see_other};
 use crate::AppState;
-use crate::audit;
-use crate::auth;
+use crate::audit::{self, Actor};
+use telederm_app::users::NewUser;
 use crate::error::ApiError;
 
 pub fn routes() -> Router<AppState> {
@@ -197,23 +196,16 @@ async fn create_user(State(state): State<AppState>, v: Viewer, form: FormData) -
         e.add("organisation", "Choose the organisation");
     }
     let password = form.get("password").to_string();
-    if let Err(rule) = telederm_domain::password::check_password(&password, &email, &name) {
-        e.add("password", rule.to_string());
-    }
-    let services: Vec<String> = form.all("services").into_iter().filter(|s| state.policies.contains_key(*s)).map(str::to_string).collect();
-    if let Some(org) = org
-        && let Ok(o) = state.store.get_organisation(org.into()).await
-        && services.iter().any(|s| !o.services.contains(s))
-    {
-        e.add("services", format!("{} does not run every chosen service: choose only its own services", o.name));
-    }
+    let services: Vec<String> = form.all("services").into_iter().map(str::to_string).collect();
     if let (true, Some(role), Some(org)) = (e.is_empty(), role, org) {
-        let user = User { id: UserId::new(), email, display_name: name, role, organisation_id: org.into(), services };
-        let hash = auth::hash_password_async(password).await?;
-        match state.store.create_user(&user, &hash).await {
-            Ok(()) => return Ok(see_other("/admin/users?created=1")),
-            Err(telederm_store::StoreError::Conflict(_)) => e.add("email", "There is already an account with this email address"),
-            Err(other) => return Err(other.into()),
+        let new = NewUser { email, display_name: name, role, organisation_id: org.into(), services, password };
+        match telederm_app::users::create_user(&state, &Actor::user(&v.user), new).await {
+            Ok(_) => return Ok(see_other("/admin/users?created=1")),
+            Err(err) if err.status() < 500 => {
+                let field = err.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("email").to_string();
+                e.add(&field, err.message.trim_end_matches('.').to_string());
+            }
+            Err(err) => return Err(err.into()),
         }
     }
     let mut resp = html(&users_view(&state, &v, e, form, false).await?);
@@ -258,7 +250,7 @@ struct JobsPage {
 
 /// Background jobs: counts by state, notifications waiting, and dead jobs with a retry button.
 async fn jobs(State(state): State<AppState>, v: Viewer, uri: axum::extract::OriginalUri) -> PageResult {
-    crate::access::allow_operations(&v.user)?;
+    telederm_app::access::allow_operations(&v.user)?;
     let counts = state.store.job_counts().await?;
     let counts = [
         telederm_store::JobState::Queued,
@@ -294,7 +286,7 @@ async fn jobs(State(state): State<AppState>, v: Viewer, uri: axum::extract::Orig
 }
 
 async fn retry_job(State(state): State<AppState>, v: Viewer, axum::extract::Path(id): axum::extract::Path<String>, form: FormData) -> PageResult {
-    crate::access::allow_operations(&v.user)?;
+    telederm_app::access::allow_operations(&v.user)?;
     v.check(&form)?;
     crate::api::admin::retry(&state, &id).await?;
     Ok(see_other("/admin/jobs?retried=1"))

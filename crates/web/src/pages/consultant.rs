@@ -17,9 +17,9 @@ use super::gp::{DecisionView, Row, ServiceCard, decision_view, priority_label, r
 use super::views::{self, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, html, see_other};
 use crate::AppState;
-use crate::access::{self, Capability, Scope};
-use crate::error::ApiError;
-use crate::usecases::{self, ListQuery, OutcomeBody};
+use telederm_app::access::{self, Capability, Scope};
+use crate::error::{ApiError, Code};
+use telederm_app::referrals::{self, ListQuery, OutcomeBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,7 +55,7 @@ async fn worklist(State(state): State<AppState>, v: Viewer, uri: OriginalUri) ->
         priority: q.opt("priority").map(str::to_string),
         ..ListQuery::default()
     };
-    let items = usecases::worklist(&state, &v.user, &query).await?;
+    let items = referrals::worklist(&state, &v.user, &query).await?;
     Ok(html(&WorklistPage {
         nav: Nav::for_viewer(&v, "/worklist"),
         rows: rows(items),
@@ -140,13 +140,13 @@ fn yes(b: bool) -> String {
 }
 
 async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
-    let r = usecases::load(&state, &v.user, &id, Capability::View).await?;
+    let r = referrals::load(&state, &v.user, &id, Capability::View).await?;
     let q = FormData::from_query(uri.query().unwrap_or(""));
     let scope = Scope::from(&r);
     let can = |cap: Capability, action: Action| access::permits(&v.user, cap, &scope) && r.status.after(action).is_ok();
     let photos = state.store.list_photos(r.id).await?;
     let messages = state.store.list_messages(r.id).await?;
-    let policy = usecases::policy(&state, &r.service_id)?;
+    let policy = referrals::policy(&state, &r.service_id)?;
     let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
     let open = r.status.is_open_for_service();
     let decision = r
@@ -272,19 +272,19 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
 }
 
 fn back_with_error(id: &str, anchor: &str, e: &ApiError) -> Response {
-    let msg: String = form_urlencoded::byte_serialize(e.body.message.as_bytes()).collect();
+    let msg: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
     see_other(&format!("/referrals/{id}?error={msg}#{anchor}"))
 }
 
 async fn claim(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    usecases::claim(&state, &v.user, &id).await?;
+    referrals::claim(&state, &v.user, &id).await?;
     Ok(see_other(&format!("/referrals/{id}?done=claimed")))
 }
 
 async fn request_information(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    match usecases::request_information(&state, &v.user, &id, form.get("message")).await {
+    match referrals::request_information(&state, &v.user, &id, form.get("message")).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=requested"))),
         Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, "request", &e)),
         Err(e) => Err(e.into()),
@@ -294,14 +294,13 @@ async fn request_information(State(state): State<AppState>, v: Viewer, Path(id):
 /// A refusal to show on the case page (a state conflict or a form mistake). Not being allowed
 /// (403) or not being able to see the referral (404) is an error page, never a redirect.
 fn refusal_shown_on_the_case(e: &ApiError) -> bool {
-    use axum::http::StatusCode;
-    e.status.is_client_error() && e.status != StatusCode::NOT_FOUND && e.status != StatusCode::FORBIDDEN
+    e.is_client_error() && !matches!(e.code, Code::NotFound | Code::Forbidden)
 }
 
 async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
     // Permission first: someone who may not record an outcome learns nothing from form checks.
-    usecases::load(&state, &v.user, &id, Capability::RecordOutcome).await?;
+    referrals::load(&state, &v.user, &id, Capability::RecordOutcome).await?;
     let rejecting = form.get("action") == "reject";
     let anchor = if rejecting { "reject" } else { "outcome-form" };
     let code = if rejecting {
@@ -310,7 +309,7 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
         OutcomeCode::parse(form.get("code"))
     };
     let Some(code) = code else {
-        return Ok(back_with_error(&id, anchor, &ApiError::unprocessable("invalid_outcome", "Choose an outcome.")));
+        return Ok(back_with_error(&id, anchor, &ApiError::new(Code::InvalidOutcome, "Choose an outcome.")));
     };
     let reason = if rejecting {
         match form.get("rejection_reason") {
@@ -319,7 +318,7 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
             "should_be_two_week_wait" => Some(RejectionReason::ShouldBeTwoWeekWait),
             "insufficient_information" => Some(RejectionReason::InsufficientInformation),
             "other" => Some(RejectionReason::Other),
-            _ => return Ok(back_with_error(&id, anchor, &ApiError::unprocessable("invalid_outcome", "Choose the reason for rejecting."))),
+            _ => return Ok(back_with_error(&id, anchor, &ApiError::new(Code::InvalidOutcome, "Choose the reason for rejecting."))),
         }
     } else {
         None
@@ -333,7 +332,7 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
         priority: Priority::parse(form.get("priority")),
         onward_service: form.opt("onward_service").map(str::to_string),
     };
-    match usecases::record_outcome(&state, &v.user, &id, body).await {
+    match referrals::record_outcome(&state, &v.user, &id, body).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=outcome"))),
         Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, anchor, &e)),
         Err(e) => Err(e.into()),

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
 
 use super::PageError;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 #[derive(Debug, Clone, Default)]
 pub struct FormData(pub Vec<(String, String)>);
@@ -42,7 +42,7 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 PageError(crate::api::body_too_large())
             } else {
-                PageError(ApiError::bad_request("invalid_form", format!("The form could not be read ({e}). Go back and try again.")))
+                PageError(ApiError::new(Code::InvalidForm, format!("The form could not be read ({e}). Go back and try again.")))
             }
         })?;
         Ok(FormData(form_urlencoded::parse(&bytes).into_owned().collect()))
@@ -52,7 +52,7 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
 /// A page re-shown after a photo upload was refused for now (`503 intake_busy`: the node's intake
 /// memory is in use): the page with the message, the same status and its `Retry-After`.
 pub fn busy_page(mut resp: axum::response::Response, e: &ApiError) -> axum::response::Response {
-    *resp.status_mut() = e.status;
+    *resp.status_mut() = axum::http::StatusCode::from_u16(e.status()).unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
     if let Some(secs) = e.retry_after() {
         resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));
     }
@@ -61,7 +61,7 @@ pub fn busy_page(mut resp: axum::response::Response, e: &ApiError) -> axum::resp
 
 /// Whether an upload's refusal is the node being busy (the person should simply try again).
 pub fn is_busy(e: &ApiError) -> bool {
-    e.body.code == "intake_busy"
+    e.code == Code::IntakeBusy
 }
 
 /// A multipart form: its text fields, and the bytes of its `file` field (if one was chosen).
@@ -74,8 +74,7 @@ pub struct Upload {
 pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload, ApiError> {
     let too_big = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "file_too_large",
+            Code::FileTooLarge,
             format!("The photo is larger than {} MB. Choose a smaller copy (on a phone, share it as 'Large' rather than 'Actual size').", limit / 1_000_000),
         )
     };
@@ -83,7 +82,7 @@ pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload,
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_big()
         } else {
-            ApiError::bad_request("invalid_upload", format!("The upload could not be read ({}). Try again.", e.body_text()))
+            ApiError::new(Code::InvalidUpload, format!("The upload could not be read ({}). Try again.", e.body_text()))
         }
     };
     let mut fields = Vec::new();

@@ -23,9 +23,9 @@ use super::form::{self, FormData, read_upload};
 use super::views::{self, Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, html, see_other};
 use crate::AppState;
-use crate::access::Capability;
-use crate::error::ApiError;
-use crate::usecases::{self, CreateReferral, ListQuery, UpdateDraft};
+use telederm_app::access::Capability;
+use crate::error::{ApiError, Code};
+use telederm_app::referrals::{self, CreateReferral, ListQuery, UpdateDraft};
 
 pub fn routes() -> Router<AppState> {
     let upload_limit = 30 * 1024 * 1024;
@@ -54,10 +54,9 @@ fn referrer_only(v: &Viewer) -> Result<(), PageError> {
 }
 
 async fn load_draft(state: &AppState, v: &Viewer, id: &str) -> Result<Referral, PageError> {
-    let r = usecases::load(state, &v.user, id, Capability::EditDraft).await?;
+    let r = referrals::load(state, &v.user, id, Capability::EditDraft).await?;
     if r.status != ReferralStatus::Draft {
-        return Err(PageError(ApiError::conflict(
-            "not_a_draft",
+        return Err(PageError(ApiError::new(Code::NotADraft,
             format!("This referral is {} and can no longer be edited.", r.status.label()),
         )));
     }
@@ -90,7 +89,7 @@ pub struct Row {
     pub claimable: bool,
 }
 
-pub fn rows(items: Vec<usecases::ListItem>) -> Vec<Row> {
+pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
     items
         .into_iter()
         .map(|i| Row {
@@ -130,7 +129,7 @@ struct ListPage {
 
 async fn my_referrals(State(state): State<AppState>, v: Viewer) -> PageResult {
     referrer_only(&v)?;
-    let items = usecases::list(&state, &v.user, &ListQuery::default()).await?;
+    let items = referrals::list(&state, &v.user, &ListQuery::default()).await?;
     Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items) }))
 }
 
@@ -368,7 +367,7 @@ async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) ->
     match values.parse(&state) {
         Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, None))),
         Ok((patient, service_id, route)) => {
-            let r = usecases::create_draft(
+            let r = referrals::create_draft(
                 &state,
                 &v.user,
                 CreateReferral {
@@ -409,7 +408,7 @@ async fn start_save_existing(State(state): State<AppState>, v: Viewer, Path(id):
     match values.parse(&state) {
         Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, Some(&id)))),
         Ok((patient, service_id, route)) => {
-            usecases::update_draft(
+            referrals::update_draft(
                 &state,
                 &v.user,
                 &r.id.to_string(),
@@ -514,7 +513,7 @@ fn answer_str(a: &Value, key: &str) -> String {
 }
 
 fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value, errors: Errors) -> Result<Response, PageError> {
-    let policy = usecases::policy(state, &r.service_id)?;
+    let policy = referrals::policy(state, &r.service_id)?;
     let sites: Vec<String> = answers["body_sites"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
     let today = Utc::now().with_timezone(&London).date_naive();
     Ok(html(&EligibilityPage {
@@ -604,7 +603,7 @@ async fn eligibility_save(State(state): State<AppState>, v: Viewer, Path(id): Pa
     let r = load_draft(&state, &v, &id).await?;
     let (answers, errors) = answers_from_form(&r, &form);
     // Saved even when incomplete, so nothing typed is lost.
-    let r = usecases::update_draft(&state, &v.user, &id, UpdateDraft { eligibility_answers: Some(answers.clone()), ..empty_update() }).await?;
+    let r = referrals::update_draft(&state, &v.user, &id, UpdateDraft { eligibility_answers: Some(answers.clone()), ..empty_update() }).await?;
     if !errors.is_empty() {
         return Ok(unprocessable(eligibility_view(&state, &v, &r, &answers, errors)?));
     }
@@ -739,7 +738,7 @@ async fn details_save(State(state): State<AppState>, v: Viewer, Path(id): Path<S
         _ => None,
     };
     let priority = Priority::parse(form.get("priority")).filter(|p| *p != Priority::TwoWeekWait);
-    let r = usecases::update_draft(
+    let r = referrals::update_draft(
         &state,
         &v.user,
         &id,
@@ -803,7 +802,7 @@ struct PhotosPage {
 }
 
 async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: Option<&str>, kind: &str) -> Result<Response, PageError> {
-    let policy = usecases::policy(state, &r.service_id)?;
+    let policy = referrals::policy(state, &r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let requirements = requirements(policy, r, &photos);
     let views: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
@@ -830,10 +829,9 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
 }
 
 async fn load_for_photos(state: &AppState, v: &Viewer, id: &str) -> Result<Referral, PageError> {
-    let r = usecases::load(state, &v.user, id, Capability::UploadPhoto).await?;
+    let r = referrals::load(state, &v.user, id, Capability::UploadPhoto).await?;
     if !r.status.accepts_photos() {
-        return Err(PageError(ApiError::conflict(
-            "photos_locked",
+        return Err(PageError(ApiError::new(Code::PhotosLocked,
             format!("Photos can be added only to a draft or when the consultant asks for more; this referral is {}.", r.status.label()),
         )));
     }
@@ -863,7 +861,7 @@ async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<
         Ok(u) => u,
         Err(e) => {
             let mut errors = Errors::default();
-            errors.add("file", e.body.message);
+            errors.add("file", e.message);
             return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, "locator").await?));
         }
     };
@@ -880,14 +878,14 @@ async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<
     let (Some(kind), Some(bytes)) = (kind, upload.file) else {
         return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?));
     };
-    match crate::store_photo(&state, &r, kind, ImageSource::Clinician, Some(&v.user), bytes).await {
+    match telederm_app::photos::store(&state, &r, kind, ImageSource::Clinician, Some(&v.user), bytes).await {
         Ok(photo) => Ok(see_other(&format!("/referrals/{id}/photos?uploaded={}&kind={}#photo-check", photo.id, views::kind_value(kind)))),
-        Err(e) if e.status.is_client_error() => {
-            errors.add("file", e.body.message);
+        Err(e) if e.is_client_error() => {
+            errors.add("file", e.message);
             Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?))
         }
         Err(e) if form::is_busy(&e) => {
-            errors.add("file", e.body.message.clone());
+            errors.add("file", e.message.clone());
             Ok(form::busy_page(photos_view(&state, &v, &r, errors, None, &kind_raw).await?, &e))
         }
         Err(e) => Err(e.into()),
@@ -902,7 +900,7 @@ async fn photo_delete(State(state): State<AppState>, v: Viewer, Path((id, photo_
     if photo.referral_id != r.id {
         return Err(PageError(ApiError::not_found("photo")));
     }
-    crate::api::photos::delete_photo(&state, &v.user, &r, &photo).await?;
+    telederm_app::photos::delete(&state, &v.user, &r, &photo).await?;
     Ok(see_other(&format!("/referrals/{id}/photos?kind={}", views::kind_value(photo.kind))))
 }
 
@@ -928,7 +926,7 @@ struct ReviewPage {
 }
 
 async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(String, String)>, problem_title: String) -> Result<Response, PageError> {
-    let policy = usecases::policy(state, &r.service_id)?;
+    let policy = referrals::policy(state, &r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let consent = match &r.consent {
         Some(c) => vec![
@@ -976,26 +974,26 @@ fn fix_link(id: &str, field: &str) -> String {
 
 async fn submit(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    match usecases::submit(&state, &v.user, &id).await {
+    match referrals::submit(&state, &v.user, &id).await {
         Ok(r) => Ok(see_other(&format!("/referrals/{}?submitted=1", r.id))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(e) if e.status() == 422 => {
             let mut problems = Vec::new();
-            if let Some(list) = e.body.details.as_ref().and_then(|d| d["problems"].as_array()) {
+            if let Some(list) = e.details.as_ref().and_then(|d| d["problems"].as_array()) {
                 for p in list {
                     let field = p["field"].as_str().unwrap_or("");
                     problems.push((fix_link(&id, field), p["message"].as_str().unwrap_or("").to_string()));
                 }
             }
-            if let Some(reasons) = e.body.details.as_ref().and_then(|d| d["reasons"].as_array()) {
+            if let Some(reasons) = e.details.as_ref().and_then(|d| d["reasons"].as_array()) {
                 for reason in reasons {
                     problems.push((fix_link(&id, "eligibility"), reason["message"].as_str().unwrap_or("").to_string()));
                 }
             }
             if problems.is_empty() {
-                problems.push((fix_link(&id, if e.body.code.starts_with("eligibility") { "eligibility" } else { "start" }), e.body.message.clone()));
+                problems.push((fix_link(&id, if e.code.as_str().starts_with("eligibility") { "eligibility" } else { "start" }), e.message.clone()));
             }
             let r = load_draft(&state, &v, &id).await?;
-            Ok(unprocessable(review_view(&state, &v, r, problems, e.body.message).await?))
+            Ok(unprocessable(review_view(&state, &v, r, problems, e.message).await?))
         }
         Err(e) => Err(e.into()),
     }
@@ -1003,10 +1001,10 @@ async fn submit(State(state): State<AppState>, v: Viewer, Path(id): Path<String>
 
 async fn reply(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    match usecases::reply(&state, &v.user, &id, form.get("message")).await {
+    match referrals::reply(&state, &v.user, &id, form.get("message")).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?replied=1"))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            Ok(see_other(&format!("/referrals/{id}?error={}#reply", form_urlencoded::byte_serialize(e.body.message.as_bytes()).collect::<String>())))
+        Err(e) if e.status() == 422 => {
+            Ok(see_other(&format!("/referrals/{id}?error={}#reply", form_urlencoded::byte_serialize(e.message.as_bytes()).collect::<String>())))
         }
         Err(e) => Err(e.into()),
     }

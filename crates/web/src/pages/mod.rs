@@ -1,8 +1,8 @@
 //! Server-rendered pages for GPs, consultants, patients and admins (NHS.UK frontend, askama).
 //!
 //! Pages work without JavaScript: every change is a POST followed by a redirect. Each page handler
-//! is a thin adapter over [`crate::usecases`] (the same rules as the JSON API) and
-//! [`crate::access`] (the same permissions). State-changing forms carry a CSRF token derived from
+//! is a thin adapter over [`telederm_app::referrals`] (the same rules as the JSON API) and
+//! [`telederm_app::access`] (the same permissions). State-changing forms carry a CSRF token derived from
 //! the session ([`Viewer::csrf`]); it is checked in one place, [`Viewer::check`].
 
 // The templates' shared macros (radios, selects) compare values of different types through
@@ -29,7 +29,7 @@ use telederm_domain::organisation::{Role, User};
 
 use crate::AppState;
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::security::ClientAddr;
 
 pub use form::FormData;
@@ -97,9 +97,7 @@ impl Viewer {
     }
 }
 
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use telederm_app::credentials::constant_time_eq;
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
@@ -146,7 +144,7 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = self.0.status;
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let title = match status {
             StatusCode::NOT_FOUND => "Page not found",
             StatusCode::FORBIDDEN => "You cannot do that",
@@ -156,7 +154,7 @@ impl IntoResponse for PageError {
             _ => "There is a problem",
         };
         // An error page leaves the browser's drafts alone (`Nav::anonymous()` has no draft scope).
-        let page = ErrorPage { nav: views::Nav::anonymous(), status: status.as_u16(), title, message: &self.0.body.message };
+        let page = ErrorPage { nav: views::Nav::anonymous(), status: status.as_u16(), title, message: &self.0.message };
         let mut resp = (status, html(&page)).into_response();
         if let Some(secs) = self.0.retry_after() {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -279,13 +277,13 @@ async fn sign_in(State(state): State<AppState>, client: ClientAddr, previous: Pa
                 let token = auth::start_session(&state, &user, previous.0.as_deref()).await?;
                 return Ok(signed_in_redirect(&state, &token, &next));
             }
-            Err(e) if e.body.code == "invalid_credentials" => {
+            Err(e) if e.code == Code::InvalidCredentials => {
                 errors.add("email", "The email address or password is not right. Check them and try again");
             }
-            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
-                status = e.status;
+            Err(e) if e.code == Code::TooManyAttempts => {
+                status = StatusCode::TOO_MANY_REQUESTS;
                 retry_after = e.retry_after();
-                errors.add("email", &e.body.message);
+                errors.add("email", &e.message);
             }
             Err(e) => return Err(e.into()),
         }

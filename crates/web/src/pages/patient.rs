@@ -14,25 +14,19 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{Duration, NaiveDate, Utc};
-use telederm_domain::policy::{ImageSource, PhotoKind};
+use chrono::NaiveDate;
+use telederm_domain::policy::PhotoKind;
 use telederm_domain::referral::ReferralStatus;
 use telederm_store::patient_links::PatientLink;
 
 use super::form::{FormData, busy_page, is_busy, read_upload};
 use super::views::{Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, constant_time_eq, html, see_other};
-use crate::AppState;
-use crate::access::Capability;
-use crate::audit::{self, Actor, Target};
-use telederm_store::AuditOutcome;
-use crate::auth::{new_token, token_hash};
-use crate::error::ApiError;
-use crate::usecases;
+use telederm_app::patient_links::{self, DobCheck, LinkUpload};
 
-pub const LINK_DAYS: i64 = 7;
-pub const MAX_DOB_FAILURES: i64 = 5;
-pub const MAX_LINK_PHOTOS: i64 = 5;
+use crate::AppState;
+use crate::auth::token_hash;
+use crate::error::{ApiError, Code};
 const COOKIE: &str = "telederm_patient";
 
 pub fn routes() -> Router<AppState> {
@@ -48,55 +42,14 @@ pub fn routes() -> Router<AppState> {
 
 async fn create_link(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    let r = usecases::load(&state, &v.user, &id, Capability::UploadPhoto).await?;
-    let policy = usecases::policy(&state, &r.service_id)?;
-    if !policy.patient_upload_links {
-        return Err(PageError(ApiError::conflict("links_not_offered", format!("{} does not take photos through patient upload links.", policy.name))));
-    }
-    if !r.status.accepts_photos() {
-        return Err(PageError(ApiError::conflict("photos_locked", "Patient links can be sent only for a draft or when the consultant asks for more photos.")));
-    }
-    let (token, hash) = new_token();
-    let now = Utc::now();
-    let link = PatientLink {
-        id: uuid::Uuid::new_v4(),
-        token_hash: hash,
-        referral_id: r.id,
-        created_by: Some(v.user.id),
-        created_at: now,
-        expires_at: now + Duration::days(LINK_DAYS),
-        revoked_at: None,
-        failed_attempts: 0,
-        locked_at: None,
-        session_hash: None,
-        verified_at: None,
-        max_photos: MAX_LINK_PHOTOS,
-        photos_uploaded: 0,
-        submitted_at: None,
-    };
-    // The patient is sent the link (if they gave an email address, or a phone number and the
-    // notifier sends text messages); the practice also sees it to pass on by hand.
-    let url = format!("{}/p/{token}", state.settings.public_url.trim_end_matches('/'));
-    let notices: Vec<_> = crate::notices::to_patient(&state, &r, crate::notices::templates::PATIENT_PHOTO_REQUEST, url, &link.id.to_string())
-        .into_iter()
-        .collect();
-    let result = state.store.create_patient_link_notifying(&link, &notices).await.map_err(ApiError::from);
-    audit::outcome_of(&state, &Actor::user(&v.user), "patient_link.create", Target::within("patient_link", link.id, r.id), &result, "").await;
-    result?;
-    let path: String = form_urlencoded::byte_serialize(format!("/p/{token}").as_bytes()).collect();
+    let made = patient_links::create(&state, &v.user, &id).await?;
+    let path: String = form_urlencoded::byte_serialize(format!("/p/{}", made.token).as_bytes()).collect();
     Ok(see_other(&format!("/referrals/{id}?link={path}#patient-link")))
 }
 
 async fn revoke_link(State(state): State<AppState>, v: Viewer, Path((id, link_id)): Path<(String, String)>, form: FormData) -> PageResult {
     v.check(&form)?;
-    let r = usecases::load(&state, &v.user, &id, Capability::UploadPhoto).await?;
-    let link_id = uuid::Uuid::parse_str(&link_id).map_err(|_| ApiError::not_found("link"))?;
-    if !state.store.list_patient_links(r.id).await?.iter().any(|l| l.id == link_id) {
-        return Err(PageError(ApiError::not_found("link")));
-    }
-    let result = state.store.revoke_patient_link(link_id, Utc::now()).await.map_err(ApiError::from);
-    audit::outcome_of(&state, &Actor::user(&v.user), "patient_link.revoke", Target::within("patient_link", link_id, r.id), &result, "").await;
-    result?;
+    patient_links::revoke(&state, &v.user, &id, &link_id).await?;
     Ok(see_other(&format!("/referrals/{id}#patient-link")))
 }
 
@@ -127,57 +80,12 @@ fn csrf_of(cookie: &str) -> String {
     token_hash(&format!("patient-csrf\0{cookie}"))
 }
 
-/// The patient pages' one message for any link that cannot be used: it says nothing about why
-/// (or whose), so a guessed or old link learns nothing.
-fn unavailable() -> PageError {
-    PageError(ApiError::not_found("upload link (it may have expired or been cancelled: ask your GP practice for a new one)"))
-}
-
 async fn find_link(state: &AppState, token: &str) -> Result<PatientLink, PageError> {
-    let found = if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        None
-    } else {
-        state.store.patient_link_by_token_hash(&token_hash(token)).await?
-    };
-    match found {
-        Some(link) => Ok(link),
-        None => {
-            let target = Target::many("patient_link");
-            Err(PageError(audit::denied(state, &Actor::patient_link(), "patient_link.use", target, unavailable().0).await))
-        }
-    }
-}
-
-/// Records what the patient did with a link (ids only: the link and its referral).
-async fn link_audit(state: &AppState, link: &PatientLink, action: &str, outcome: AuditOutcome, detail: &str) -> Result<(), PageError> {
-    let target = Target::within("patient_link", link.id, link.referral_id);
-    audit::record(state, &Actor::patient_link(), action, target, outcome, detail).await.map_err(PageError)
-}
-
-/// A link that exists but cannot be used now (expired, revoked, locked, finished): refused, and
-/// recorded with the reason.
-async fn refuse_unusable(state: &AppState, link: &PatientLink, action: &str) -> PageError {
-    let now = Utc::now();
-    let why = if link.revoked_at.is_some() {
-        "revoked"
-    } else if link.locked_at.is_some() {
-        "locked"
-    } else if link.expires_at <= now {
-        "expired"
-    } else {
-        "not usable"
-    };
-    match link_audit(state, link, action, AuditOutcome::Denied, &format!("link {why}")).await {
-        Ok(()) => unavailable(),
-        Err(e) => e,
-    }
+    Ok(patient_links::find(state, token).await?)
 }
 
 fn verified(link: &PatientLink, cookie: &Option<String>) -> bool {
-    match (&link.session_hash, cookie) {
-        (Some(h), Some(c)) => constant_time_eq(h.as_bytes(), token_hash(c).as_bytes()),
-        _ => false,
-    }
+    patient_links::verified(link, cookie.as_deref())
 }
 
 #[derive(Template)]
@@ -237,17 +145,9 @@ fn plain_status(s: ReferralStatus) -> &'static str {
 }
 
 async fn upload_view(state: &AppState, token: &str, link: &PatientLink, cookie: &str, errors: Errors, just: Option<&str>) -> Result<Response, PageError> {
-    link_audit(state, link, "patient_link.read", AuditOutcome::Allowed, "").await?;
-    let r = state.store.get_referral(link.referral_id).await?;
-    let mut page = PatientPage::new(token, if link.submitted_at.is_some() || !link.is_usable(Utc::now()) { "status" } else { "upload" });
-    let photos: Vec<PhotoView> = state
-        .store
-        .list_photos(r.id)
-        .await?
-        .iter()
-        .filter(|p| p.source == ImageSource::Patient && p.created_at >= link.created_at)
-        .map(PhotoView::from)
-        .collect();
+    let (r, photos) = patient_links::view(state, link).await?;
+    let mut page = PatientPage::new(token, if link.submitted_at.is_some() || !link.is_usable(state.now()) { "status" } else { "upload" });
+    let photos: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
     page.errors = errors;
     page.csrf = csrf_of(cookie);
     page.just = just.and_then(|j| photos.iter().find(|p| p.id == j).cloned());
@@ -266,19 +166,13 @@ async fn landing(State(state): State<AppState>, Path(token): Path<String>, cooki
         let c = cookie.0.unwrap_or_default();
         return upload_view(&state, &token, &link, &c, Errors::default(), q.opt("photo")).await;
     }
-    if !link.is_usable(Utc::now()) {
-        return Err(refuse_unusable(&state, &link, "patient_link.open").await);
-    }
+    patient_links::check_usable(&state, &link, "patient_link.open").await?;
     Ok(html(&PatientPage::new(&token, "verify")))
 }
 
 async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: FormData) -> PageResult {
     let link = find_link(&state, &token).await?;
-    let now = Utc::now();
-    if !link.is_usable(now) {
-        return Err(refuse_unusable(&state, &link, "patient_link.verify").await);
-    }
-    let r = state.store.get_referral(link.referral_id).await?;
+    patient_links::check_usable(&state, &link, "patient_link.verify").await?;
     let (d, m, y) = (form.get("dob_day").trim(), form.get("dob_month").trim(), form.get("dob_year").trim());
     let given = match (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>()) {
         (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d),
@@ -292,29 +186,19 @@ async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: 
         None => {
             page.errors.add("dob_day", "Enter your date of birth as day, month and year, for example 14 3 1988");
         }
-        Some(g) if g == r.patient.date_of_birth => {
-            let (cookie, hash) = new_token();
-            state.store.verify_patient_link(link.id, &hash, now).await?;
-            link_audit(&state, &link, "patient_link.verify", AuditOutcome::Allowed, "date of birth matched").await?;
-            let mut resp = see_other(&format!("/p/{token}"));
-            let c = format!("{COOKIE}={cookie}; Path=/p/{token}; HttpOnly; SameSite=Strict; Max-Age=3600{}", if state.settings.secure_cookies { "; Secure" } else { "" });
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
+        Some(g) => match patient_links::verify_dob(&state, &link, g).await? {
+            DobCheck::Verified { secret } => {
+                let mut resp = see_other(&format!("/p/{token}"));
+                let c = format!("{COOKIE}={secret}; Path=/p/{token}; HttpOnly; SameSite=Strict; Max-Age=3600{}", if state.settings.secure_cookies { "; Secure" } else { "" });
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    resp.headers_mut().insert(header::SET_COOKIE, v);
+                }
+                return Ok(resp);
             }
-            return Ok(resp);
-        }
-        Some(_) => {
-            let after = state.store.record_patient_link_failure(link.id, now, MAX_DOB_FAILURES).await?;
-            let detail = format!("date of birth did not match ({} of {MAX_DOB_FAILURES}){}", after.failed_attempts, if after.locked_at.is_some() { "; link locked" } else { "" });
-            link_audit(&state, &link, "patient_link.verify", AuditOutcome::Denied, &detail).await?;
-            if after.locked_at.is_some() {
-                return Err(PageError(ApiError::forbidden(
-                    "This link is now locked because the date of birth did not match too many times. Contact your GP practice for a new link.",
-                )));
+            DobCheck::Wrong { left } => {
+                page.errors.add("dob_day", format!("The date of birth does not match our records. Check it and try again ({left} tries left)"));
             }
-            let left = MAX_DOB_FAILURES - after.failed_attempts;
-            page.errors.add("dob_day", format!("The date of birth does not match our records. Check it and try again ({left} tries left)"));
-        }
+        },
     }
     let mut resp = html(&page);
     *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -329,15 +213,13 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
     if !verified(&link, &cookie.0) {
         return Ok(see_other(&format!("/p/{token}")));
     }
-    if !link.is_usable(Utc::now()) {
-        return Err(refuse_unusable(&state, &link, "photo.upload").await);
-    }
+    patient_links::check_usable(&state, &link, "photo.upload").await?;
     let upload = read_upload(multipart, state.settings.max_upload_bytes).await;
     let mut errors = Errors::default();
     let upload = match upload {
         Ok(u) => u,
         Err(e) => {
-            errors.add("file", e.body.message);
+            errors.add("file", e.message);
             return Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?));
         }
     };
@@ -349,27 +231,22 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
         return Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?));
     };
     let kind = if upload.fields.get("kind") == "locator" { PhotoKind::Locator } else { PhotoKind::CloseUp };
-    let r = state.store.get_referral(link.referral_id).await?;
-    if !r.status.accepts_photos() {
-        return Err(unavailable());
-    }
-    if !state.store.take_patient_link_photo(link.id).await? {
-        errors.add("file", format!("You have already sent {} photos, the most this link takes. Press 'I have finished' to send them.", link.max_photos));
-        return Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?));
-    }
-    match crate::store_photo(&state, &r, kind, ImageSource::Patient, None, bytes).await {
-        Ok(photo) => Ok(see_other(&format!("/p/{token}?photo={}#photo-check", photo.id))),
+    match patient_links::upload(&state, &link, kind, bytes).await {
+        Ok(LinkUpload::Stored(photo)) => Ok(see_other(&format!("/p/{token}?photo={}#photo-check", photo.id))),
+        Ok(LinkUpload::LimitReached { max_photos }) => {
+            errors.add("file", format!("You have already sent {max_photos} photos, the most this link takes. Press 'I have finished' to send them."));
+            Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?))
+        }
         Err(e) => {
-            state.store.return_patient_link_photo(link.id).await?;
             if is_busy(&e) {
-                errors.add("file", e.body.message.clone());
+                errors.add("file", e.message.clone());
                 let link = find_link(&state, &token).await?;
                 return Ok(busy_page(upload_view(&state, &token, &link, &c, errors, None).await?, &e));
             }
-            if e.status.is_server_error() {
+            if e.status() >= 500 || e.code == Code::NotFound {
                 return Err(e.into());
             }
-            errors.add("file", e.body.message);
+            errors.add("file", e.message);
             let link = find_link(&state, &token).await?;
             Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?))
         }
@@ -390,10 +267,7 @@ async fn finish(State(state): State<AppState>, Path(token): Path<String>, cookie
     if !constant_time_eq(form.get("_csrf").as_bytes(), csrf_of(&c).as_bytes()) {
         return Err(PageError(ApiError::forbidden("This form has expired. Go back, reload the page and try again.")));
     }
-    let result = state.store.submit_patient_link(link.id, Utc::now()).await;
-    let outcome = if result.is_ok() { AuditOutcome::Allowed } else { AuditOutcome::Failed };
-    link_audit(&state, &link, "patient_link.submit", outcome, "").await?;
-    result?;
+    patient_links::finish(&state, &link).await?;
     Ok(see_other(&format!("/p/{token}")).into_response())
 }
 

@@ -7,7 +7,7 @@ use telederm_domain::organisation::{Role, User};
 use telederm_domain::referral::{Action, Referral, ReferralStatus};
 use telederm_store::ReferralFilter;
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// Things a person can do with a referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +115,12 @@ pub fn permitted_now(user: &User, status: ReferralStatus, s: &Scope) -> Vec<Capa
 
 /// Refuses with 404 when the user may not even see the referral (so ids cannot be probed), and
 /// 403 when they may see it but not do this.
-pub fn allow(user: &User, cap: Capability, s: &Scope) -> Result<(), ApiError> {
+pub fn allow(user: &User, cap: Capability, s: &Scope) -> Result<(), Error> {
     if !permits(user, Capability::View, s) {
-        return Err(ApiError::not_found("referral"));
+        return Err(Error::not_found("referral"));
     }
     if !permits(user, cap, s) {
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "Your role ({}) cannot {} this referral.",
             user.role.as_str(),
             cap.as_str().replace('_', " ")
@@ -157,10 +157,10 @@ pub fn visible_filter(user: &User, mut f: ReferralFilter) -> Option<ReferralFilt
 
 /// Background jobs and notifications (listing, retrying) are for system administrators: they run
 /// across every service.
-pub fn allow_operations(user: &User) -> Result<(), ApiError> {
+pub fn allow_operations(user: &User) -> Result<(), Error> {
     if user.role == Role::SystemAdmin {
         Ok(())
     } else {
-        Err(ApiError::forbidden("Background jobs are managed by system administrators."))
+        Err(Error::forbidden("Background jobs are managed by system administrators."))
     }
 }

@@ -13,10 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
+use crate::error::{Code, Error};
 
 const MIB: u64 = 1 << 20;
 /// What the `Retry-After` of an `intake_busy` answer says.
@@ -53,12 +52,11 @@ impl IntakeGate {
 
     /// Waits (at most the configured time) until `bytes` of working memory are free and reserves
     /// them.
-    pub async fn admit(&self, bytes: u64) -> Result<IntakePermit, ApiError> {
+    pub async fn admit(&self, bytes: u64) -> Result<IntakePermit, Error> {
         let need_mb = bytes.div_ceil(MIB).max(1);
         if need_mb > u64::from(self.budget_mb) {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "image_too_large_to_process",
+            return Err(Error::new(
+                Code::ImageTooLargeToProcess,
                 format!(
                     "This photo is too large for this service to process (it needs about {need_mb} MB of memory; one photo may use at most {} MB). Send a smaller copy: most phones can share a 'Large' rather than 'Actual size' copy, or take the photo at the camera's standard resolution.",
                     self.budget_mb
@@ -79,10 +77,9 @@ impl IntakeGate {
 }
 
 /// `503 intake_busy`: the node is already processing as many photos as its memory budget allows.
-pub fn busy(need_mb: u64, budget_mb: u32) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "intake_busy",
+pub fn busy(need_mb: u64, budget_mb: u32) -> Error {
+    Error::new(
+        Code::IntakeBusy,
         "The service is busy processing other photos right now and your photo was not saved. Wait a few seconds and send it again.",
     )
     .with_details(serde_json::json!({
@@ -102,7 +99,7 @@ mod tests {
         let a = gate.admit(60 * MIB).await.expect("fits");
         assert_eq!(gate.available_mb(), 40);
         let e = gate.admit(60 * MIB).await.expect_err("does not fit while the first runs");
-        assert_eq!((e.status, e.body.code.as_str(), e.retry_after()), (StatusCode::SERVICE_UNAVAILABLE, "intake_busy", Some(5)));
+        assert_eq!((e.status(), e.code.as_str(), e.retry_after()), (503, "intake_busy", Some(5)));
         // A waiting photo gets in as soon as memory is given back.
         let gate = Arc::new(IntakeGate::new(100, Duration::from_secs(5)));
         let first = gate.admit(60 * MIB).await.expect("fits");
@@ -119,7 +116,7 @@ mod tests {
         let gate = IntakeGate::new(100, Duration::from_secs(60));
         let start = std::time::Instant::now();
         let e = gate.admit(101 * MIB).await.expect_err("never fits");
-        assert_eq!((e.status, e.body.code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large_to_process"));
+        assert_eq!((e.status(), e.code.as_str()), (413, "image_too_large_to_process"));
         assert!(start.elapsed() < Duration::from_secs(1), "refused without waiting");
         assert_eq!(gate.available_mb(), 100);
     }

@@ -16,20 +16,20 @@ use telederm_domain::referral::{
 use telederm_domain::{MessageId, ReferralId};
 use telederm_store::{AuditOutcome, EventRecord, ReferralFilter};
 
-use crate::AppState;
+use crate::App;
 use crate::access::{self, Capability, Scope};
 use crate::audit;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 
-pub fn parse_id(id: &str) -> ApiResult<ReferralId> {
-    ReferralId::parse(id).ok_or_else(|| ApiError::not_found("referral"))
+pub fn parse_id(id: &str) -> Result<ReferralId> {
+    ReferralId::parse(id).ok_or_else(|| Error::not_found("referral"))
 }
 
 /// Loads a referral the user may act on in this way: the one door to a referral's record. Every
 /// call is in the audit trail: `referral.read` when allowed (the capability asked for in the
 /// detail), or the capability refused (`denied`, with the error code) when not, including ids
 /// that do not exist (a probe looks the same as a refusal).
-pub async fn load(state: &AppState, user: &User, id: &str, cap: Capability) -> ApiResult<Referral> {
+pub async fn load(state: &App, user: &User, id: &str, cap: Capability) -> Result<Referral> {
     let actor = audit::Actor::user(user);
     let referral = load_allowed(state, user, id, cap, &format!("referral.{}", cap.as_str())).await?;
     audit::record(state, &actor, "referral.read", audit::Target::referral(referral.id), AuditOutcome::Allowed, format!("capability={}", cap.as_str())).await?;
@@ -51,10 +51,10 @@ pub struct Change {
 /// ([`telederm_store::Store::apply_change`]): a crash or error anywhere leaves neither. A refused
 /// or failed action writes only its refusal's audit entry (`denied` from the access check,
 /// `failed` with the error's code otherwise).
-pub async fn write<F, Fut>(state: &AppState, user: &User, id: &str, cap: Capability, action: &str, decide: F) -> ApiResult<Referral>
+pub async fn write<F, Fut>(state: &App, user: &User, id: &str, cap: Capability, action: &str, decide: F) -> Result<Referral>
 where
     F: FnOnce(Referral) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<(Referral, Change)>>,
+    Fut: std::future::Future<Output = Result<(Referral, Change)>>,
 {
     let actor = audit::Actor::user(user);
     let action = format!("referral.{action}");
@@ -65,7 +65,7 @@ where
             let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
             match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &entry).await {
                 Ok(_) => return Ok(r),
-                Err(e) => Err(ApiError::from(e)),
+                Err(e) => Err(Error::from(e)),
             }
         }
         Err(e) => Err(e),
@@ -76,13 +76,13 @@ where
 
 /// A referral the user may act on in this way, for a write: a refusal is audited as `denied`
 /// under the write's own action; an allowed load is covered by the write's entry.
-async fn load_allowed(state: &AppState, user: &User, id: &str, cap: Capability, action: &str) -> ApiResult<Referral> {
+async fn load_allowed(state: &App, user: &User, id: &str, cap: Capability, action: &str) -> Result<Referral> {
     let actor = audit::Actor::user(user);
     let referral = match ReferralId::parse(id).map(|rid| (rid, state.store.get_referral(rid))) {
-        None => return Err(audit::denied(state, &actor, action, audit::Target::referral_raw(id), ApiError::not_found("referral")).await),
+        None => return Err(audit::denied(state, &actor, action, audit::Target::referral_raw(id), Error::not_found("referral")).await),
         Some((rid, fut)) => match fut.await {
             Err(telederm_store::StoreError::NotFound) => {
-                return Err(audit::denied(state, &actor, action, audit::Target::referral(rid), ApiError::not_found("referral")).await);
+                return Err(audit::denied(state, &actor, action, audit::Target::referral(rid), Error::not_found("referral")).await);
             }
             other => other?,
         },
@@ -93,19 +93,18 @@ async fn load_allowed(state: &AppState, user: &User, id: &str, cap: Capability, 
     Ok(referral)
 }
 
-pub fn policy<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a ServicePolicy> {
+pub fn policy<'a>(state: &'a App, id: &str) -> Result<&'a ServicePolicy> {
     state.policies.get(id).ok_or_else(|| {
-        ApiError::unprocessable("unknown_service", format!("There is no service {id:?}. GET /api/v1/services lists them."))
+        Error::new(Code::UnknownService, format!("There is no service {id:?}. GET /api/v1/services lists them."))
     })
 }
 
-pub fn check_route(policy: &ServicePolicy, route: Route) -> ApiResult<()> {
+pub fn check_route(policy: &ServicePolicy, route: Route) -> Result<()> {
     if policy.routes.contains(&route) {
         return Ok(());
     }
     let offered: Vec<&str> = policy.routes.iter().map(|r| r.as_str()).collect();
-    Err(ApiError::unprocessable(
-        "route_not_offered",
+    Err(Error::new(Code::RouteNotOffered,
         format!("{} does not offer {}; it offers: {}.", policy.name, route.label(), offered.join(", ")),
     ))
 }
@@ -132,10 +131,10 @@ fn routine() -> Priority {
     Priority::Routine
 }
 
-pub async fn create_draft(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+pub async fn create_draft(state: &App, user: &User, body: CreateReferral) -> Result<Referral> {
     let actor = audit::Actor::user(user);
     if user.role != Role::Referrer {
-        let e = ApiError::forbidden("Only referrers (GPs and practice nurses) can start a referral.");
+        let e = Error::forbidden("Only referrers (GPs and practice nurses) can start a referral.");
         return Err(audit::denied(state, &actor, "referral.create", audit::Target::many("referral"), e).await);
     }
     let result = create_draft_allowed(state, user, body).await;
@@ -145,7 +144,7 @@ pub async fn create_draft(state: &AppState, user: &User, body: CreateReferral) -
     result
 }
 
-async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+async fn create_draft_allowed(state: &App, user: &User, body: CreateReferral) -> Result<Referral> {
     let referral = new_draft(state, user, body)?;
     let entry = audit::entry(&audit::Actor::user(user), "referral.create", audit::Target::referral(referral.id), AuditOutcome::Allowed, "");
     state.store.insert_referral_audited(&referral, &entry).await?;
@@ -154,7 +153,7 @@ async fn create_draft_allowed(state: &AppState, user: &User, body: CreateReferra
 
 /// The caller's new draft from `body`, checked against the service (it exists and offers the
 /// route) but not stored: the one way a draft is made, by the pages, the API and the FHIR import.
-pub fn new_draft(state: &AppState, user: &User, body: CreateReferral) -> ApiResult<Referral> {
+pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Referral> {
     let policy = policy(state, &body.service_id)?;
     check_route(policy, body.route)?;
     let now = state.now();
@@ -198,14 +197,13 @@ pub struct UpdateDraft {
     pub version: Option<i64>,
 }
 
-pub async fn update_draft(state: &AppState, user: &User, id: &str, body: UpdateDraft) -> ApiResult<Referral> {
+pub async fn update_draft(state: &App, user: &User, id: &str, body: UpdateDraft) -> Result<Referral> {
     write(state, user, id, Capability::EditDraft, "update_draft", |mut r| async move {
         if r.status != ReferralStatus::Draft {
-            return Err(ApiError::conflict("not_a_draft", format!("This referral is {} and can no longer be edited.", r.status.label())));
+            return Err(Error::new(Code::NotADraft, format!("This referral is {} and can no longer be edited.", r.status.label())));
         }
         if let Some(v) = body.version.filter(|v| *v != r.version) {
-            return Err(ApiError::conflict(
-                "conflict",
+            return Err(Error::new(Code::Conflict,
                 format!("The draft was saved elsewhere since you loaded it (your version {v}, now {}). Reload it and redo the last change.", r.version),
             ));
         }
@@ -301,47 +299,46 @@ pub enum Readiness {
     /// Eligible: the decision to keep on the referral.
     Ready(serde_json::Value),
     /// The service's criteria say no (or redirect to 2WW): the decision, and the error to answer.
-    Ineligible(serde_json::Value, ApiError),
+    Ineligible(serde_json::Value, Error),
 }
 
 /// The submit rules over a draft and its photos, writing nothing. `Err` when the referral is not
 /// complete; [`Readiness::Ineligible`] when it is complete but the service cannot take it.
-pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> ApiResult<Readiness> {
+pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> Result<Readiness> {
     r.status.after(Action::Submit)?;
     check_route(policy, r.route)?;
     let answers = match &r.eligibility_answers {
         Some(raw) => Some(
             EligibilityAnswers::from_json(raw)
-                .map_err(|e| ApiError::unprocessable(e.code(), format!("The eligibility checklist is not complete or has a wrong value: {e}")))?,
+                .map_err(|e| Error::new(Code::InvalidEligibilityAnswers, format!("The eligibility checklist is not complete or has a wrong value: {e}")))?,
         ),
         None => None,
     };
     let problems = submission_problems(policy, r, photos, answers.as_ref().map(|a| a.condition));
     if !problems.is_empty() {
-        return Err(ApiError::unprocessable("incomplete_referral", "The referral is not ready to send: fix the fields listed.")
+        return Err(Error::new(Code::IncompleteReferral, "The referral is not ready to send: fix the fields listed.")
             .with_details(serde_json::json!({ "problems": problems })));
     }
-    let Some(answers) = answers else { return Err(ApiError::unprocessable("incomplete_referral", "Complete the eligibility checklist.")) };
+    let Some(answers) = answers else { return Err(Error::new(Code::IncompleteReferral, "Complete the eligibility checklist.")) };
     if answers.patient.date_of_birth != r.patient.date_of_birth {
-        return Err(ApiError::unprocessable(
-            "eligibility_patient_mismatch",
+        return Err(Error::new(Code::EligibilityPatientMismatch,
             "The date of birth in the eligibility checklist differs from the patient's. Correct one of them.",
         ));
     }
     let decision = evaluate(policy, &answers);
-    let decision_json = serde_json::to_value(&decision).map_err(|e| ApiError::internal("decision", e))?;
+    let decision_json = serde_json::to_value(&decision).map_err(|e| Error::internal("decision", e))?;
     if decision.decision == Decision::Eligible {
         child_face_check(policy, &answers, photos)?;
         return Ok(Readiness::Ready(decision_json));
     }
     let (code, message) = match decision.decision {
         Decision::Redirect2ww => (
-            "redirect_2ww",
+            Code::Redirect2ww,
             "This patient meets the two-week-wait criteria: refer them on the two-week-wait (suspected cancer) pathway using the 2WW form, not to this service.".to_string(),
         ),
-        _ => ("not_eligible", format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
+        _ => (Code::NotEligible, format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
     };
-    let err = ApiError::unprocessable(code, message).with_details(decision_json.clone());
+    let err = Error::new(code, message).with_details(decision_json.clone());
     Ok(Readiness::Ineligible(decision_json, err))
 }
 
@@ -357,7 +354,7 @@ pub fn face_detected(report: &serde_json::Value) -> bool {
 /// checklist says no face is identifiable: the detector's flag needs a person's decision.
 /// A per-photo "face not identifiable" confirmation by the GP is not implemented yet, so the only
 /// way on is to remove (or retake) the photo.
-fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos: &[telederm_store::PhotoRecord]) -> ApiResult<()> {
+fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos: &[telederm_store::PhotoRecord]) -> Result<()> {
     if !child_face_exclusion_applies(policy, answers) {
         return Ok(());
     }
@@ -366,8 +363,7 @@ fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos
         return Ok(());
     }
     let wording = policy.wording_for(telederm_domain::policy::ReasonCode::ChildFaceIdentifiable).unwrap_or("Images where a child's face can be identified");
-    Err(ApiError::unprocessable(
-        "child_face_identifiable",
+    Err(Error::new(Code::ChildFaceIdentifiable,
         format!(
             "A face was detected in {} photo(s) of this child, and {} does not accept them (\"{wording}\"). Remove the photo(s), or retake them showing only the affected skin with no face in view, then send the referral. Photos: {}.",
             flagged.len(),
@@ -378,7 +374,7 @@ fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos
     .with_details(serde_json::json!({ "photos": flagged })))
 }
 
-pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+pub async fn submit(state: &App, user: &User, id: &str) -> Result<Referral> {
     write(state, user, id, Capability::Submit, "submit", |mut r| async move {
         let policy = policy(state, &r.service_id)?.clone();
         let photos = state.store.list_photos(r.id).await?;
@@ -394,7 +390,7 @@ pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referr
             .calendar
             .get()
             .due_date(now, policy.response_target_working_days)
-            .map_err(|e| ApiError::internal("due date", e))?;
+            .map_err(|e| Error::internal("due date", e))?;
         r.submitted_at = Some(now);
         r.due_date = Some(due);
         let change = transition(state, user, &mut r, Action::Submit, None).await?;
@@ -406,12 +402,12 @@ pub async fn submit(state: &AppState, user: &User, id: &str) -> ApiResult<Referr
 /// Applies a state-machine action with an optional message to `r`, and returns the change to
 /// commit: its event, the message and the notifications that announce it ([`crate::notices`]).
 pub async fn transition(
-    state: &AppState,
+    state: &App,
     user: &User,
     r: &mut Referral,
     action: Action,
     message: Option<(MessageKind, String)>,
-) -> ApiResult<Change> {
+) -> Result<Change> {
     let now = state.now();
     let from = r.status;
     r.apply(action, now)?;
@@ -429,7 +425,7 @@ pub async fn transition(
     Ok(Change { event: Some(event), message, notices })
 }
 
-pub async fn claim(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+pub async fn claim(state: &App, user: &User, id: &str) -> Result<Referral> {
     write(state, user, id, Capability::Claim, "claim", |mut r| async move {
         r.assignee_id = Some(user.id);
         let change = transition(state, user, &mut r, Action::Claim, None).await?;
@@ -439,18 +435,18 @@ pub async fn claim(state: &AppState, user: &User, id: &str) -> ApiResult<Referra
 }
 
 /// A message as the consultant or referrer wrote it, trimmed and within the e-RS limit.
-pub fn message_text(raw: &str) -> ApiResult<String> {
+pub fn message_text(raw: &str) -> Result<String> {
     let text = raw.trim().to_string();
     if text.is_empty() {
-        return Err(ApiError::unprocessable("empty_message", "Write the message before sending it."));
+        return Err(Error::new(Code::EmptyMessage, "Write the message before sending it."));
     }
     if text.chars().count() > 8000 {
-        return Err(ApiError::unprocessable("message_too_long", "Messages are limited to 8,000 characters (the e-RS limit). Shorten it."));
+        return Err(Error::new(Code::MessageTooLong, "Messages are limited to 8,000 characters (the e-RS limit). Shorten it."));
     }
     Ok(text)
 }
 
-pub async fn request_information(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
+pub async fn request_information(state: &App, user: &User, id: &str, message: &str) -> Result<Referral> {
     write(state, user, id, Capability::RequestInformation, "request_information", |mut r| async move {
         let text = message_text(message)?;
         let change = transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
@@ -459,7 +455,7 @@ pub async fn request_information(state: &AppState, user: &User, id: &str, messag
     .await
 }
 
-pub async fn reply(state: &AppState, user: &User, id: &str, message: &str) -> ApiResult<Referral> {
+pub async fn reply(state: &App, user: &User, id: &str, message: &str) -> Result<Referral> {
     write(state, user, id, Capability::Reply, "reply", |mut r| async move {
         let text = message_text(message)?;
         let change = transition(state, user, &mut r, Action::Reply, Some((MessageKind::Reply, text))).await?;
@@ -486,7 +482,7 @@ pub struct OutcomeBody {
     pub onward_service: Option<String>,
 }
 
-pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: OutcomeBody) -> ApiResult<Referral> {
+pub async fn record_outcome(state: &App, user: &User, id: &str, body: OutcomeBody) -> Result<Referral> {
     write(state, user, id, Capability::RecordOutcome, "record_outcome", |mut r| async move {
         let outcome = Outcome {
             code: body.code,
@@ -502,14 +498,13 @@ pub async fn record_outcome(state: &AppState, user: &User, id: &str, body: Outco
         let action = if outcome.code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome };
         // Check the state first so an illegal transition is reported as such, not as a field problem.
         r.status.after(action)?;
-        outcome.validate().map_err(|e| ApiError::unprocessable("invalid_outcome", e.to_string()))?;
+        outcome.validate().map_err(|e| Error::new(Code::InvalidOutcome, e.to_string()))?;
         if outcome.code == OutcomeCode::ConvertToReferral {
             if r.route != Route::AdviceAndGuidance {
-                return Err(ApiError::unprocessable("conversion_needs_advice_and_guidance", "Only an Advice & Guidance request can be converted to a referral."));
+                return Err(Error::new(Code::ConversionNeedsAdviceAndGuidance, "Only an Advice & Guidance request can be converted to a referral."));
             }
             if !r.conversion_authorised {
-                return Err(ApiError::unprocessable(
-                    "conversion_not_authorised",
+                return Err(Error::new(Code::ConversionNotAuthorised,
                     "The GP did not authorise conversion of this request to a referral. Answer with advice (for example recommending a referral) instead.",
                 ));
             }
@@ -532,7 +527,7 @@ pub struct WithdrawBody {
     pub reason: Option<String>,
 }
 
-pub async fn withdraw(state: &AppState, user: &User, id: &str, body: WithdrawBody) -> ApiResult<Referral> {
+pub async fn withdraw(state: &App, user: &User, id: &str, body: WithdrawBody) -> Result<Referral> {
     write(state, user, id, Capability::Withdraw, "withdraw", |mut r| async move {
         let reason = body.reason.filter(|s| !s.trim().is_empty());
         let change = transition(state, user, &mut r, Action::Withdraw, reason.map(|t| (MessageKind::Reply, format!("Withdrawn: {t}")))).await?;
@@ -541,7 +536,7 @@ pub async fn withdraw(state: &AppState, user: &User, id: &str, body: WithdrawBod
     .await
 }
 
-pub async fn close(state: &AppState, user: &User, id: &str) -> ApiResult<Referral> {
+pub async fn close(state: &App, user: &User, id: &str) -> Result<Referral> {
     write(state, user, id, Capability::Close, "close", |mut r| async move {
         let change = transition(state, user, &mut r, Action::Close, None).await?;
         Ok((r, change))
@@ -562,28 +557,28 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-fn parse_list<T>(raw: &Option<String>, what: &str, parse: impl Fn(&str) -> Option<T>) -> ApiResult<Option<Vec<T>>> {
+fn parse_list<T>(raw: &Option<String>, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<Vec<T>>> {
     let Some(raw) = raw.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
     raw.split(',')
-        .map(|s| parse(s.trim()).ok_or_else(|| ApiError::bad_request("invalid_query", format!("{s:?} is not a valid {what}."))))
-        .collect::<ApiResult<Vec<T>>>()
+        .map(|s| parse(s.trim()).ok_or_else(|| Error::new(Code::InvalidQuery, format!("{s:?} is not a valid {what}."))))
+        .collect::<Result<Vec<T>>>()
         .map(Some)
 }
 
-fn one<T>(v: Option<Vec<T>>, what: &str) -> ApiResult<Option<T>> {
+fn one<T>(v: Option<Vec<T>>, what: &str) -> Result<Option<T>> {
     match v {
         Some(mut v) if v.len() == 1 => Ok(v.pop()),
-        Some(_) => Err(ApiError::bad_request("invalid_query", format!("Give one {what} only."))),
+        Some(_) => Err(Error::new(Code::InvalidQuery, format!("Give one {what} only."))),
         None => Ok(None),
     }
 }
 
-pub fn filter_from(q: &ListQuery) -> ApiResult<ReferralFilter> {
+pub fn filter_from(q: &ListQuery) -> Result<ReferralFilter> {
     if q.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000."));
+        return Err(Error::new(Code::InvalidQuery, "limit must be between 1 and 1000."));
     }
     if q.offset.is_some_and(|o| o < 0) {
-        return Err(ApiError::bad_request("invalid_query", "offset must be 0 or more."));
+        return Err(Error::new(Code::InvalidQuery, "offset must be 0 or more."));
     }
     Ok(ReferralFilter {
         statuses: parse_list(&q.status, "status", ReferralStatus::parse)?,
@@ -610,7 +605,7 @@ pub struct ListItem {
     pub due_date_provisional: bool,
 }
 
-pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
+pub fn with_flags(state: &App, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
     let today: NaiveDate = state.now().with_timezone(&London).date_naive();
     let calendar = state.calendar.get();
     items
@@ -628,7 +623,7 @@ pub fn with_flags(state: &AppState, items: Vec<telederm_store::ReferralSummary>)
         .collect()
 }
 
-pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> ApiResult<Vec<ListItem>> {
+pub async fn list(state: &App, user: &User, q: &ListQuery) -> Result<Vec<ListItem>> {
     let filter = filter_from(q)?;
     let items = match access::visible_filter(user, filter) {
         Some(f) => state.store.list_referrals(&f).await?,
@@ -639,9 +634,9 @@ pub async fn list(state: &AppState, user: &User, q: &ListQuery) -> ApiResult<Vec
 }
 
 /// A consultant's (or service admin's) open referrals, earliest deadline first.
-pub async fn worklist(state: &AppState, user: &User, q: &ListQuery) -> ApiResult<Vec<ListItem>> {
+pub async fn worklist(state: &App, user: &User, q: &ListQuery) -> Result<Vec<ListItem>> {
     if !matches!(user.role, Role::Consultant | Role::ServiceAdmin) {
-        return Err(ApiError::forbidden("The worklist is for consultants and service admins. Referrers: use GET /api/v1/referrals."));
+        return Err(Error::forbidden("The worklist is for consultants and service admins. Referrers: use GET /api/v1/referrals."));
     }
     let mut filter = filter_from(q)?;
     if filter.statuses.is_none() {
@@ -657,6 +652,6 @@ pub async fn worklist(state: &AppState, user: &User, q: &ListQuery) -> ApiResult
 }
 
 /// A list shows patients' names and NHS numbers: record it (how many rows, not which).
-async fn record_list(state: &AppState, user: &User, action: &str, rows: usize) -> ApiResult<()> {
+async fn record_list(state: &App, user: &User, action: &str, rows: usize) -> Result<()> {
     audit::record(state, &audit::Actor::user(user), action, audit::Target::many("referral"), AuditOutcome::Allowed, format!("rows={rows}")).await
 }

@@ -16,66 +16,56 @@
 
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::referral::{Action, Referral};
-use telederm_store::{Channel, OutboxMessage};
+use telederm_domain::notification::{Channel, Template};
+use telederm_store::OutboxMessage;
 
-use crate::AppState;
-use crate::error::ApiResult;
+use crate::App;
+use crate::error::Result;
 
-/// Template names (as `telederm_notify::Template` knows them).
-pub mod templates {
-    pub const PATIENT_PHOTO_REQUEST: &str = "patient_photo_request";
-    pub const PATIENT_REFERRAL_SENT: &str = "patient_referral_sent";
-    pub const PATIENT_RESPONSE_READY: &str = "patient_response_ready";
-    pub const GP_INFORMATION_REQUESTED: &str = "gp_information_requested";
-    pub const GP_RESPONSE_READY: &str = "gp_response_ready";
-    pub const GP_REQUEST_RETURNED: &str = "gp_request_returned";
-    pub const CONSULTANT_CASE_ASSIGNED: &str = "consultant_case_assigned";
-}
 
 /// The link staff follow: the referral's page.
-pub fn referral_link(state: &AppState, r: &Referral) -> String {
-    format!("{}/referrals/{}", state.settings.public_url.trim_end_matches('/'), r.id)
+pub fn referral_link(state: &App, r: &Referral) -> String {
+    format!("{}/referrals/{}", state.config.public_url.trim_end_matches('/'), r.id)
 }
 
 /// The link patients get for news about their request: the service's front page (they have no
 /// account; the details are with their GP practice).
-pub fn patient_home_link(state: &AppState) -> String {
-    format!("{}/", state.settings.public_url.trim_end_matches('/'))
+pub fn patient_home_link(state: &App) -> String {
+    format!("{}/", state.config.public_url.trim_end_matches('/'))
 }
 
 /// A message to the patient by email, else by text message when the notifier can send them;
 /// nothing when the patient gave neither.
-pub fn to_patient(state: &AppState, r: &Referral, template: &str, link: String, key: &str) -> Option<OutboxMessage> {
+pub fn to_patient(state: &App, r: &Referral, template: Template, link: String, key: &str) -> Option<OutboxMessage> {
     let contact = &r.patient.contact;
     let (channel, recipient) = match (contact.email.as_deref().map(str::trim), contact.phone.as_deref().map(str::trim)) {
         (Some(email), _) if !email.is_empty() => (Channel::Email, email.to_string()),
-        (_, Some(phone)) if !phone.is_empty() && state.settings.sms_enabled => (Channel::Sms, phone.to_string()),
+        (_, Some(phone)) if !phone.is_empty() && state.config.sms_enabled => (Channel::Sms, phone.to_string()),
         _ => return None,
     };
     Some(OutboxMessage {
         channel,
         recipient,
-        template: template.into(),
+        template,
         link,
         referral_id: Some(r.id),
-        dedupe_key: Some(format!("{template}:{}:{key}:patient", r.id)),
+        dedupe_key: Some(format!("{}:{}:{key}:patient", template.name(), r.id)),
     })
 }
 
-fn to_user(r: &Referral, u: &User, template: &str, link: &str, key: &str) -> OutboxMessage {
+fn to_user(r: &Referral, u: &User, template: Template, link: &str, key: &str) -> OutboxMessage {
     OutboxMessage {
         channel: Channel::Email,
         recipient: u.email.clone(),
-        template: template.into(),
+        template,
         link: link.into(),
         referral_id: Some(r.id),
-        dedupe_key: Some(format!("{template}:{}:{key}:{}", r.id, u.id)),
+        dedupe_key: Some(format!("{}:{}:{key}:{}", template.name(), r.id, u.id)),
     }
 }
 
 /// The messages announcing `action` on `r` (already applied, not yet written) by `actor`.
-pub async fn for_action(state: &AppState, r: &Referral, action: Action, actor: &User) -> ApiResult<Vec<OutboxMessage>> {
-    use templates::*;
+pub async fn for_action(state: &App, r: &Referral, action: Action, actor: &User) -> Result<Vec<OutboxMessage>> {
     // The version being written makes each transition's keys distinct (and a retry of the same
     // write, which the optimistic version check refuses anyway, identical).
     let key = format!("v{}", r.version + 1);
@@ -84,27 +74,27 @@ pub async fn for_action(state: &AppState, r: &Referral, action: Action, actor: &
     let referrer = || async { state.store.get_user(r.referrer_id).await };
     match action {
         Action::Submit => {
-            out.extend(to_patient(state, r, PATIENT_REFERRAL_SENT, patient_home_link(state), &key));
+            out.extend(to_patient(state, r, Template::PatientReferralSent, patient_home_link(state), &key));
             for u in state.store.list_users().await? {
                 if u.role == Role::Consultant && u.services.contains(&r.service_id) {
-                    out.push(to_user(r, &u, CONSULTANT_CASE_ASSIGNED, &link, &key));
+                    out.push(to_user(r, &u, Template::ConsultantCaseAssigned, &link, &key));
                 }
             }
         }
         Action::Claim => {
             if let Some(assignee) = r.assignee_id.filter(|a| *a != actor.id) {
                 let u = state.store.get_user(assignee).await?;
-                out.push(to_user(r, &u, CONSULTANT_CASE_ASSIGNED, &link, &key));
+                out.push(to_user(r, &u, Template::ConsultantCaseAssigned, &link, &key));
             }
         }
-        Action::RequestInformation => out.push(to_user(r, &referrer().await?, GP_INFORMATION_REQUESTED, &link, &key)),
+        Action::RequestInformation => out.push(to_user(r, &referrer().await?, Template::GpInformationRequested, &link, &key)),
         Action::IssueOutcome => {
-            out.push(to_user(r, &referrer().await?, GP_RESPONSE_READY, &link, &key));
-            out.extend(to_patient(state, r, PATIENT_RESPONSE_READY, patient_home_link(state), &key));
+            out.push(to_user(r, &referrer().await?, Template::GpResponseReady, &link, &key));
+            out.extend(to_patient(state, r, Template::PatientResponseReady, patient_home_link(state), &key));
         }
         Action::Reject => {
-            out.push(to_user(r, &referrer().await?, GP_REQUEST_RETURNED, &link, &key));
-            out.extend(to_patient(state, r, PATIENT_RESPONSE_READY, patient_home_link(state), &key));
+            out.push(to_user(r, &referrer().await?, Template::GpRequestReturned, &link, &key));
+            out.extend(to_patient(state, r, Template::PatientResponseReady, patient_home_link(state), &key));
         }
         Action::Reply | Action::Close | Action::Withdraw => {}
     }

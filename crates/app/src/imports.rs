@@ -13,7 +13,6 @@
 //! Restoring another Telederm's export as it was (outcomes, accounts) is the operator's
 //! `telederm fhir import` command, never reachable over HTTP.
 
-use axum::http::StatusCode;
 use chrono::Utc;
 use serde_json::{Value, json};
 use telederm_domain::ReferralId;
@@ -22,10 +21,10 @@ use telederm_domain::referral::{Referral, ReferralStatus};
 use telederm_fhir::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
 use telederm_store::{AuditOutcome, PhotoRecord};
 
-use crate::AppState;
+use crate::App;
 use crate::audit::{self, Actor, Target};
-use crate::error::ApiError;
-use crate::usecases::{self, CreateReferral, Readiness};
+use crate::error::Error;
+use crate::referrals::{self, CreateReferral, Readiness};
 
 /// A referral the import created, and what it read but did not take over.
 pub struct ImportedDraft {
@@ -36,30 +35,31 @@ pub struct ImportedDraft {
 
 /// Why nothing was imported: an HTTP status and the OperationOutcome's issues.
 pub struct Refusal {
-    pub status: StatusCode,
+    /// The HTTP status the refusal is answered with.
+    pub status: u16,
     pub errors: Vec<Issue>,
     pub information: Vec<Issue>,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, errors: Vec<Issue>) -> Refusal {
+    fn new(status: u16, errors: Vec<Issue>) -> Refusal {
         Refusal { status, errors, information: Vec::new() }
     }
 
-    fn one(status: StatusCode, code: &'static str, expression: impl Into<String>, diagnostics: impl Into<String>) -> Refusal {
+    fn one(status: u16, code: &'static str, expression: impl Into<String>, diagnostics: impl Into<String>) -> Refusal {
         Refusal::new(status, vec![Issue { code, expression: expression.into(), diagnostics: diagnostics.into() }])
     }
 
     /// An API error (e.g. a submit rule) as an OperationOutcome issue at `expression`.
-    fn from_api(e: &ApiError, expression: String) -> Refusal {
-        let mut text = e.body.message.clone();
-        if let Some(problems) = e.body.details.as_ref().and_then(|d| d.get("problems")).and_then(Value::as_array) {
+    fn from_api(e: &Error, expression: String) -> Refusal {
+        let mut text = e.message.clone();
+        if let Some(problems) = e.details.as_ref().and_then(|d| d.get("problems")).and_then(Value::as_array) {
             let listed: Vec<String> = problems.iter().filter_map(|p| p["message"].as_str().map(str::to_string)).collect();
             text = format!("{text} {}", listed.join(" "));
         }
-        let status = e.status;
-        let code = if status.is_server_error() { "exception" } else { "business-rule" };
-        Refusal::one(status, code, expression, format!("{} ({})", text.trim(), e.body.code))
+        let status = e.status();
+        let code = if status >= 500 { "exception" } else { "business-rule" };
+        Refusal::one(status, code, expression, format!("{} ({})", text.trim(), e.code))
     }
 }
 
@@ -70,11 +70,11 @@ fn info(expression: String, diagnostics: impl Into<String>) -> Issue {
 /// Imports the Bundle's referrals as drafts of `user` (and submits them when asked). Every call
 /// is audited as `fhir.import`: `allowed` in the transaction that writes, `denied` or `failed`
 /// (with the reason) when nothing was written.
-pub async fn import_as_caller(state: &AppState, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
+pub async fn import_as_caller(state: &App, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
     let actor = Actor::user(user);
     let result = import_allowed(state, user, bundle, submit).await;
     if let Err(refusal) = &result {
-        let outcome = if refusal.status == StatusCode::FORBIDDEN { AuditOutcome::Denied } else { AuditOutcome::Failed };
+        let outcome = if refusal.status == 403 { AuditOutcome::Denied } else { AuditOutcome::Failed };
         let codes: Vec<&str> = refusal.errors.iter().map(|i| i.code).collect();
         if audit::record(state, &actor, "fhir.import", Target::many("referral"), outcome, format!("code={}", codes.join(","))).await.is_err() {
             tracing::error!("the audit entry for a refused import could not be written");
@@ -83,10 +83,10 @@ pub async fn import_as_caller(state: &AppState, user: &User, bundle: &Value, sub
     result
 }
 
-async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
+async fn import_allowed(state: &App, user: &User, bundle: &Value, submit: bool) -> Result<Vec<ImportedDraft>, Refusal> {
     if user.role != Role::Referrer {
         return Err(Refusal::one(
-            StatusCode::FORBIDDEN,
+            403,
             "forbidden",
             "Bundle",
             format!(
@@ -96,8 +96,8 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
         ));
     }
     let opts = ImportOptions { known_services: Some(state.policies.keys().cloned().collect()) };
-    let imported = read_bundle(bundle, &opts).map_err(|issues| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
-    let own = state.store.get_organisation(user.organisation_id).await.map_err(|e| Refusal::from_api(&ApiError::from(e), "Bundle".into()))?;
+    let imported = read_bundle(bundle, &opts).map_err(|issues| Refusal::new(422, issues))?;
+    let own = state.store.get_organisation(user.organisation_id).await.map_err(|e| Refusal::from_api(&Error::from(e), "Bundle".into()))?;
     let foreign: Vec<Issue> = imported
         .iter()
         .filter(|r| !r.practice.ods_code.eq_ignore_ascii_case(&own.ods_code))
@@ -108,7 +108,7 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
         })
         .collect();
     if !foreign.is_empty() {
-        return Err(Refusal::new(StatusCode::FORBIDDEN, foreign));
+        return Err(Refusal::new(403, foreign));
     }
     let practitioners = practitioner_references(bundle);
     let now = state.now();
@@ -119,8 +119,8 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
     if submit {
         // The submit rules, checked before anything is written.
         for (i, (draft, photos, _)) in drafts.iter().enumerate() {
-            let policy = usecases::policy(state, &draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
-            match usecases::readiness(policy, draft, photos) {
+            let policy = referrals::policy(state, &draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
+            match referrals::readiness(policy, draft, photos) {
                 Ok(Readiness::Ready(_)) => {}
                 Ok(Readiness::Ineligible(_, e)) | Err(e) => return Err(Refusal::from_api(&e, format!("ServiceRequest[{i}]"))),
             }
@@ -134,7 +134,7 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
         if submit {
             // Checked above; a change in between (another node, the calendar) is reported with
             // the draft kept, so nothing typed is lost.
-            match usecases::submit(state, user, &r.id.to_string()).await {
+            match referrals::submit(state, user, &r.id.to_string()).await {
                 Ok(sent) => status = sent.status,
                 Err(e) => {
                     let mut refusal = Refusal::from_api(&e, "ServiceRequest".into());
@@ -150,7 +150,7 @@ async fn import_allowed(state: &AppState, user: &User, bundle: &Value, submit: b
 
 /// The caller's draft for one imported referral, its photos checked and stored (blobs only), and
 /// what the Bundle said that the draft does not take over.
-async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
+async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
     let ImportedReferral { referral: source, provider, users, photos, messages, .. } = imp;
     let at = |what: &str| format!("ServiceRequest[{i}]{what}");
     let mut information = Vec::new();
@@ -184,12 +184,12 @@ async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral
     if provider.is_some() {
         information.push(info("Organization".into(), "The provider organisation is not imported: the referral goes to the service it names."));
     }
-    if photos.len() > state.settings.max_photos_per_referral {
+    if photos.len() > state.config.max_photos_per_referral {
         return Err(Refusal::one(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            422,
             "too-costly",
             "Binary",
-            format!("A referral can hold {} photos; this one has {}.", state.settings.max_photos_per_referral, photos.len()),
+            format!("A referral can hold {} photos; this one has {}.", state.config.max_photos_per_referral, photos.len()),
         ));
     }
     let body = CreateReferral {
@@ -202,10 +202,10 @@ async fn draft_of(state: &AppState, user: &User, i: usize, imp: ImportedReferral
         eligibility_answers: source.eligibility_answers,
         conversion_authorised: source.conversion_authorised,
     };
-    let draft = usecases::new_draft(state, user, body).map_err(|e| Refusal::from_api(&e, at("")))?;
+    let draft = referrals::new_draft(state, user, body).map_err(|e| Refusal::from_api(&e, at("")))?;
     let mut records = Vec::with_capacity(photos.len());
     for (j, p) in photos.into_iter().enumerate() {
-        let record = crate::api::photos::prepare_photo(state, &draft, p.record.kind, p.record.source, p.bytes, Some(user))
+        let record = crate::photos::prepare(state, &draft, p.record.kind, p.record.source, p.bytes, Some(user))
             .await
             .map_err(|e| Refusal::from_api(&e, format!("Binary[{j}]")))?;
         records.push(record);
@@ -231,13 +231,13 @@ fn practitioner_references(bundle: &Value) -> Value {
 
 /// Every draft, its photos and where it came from, with the audit entry, in one transaction.
 async fn write_drafts(
-    state: &AppState,
+    state: &App,
     user: &User,
     drafts: &[(Referral, Vec<PhotoRecord>, Vec<Issue>)],
     practitioners: &Value,
     now: chrono::DateTime<Utc>,
     ids: &[String],
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let target = match drafts {
         [(r, _, _)] => Target::referral(r.id),
         _ => Target::many("referral"),
@@ -255,7 +255,7 @@ async fn write_drafts(
     w.commit().await?;
     for (_, photos, _) in drafts {
         for p in photos {
-            crate::ops::photo_uploaded(&p.verdict);
+            crate::metrics::photo_uploaded(&p.verdict);
         }
     }
     Ok(())

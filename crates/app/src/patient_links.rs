@@ -1,0 +1,242 @@
+//! Patient upload links. The practice creates a link for one referral; the patient opens it on
+//! their phone, confirms their date of birth, uploads photos (each checked at once) and finishes.
+//!
+//! Security: the token has 256 bits of randomness and only its SHA-256 is stored; a link expires
+//! ([`LINK_DAYS`]), can be revoked, locks after [`MAX_DOB_FAILURES`] wrong dates of birth, takes
+//! at most [`MAX_LINK_PHOTOS`] photos, and works only while the referral accepts photos. After the
+//! date of birth matches, a separate random secret (its hash stored on the link) proves it for the
+//! rest of the visit. Every use of a link is in the audit trail (ids only).
+
+use chrono::{Duration, NaiveDate};
+use telederm_domain::organisation::User;
+use telederm_domain::policy::{ImageSource, PhotoKind};
+use telederm_store::patient_links::PatientLink;
+use telederm_store::{AuditOutcome, PhotoRecord};
+
+use crate::access::Capability;
+use crate::audit::{self, Actor, Target};
+use crate::credentials::{constant_time_eq, new_token, token_hash};
+use crate::error::{Code, Error, Result};
+use crate::{App, notices, referrals};
+
+pub const LINK_DAYS: i64 = 7;
+pub const MAX_DOB_FAILURES: i64 = 5;
+pub const MAX_LINK_PHOTOS: i64 = 5;
+
+/// A link just made: its record and the token (shown once, never stored).
+pub struct NewLink {
+    pub link: PatientLink,
+    pub token: String,
+}
+
+/// The address a patient opens for a token.
+pub fn link_url(state: &App, token: &str) -> String {
+    format!("{}/p/{token}", state.config.public_url.trim_end_matches('/'))
+}
+
+/// Creates an upload link for a referral the user may add photos to, and (in the same
+/// transaction) the message that sends it to the patient when they gave an email address, or a
+/// phone number and the notifier sends text messages; the practice also sees it to pass on by hand.
+pub async fn create(state: &App, user: &User, referral_id: &str) -> Result<NewLink> {
+    let r = referrals::load(state, user, referral_id, Capability::UploadPhoto).await?;
+    let policy = state.policy(&r.service_id)?;
+    if !policy.patient_upload_links {
+        return Err(Error::new(Code::LinksNotOffered, format!("{} does not take photos through patient upload links.", policy.name)));
+    }
+    if !r.status.accepts_photos() {
+        return Err(Error::new(Code::PhotosLocked, "Patient links can be sent only for a draft or when the consultant asks for more photos."));
+    }
+    let (token, hash) = new_token();
+    let now = state.now();
+    let link = PatientLink {
+        id: uuid::Uuid::new_v4(),
+        token_hash: hash,
+        referral_id: r.id,
+        created_by: Some(user.id),
+        created_at: now,
+        expires_at: now + Duration::days(LINK_DAYS),
+        revoked_at: None,
+        failed_attempts: 0,
+        locked_at: None,
+        session_hash: None,
+        verified_at: None,
+        max_photos: MAX_LINK_PHOTOS,
+        photos_uploaded: 0,
+        submitted_at: None,
+    };
+    let notices: Vec<_> =
+        notices::to_patient(state, &r, telederm_domain::notification::Template::PatientPhotoRequest, link_url(state, &token), &link.id.to_string()).into_iter().collect();
+    let target = Target::within("patient_link", link.id, r.id);
+    let entry = audit::entry(&Actor::user(user), "patient_link.create", target.clone(), AuditOutcome::Allowed, "");
+    let result = state.store.create_patient_link_notifying(&link, &notices, &entry).await.map_err(Error::from);
+    if result.is_err() {
+        audit::outcome_of(state, &Actor::user(user), "patient_link.create", target, &result, "").await;
+    }
+    result?;
+    Ok(NewLink { link, token })
+}
+
+/// Revokes one of a referral's links.
+pub async fn revoke(state: &App, user: &User, referral_id: &str, link_id: &str) -> Result<()> {
+    let r = referrals::load(state, user, referral_id, Capability::UploadPhoto).await?;
+    let link_id = uuid::Uuid::parse_str(link_id).map_err(|_| Error::not_found("link"))?;
+    if !state.store.list_patient_links(r.id).await?.iter().any(|l| l.id == link_id) {
+        return Err(Error::not_found("link"));
+    }
+    let target = Target::within("patient_link", link_id, r.id);
+    let entry = audit::entry(&Actor::user(user), "patient_link.revoke", target.clone(), AuditOutcome::Allowed, "");
+    let result = state.store.revoke_patient_link(link_id, state.now(), &entry).await.map_err(Error::from);
+    if result.is_err() {
+        audit::outcome_of(state, &Actor::user(user), "patient_link.revoke", target, &result, "").await;
+    }
+    result
+}
+
+/// The one answer for any link that cannot be used: it says nothing about why (or whose), so a
+/// guessed or old link learns nothing.
+pub fn unavailable() -> Error {
+    Error::not_found("upload link (it may have expired or been cancelled: ask your GP practice for a new one)")
+}
+
+/// The link a token opens; an unknown token is refused (and recorded) as [`unavailable`].
+pub async fn find(state: &App, token: &str) -> Result<PatientLink> {
+    let found = if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        None
+    } else {
+        state.store.patient_link_by_token_hash(&token_hash(token)).await?
+    };
+    match found {
+        Some(link) => Ok(link),
+        None => Err(audit::denied(state, &Actor::patient_link(), "patient_link.use", Target::many("patient_link"), unavailable()).await),
+    }
+}
+
+fn link_entry(link: &PatientLink, action: &str, outcome: AuditOutcome, detail: &str) -> telederm_store::audit::NewAuditEntry {
+    audit::entry(&Actor::patient_link(), action, Target::within("patient_link", link.id, link.referral_id), outcome, detail)
+}
+
+/// Records what the patient did with a link (ids only: the link and its referral).
+async fn link_audit(state: &App, link: &PatientLink, action: &str, outcome: AuditOutcome, detail: &str) -> Result<()> {
+    let target = Target::within("patient_link", link.id, link.referral_id);
+    audit::record(state, &Actor::patient_link(), action, target, outcome, detail).await
+}
+
+/// Whether the link can be used now; when not (expired, revoked, locked, finished), the refusal
+/// to answer, recorded with the reason.
+pub async fn check_usable(state: &App, link: &PatientLink, action: &str) -> Result<()> {
+    let now = state.now();
+    if link.is_usable(now) {
+        return Ok(());
+    }
+    let why = if link.revoked_at.is_some() {
+        "revoked"
+    } else if link.locked_at.is_some() {
+        "locked"
+    } else if link.expires_at <= now {
+        "expired"
+    } else {
+        "not usable"
+    };
+    link_audit(state, link, action, AuditOutcome::Denied, &format!("link {why}")).await?;
+    Err(unavailable())
+}
+
+/// Whether `secret` is the one this link's date-of-birth check handed out.
+pub fn verified(link: &PatientLink, secret: Option<&str>) -> bool {
+    match (&link.session_hash, secret) {
+        (Some(h), Some(c)) => constant_time_eq(h.as_bytes(), token_hash(c).as_bytes()),
+        _ => false,
+    }
+}
+
+/// What a date-of-birth check found.
+pub enum DobCheck {
+    /// It matched: the secret that proves it for the rest of the visit.
+    Verified { secret: String },
+    /// It did not: this many tries are left.
+    Wrong { left: i64 },
+}
+
+/// Checks the date of birth the patient gave against the referral's. A match hands out the
+/// visit's secret; a mismatch counts towards the lock, and the lock is answered `forbidden`.
+/// Each is written with its audit entry in one transaction.
+pub async fn verify_dob(state: &App, link: &PatientLink, given: NaiveDate) -> Result<DobCheck> {
+    check_usable(state, link, "patient_link.verify").await?;
+    let r = state.store.get_referral(link.referral_id).await?;
+    let now = state.now();
+    if given == r.patient.date_of_birth {
+        let (secret, hash) = new_token();
+        let entry = link_entry(link, "patient_link.verify", AuditOutcome::Allowed, "date of birth matched");
+        state.store.verify_patient_link(link.id, &hash, now, &entry).await?;
+        return Ok(DobCheck::Verified { secret });
+    }
+    let after = state
+        .store
+        .record_patient_link_failure(link.id, now, MAX_DOB_FAILURES, |after| {
+            let detail = format!(
+                "date of birth did not match ({} of {MAX_DOB_FAILURES}){}",
+                after.failed_attempts,
+                if after.locked_at.is_some() { "; link locked" } else { "" }
+            );
+            link_entry(link, "patient_link.verify", AuditOutcome::Denied, &detail)
+        })
+        .await?;
+    if after.locked_at.is_some() {
+        return Err(Error::forbidden(
+            "This link is now locked because the date of birth did not match too many times. Contact your GP practice for a new link.",
+        ));
+    }
+    Ok(DobCheck::Wrong { left: MAX_DOB_FAILURES - after.failed_attempts })
+}
+
+/// What the patient's page shows (recorded as `patient_link.read`): the referral (for its status
+/// and the service's guidance) and the photos sent through this link.
+pub async fn view(state: &App, link: &PatientLink) -> Result<(telederm_domain::referral::Referral, Vec<PhotoRecord>)> {
+    link_audit(state, link, "patient_link.read", AuditOutcome::Allowed, "").await?;
+    let r = state.store.get_referral(link.referral_id).await?;
+    let photos = state
+        .store
+        .list_photos(r.id)
+        .await?
+        .into_iter()
+        .filter(|p| p.source == ImageSource::Patient && p.created_at >= link.created_at)
+        .collect();
+    Ok((r, photos))
+}
+
+/// What became of a patient's photo.
+pub enum LinkUpload {
+    Stored(PhotoRecord),
+    /// The link has taken all the photos it may.
+    LimitReached { max_photos: i64 },
+}
+
+/// Stores a photo sent through a verified link (checked like any upload); a refused photo does not
+/// count against the link's limit.
+pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec<u8>) -> Result<LinkUpload> {
+    check_usable(state, link, "photo.upload").await?;
+    let r = state.store.get_referral(link.referral_id).await?;
+    if !r.status.accepts_photos() {
+        return Err(unavailable());
+    }
+    if !state.store.take_patient_link_photo(link.id).await? {
+        return Ok(LinkUpload::LimitReached { max_photos: link.max_photos });
+    }
+    match crate::photos::store(state, &r, kind, ImageSource::Patient, None, bytes).await {
+        Ok(photo) => Ok(LinkUpload::Stored(photo)),
+        Err(e) => {
+            state.store.return_patient_link_photo(link.id).await?;
+            Err(e)
+        }
+    }
+}
+
+/// The patient has finished: the link takes no more photos.
+pub async fn finish(state: &App, link: &PatientLink) -> Result<()> {
+    let entry = link_entry(link, "patient_link.submit", AuditOutcome::Allowed, "");
+    let result = state.store.submit_patient_link(link.id, state.now(), &entry).await.map_err(Error::from);
+    if result.is_err() {
+        link_audit(state, link, "patient_link.submit", AuditOutcome::Failed, "").await?;
+    }
+    result
+}

@@ -1,0 +1,148 @@
+//! Photos: every photo goes through the imaging intake pipeline. Unsafe or undecodable files are
+//! refused at once with the pipeline's code; the rest are stored as metadata-free derivatives with
+//! their quality report, which the sender sees straight away. The API, the GP's photo page, the
+//! patient's upload link and the FHIR import all store photos here.
+
+use telederm_domain::PhotoId;
+use telederm_domain::organisation::User;
+use telederm_domain::policy::{ImageSource, PhotoKind};
+use telederm_domain::referral::Referral;
+use telederm_imaging::QualityRequirements;
+use telederm_store::{AuditOutcome, PhotoRecord};
+
+use crate::App;
+use crate::audit;
+use crate::error::{Code, Error, Result};
+
+/// Runs the intake pipeline and stores the photo's derivatives and record. Shared by the GP's
+/// upload and (later) the patient's upload link.
+/// Recorded in the audit trail as `photo.upload` (`failed` with the pipeline's code when refused);
+/// `uploaded_by: None` is a patient on an upload link.
+pub async fn store(
+    state: &App,
+    referral: &Referral,
+    kind: PhotoKind,
+    source: ImageSource,
+    uploaded_by: Option<&User>,
+    bytes: Vec<u8>,
+) -> Result<PhotoRecord> {
+    let result = store_audited(state, referral, kind, source, bytes, uploaded_by).await;
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::of(uploaded_by), "photo.upload", audit::Target::referral(referral.id), &result, "").await;
+    }
+    result
+}
+
+/// The photo's record and its `photo.upload` audit entry are written in one transaction.
+async fn store_audited(
+    state: &App,
+    referral: &Referral,
+    kind: PhotoKind,
+    source: ImageSource,
+    bytes: Vec<u8>,
+    uploaded_by: Option<&User>,
+) -> Result<PhotoRecord> {
+    let existing = state.store.list_photos(referral.id).await?.len();
+    if existing >= state.config.max_photos_per_referral {
+        return Err(Error::new(Code::TooManyPhotos,
+            format!("A referral can hold {} photos. Delete one you no longer need first.", state.config.max_photos_per_referral),
+        ));
+    }
+    let record = prepare(state, referral, kind, source, bytes, uploaded_by).await?;
+    let entry = audit::entry(&audit::Actor::of(uploaded_by), "photo.upload", audit::Target::within("photo", record.id, referral.id), AuditOutcome::Allowed, "");
+    state.store.insert_photo_audited(&record, &entry).await?;
+    crate::metrics::photo_uploaded(&record.verdict);
+    Ok(record)
+}
+
+/// Runs the intake pipeline and stores the photo's blobs, returning the record to insert (the
+/// caller inserts it, alone or in a larger transaction). Blobs first, then the record: a crash in
+/// between leaves only unreferenced blobs, which the orphan sweep removes; a photo is acknowledged
+/// only once its record is committed.
+pub async fn prepare(
+    state: &App,
+    referral: &Referral,
+    kind: PhotoKind,
+    source: ImageSource,
+    bytes: Vec<u8>,
+    uploaded_by: Option<&User>,
+) -> Result<PhotoRecord> {
+    let limits = state.intake_limits();
+    let req = QualityRequirements {
+        min_short_side_px: state.policies.get(&referral.service_id).map_or(QualityRequirements::default().min_short_side_px, |p| p.min_photo_short_side_px),
+    };
+    let refused = |e: telederm_imaging::IntakeError| {
+        Error::new(Code::from(e.code), e.message.clone()).with_details(serde_json::to_value(e.report()).unwrap_or_default())
+    };
+    // The header says how much memory the decode needs: wait for that share of the node's intake
+    // budget (or refuse) before any pixel is allocated. The permit moves into the blocking task,
+    // so it is held until the decode ends even if the client goes away meanwhile.
+    let need = telederm_imaging::working_memory(&bytes, &limits).map_err(refused)?;
+    let permit = state.intake.admit(need.bytes).await?;
+    let intake = tokio::task::spawn_blocking(move || {
+        let result = telederm_imaging::intake(&bytes, &limits, &req);
+        drop(bytes);
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| Error::internal("image intake", e))?;
+    let intake = intake.map_err(refused)?;
+    let original_type = intake.original.content_type.to_string();
+    let size_bytes = intake.original.bytes.len() as i64;
+    let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));
+    let original_key = state.blobs.put(intake.original.bytes).await?;
+    let attachment_key = state.blobs.put(intake.attachment.bytes).await?;
+    let preview_key = state.blobs.put(intake.preview.bytes).await?;
+    let thumbnail_key = state.blobs.put(intake.thumbnail.bytes).await?;
+    let record = PhotoRecord {
+        id: PhotoId::new(),
+        referral_id: referral.id,
+        kind,
+        source,
+        uploaded_by: uploaded_by.map(|u| u.id),
+        original_key,
+        original_type,
+        attachment_key,
+        preview_key,
+        thumbnail_key,
+        width,
+        height,
+        size_bytes,
+        verdict: intake.report.verdict.as_str().to_string(),
+        report: serde_json::to_value(&intake.report).map_err(|e| Error::internal("report", e))?,
+        created_at: state.now(),
+    };
+    Ok(record)
+}
+
+pub fn editable(r: &Referral) -> Result<()> {
+    match r.status {
+        s if s.accepts_photos() => Ok(()),
+        other => Err(Error::new(Code::PhotosLocked,
+            format!("Photos can be added only to a draft or when the consultant asks for more; this referral is {}.", other.label()),
+        )),
+    }
+}
+
+pub async fn of_referral(state: &App, referral: &Referral, photo_id: &str) -> Result<PhotoRecord> {
+    let id = PhotoId::parse(photo_id).ok_or_else(|| Error::not_found("photo"))?;
+    match state.store.get_photo(id).await {
+        Ok(p) if p.referral_id == referral.id => Ok(p),
+        Ok(_) | Err(telederm_store::StoreError::NotFound) => Err(Error::not_found("photo")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a photo's record (its blobs go with the orphan sweep), recorded as `photo.delete`.
+/// Shared by the API and the GP's photo page.
+pub async fn delete(state: &App, user: &User, referral: &Referral, photo: &PhotoRecord) -> Result<()> {
+    let target = audit::Target::within("photo", photo.id, referral.id);
+    let entry = audit::entry(&audit::Actor::user(user), "photo.delete", target.clone(), AuditOutcome::Allowed, "");
+    let result = state.store.delete_photo_audited(photo.id, &entry).await.map_err(Error::from);
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::user(user), "photo.delete", target, &result, "").await;
+    }
+    result
+}
+
