@@ -75,8 +75,7 @@ const STORE_WRITES: &[&str] = &[
 /// Callers outside the application crate allowed to write, and why. Each entry is a file and the
 /// methods it may call.
 const ALLOWED: &[(&str, &[&str], &str)] = &[
-    // The operator's audit export records itself in the trail it exports.
-    ("crates/telederm/src/commands/audit.rs", &["append_audit"], "the audit export's own entry"),
+    ("crates/telederm/src/wiring.rs", &["append_audit"], "the operator's own commands (exports, key rotation, retention) record themselves"),
     // The operator's whole-installation restore (`telederm fhir import`, never over HTTP): it
     // writes what another Telederm exported as it was, in one transaction with its audit entry.
     (
@@ -98,8 +97,9 @@ fn only_the_application_crate_writes_to_the_store() {
         let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
         let src = non_test_source(f);
         for m in STORE_WRITES {
-            let (method, function) = (format!(".{m}("), format!("::{m}("));
-            if !src.contains(&method) && !src.contains(&function) {
+            // Methods are called as `.name(`; the `_in` functions (inside a transaction) as `::name(`.
+            let called = src.contains(&format!(".{m}(")) || (m.ends_with("_in") && src.contains(&format!("::{m}(")));
+            if !called {
                 continue;
             }
             let allowed = ALLOWED.iter().any(|(file, methods, _)| *file == rel && methods.contains(m));
@@ -115,7 +115,7 @@ fn only_the_application_crate_writes_to_the_store() {
 fn the_application_crate_stays_free_of_http_and_the_domain_of_io() {
     let root = root();
     let manifest = std::fs::read_to_string(root.join("crates/app/Cargo.toml")).unwrap();
-    let axum_line = manifest.lines().find(|l| l.starts_with("axum")).expect("axum is an optional dependency of the app crate");
+    let axum_line = manifest.lines().find(|l| l.starts_with("axum = {")).expect("axum is an optional dependency of the app crate");
     assert!(axum_line.contains("optional = true"), "axum must stay optional in crates/app: {axum_line}");
     let mut files = Vec::new();
     rust_files(&root.join("crates/app/src"), &mut files);
@@ -261,7 +261,8 @@ fn no_two_modules_of_a_crate_import_each_other() {
             if m.is_empty() {
                 continue;
             }
-            let refs = references(&non_test_source(f), &m, &known);
+            let code: String = non_test_source(f).lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+            let refs = references(&code, &m, &known);
             // A parent module declaring or re-exporting its children is not a dependency loop.
             let refs = refs.into_iter().filter(|r| !r.starts_with(&format!("{m}::"))).collect();
             graph.insert(m, refs);

@@ -16,6 +16,7 @@ pub mod patient;
 pub mod policy;
 pub mod referral;
 pub mod retention;
+pub mod route;
 
 pub use ids::*;
 pub use nhs_number::NhsNumber;

@@ -7,54 +7,7 @@ use crate::outcome::Outcome;
 use crate::patient::Patient;
 use crate::{OrganisationId, ReferralId, ServiceId, UserId};
 
-/// How the service is asked: Advice & Guidance (clinical responsibility stays with the GP) or a
-/// Referral Assessment Service (triage of a referral).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    AdviceAndGuidance,
-    Ras,
-}
-
-/// Clinical priority as e-RS knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    Routine,
-    Urgent,
-    TwoWeekWait,
-}
-
-impl Route {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::AdviceAndGuidance => "advice_and_guidance",
-            Route::Ras => "ras",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Route::AdviceAndGuidance, Route::Ras].into_iter().find(|r| r.as_str() == s)
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            Route::AdviceAndGuidance => "Advice & Guidance",
-            Route::Ras => "Referral Assessment Service",
-        }
-    }
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Routine => "routine",
-            Priority::Urgent => "urgent",
-            Priority::TwoWeekWait => "two_week_wait",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Priority::Routine, Priority::Urgent, Priority::TwoWeekWait].into_iter().find(|p| p.as_str() == s)
-    }
-}
+pub use crate::route::{Priority, Route};
 
 /// Where a referral is in its life. The only way to change it is [`ReferralStatus::after`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

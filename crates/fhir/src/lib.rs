@@ -17,6 +17,7 @@ pub mod export;
 pub mod import;
 pub mod letters;
 pub mod questionnaire;
+pub mod record;
 pub mod store_io;
 
 pub use export::{ExportOptions, Photo, ReferralRecord};

@@ -44,7 +44,7 @@ pub fn ensure_blob_key(mut config: Config) -> anyhow::Result<Config> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let kek = telederm_store::blobs::Kek::generate();
-        crate::commands::keys::write_key_file(&path, &kek)?;
+        crate::wiring::write_key_file(&path, &kek)?;
         println!("Made a photo encryption key (id {}) in {}: keep it with the data, and back it up separately.", kek.id(), path.display());
     }
     config.blob_key_file = Some(path);

@@ -4,6 +4,7 @@ mod commands;
 mod config;
 mod demo;
 mod maintenance;
+mod wiring;
 mod worker;
 
 use std::process::ExitCode;
@@ -139,15 +140,15 @@ fn run_async(config: ConfigArg, command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match command {
-            Command::Serve => server::serve(&config, server::build_state(&config).await?).await,
+            Command::Serve => server::serve(&config, crate::wiring::build_state(&config).await?).await,
             Command::Demo => {
                 let config = demo::ensure_blob_key(config)?;
-                let state = server::build_state(&config).await?;
+                let state = crate::wiring::build_state(&config).await?;
                 demo::seed_if_empty(&config, &state).await?;
                 server::serve(&config, state).await
             }
             Command::Migrate => {
-                server::open_store(&config).await?;
+                crate::wiring::open_store(&config).await?;
                 println!("database schema is up to date: {}", config.printable_database_url());
                 Ok(())
             }

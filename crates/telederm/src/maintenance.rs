@@ -10,7 +10,7 @@ use telederm_store::sweep::REGENERATE_THUMBNAILS_JOB;
 use telederm_notify::dispatch::JobError;
 use telederm_store::{Job, NewJob, Store, StoreError, SweepReport, enqueue_job_in, sweep_orphan_blobs};
 
-use crate::worker::JobContext;
+use crate::wiring::JobContext;
 
 /// How old an unreferenced blob must be before the scheduled sweep deletes it: far longer than
 /// any upload takes between storing its blobs and committing its record.

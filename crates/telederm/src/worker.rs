@@ -18,7 +18,6 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::London;
 use futures::future::BoxFuture;
-use telederm_notify::Notifier;
 use telederm_notify::dispatch::{CancellationToken, JobError, handle_send_notification, run_jobs_until};
 use telederm_store::outbox::SEND_NOTIFICATION_JOB;
 use telederm_store::retention::RETENTION_PURGE_JOB;
@@ -28,15 +27,7 @@ use telederm_store::{Job, NewJob};
 use telederm_web::AppState;
 use tokio::task::JoinSet;
 
-use crate::config::Config;
-
-/// What a job handler can reach: the application (store, blobs, policies, calendar), the
-/// configuration, and the notifier if one is configured.
-pub struct JobContext {
-    pub state: AppState,
-    pub config: Arc<Config>,
-    pub notifier: Option<Arc<dyn Notifier>>,
-}
+pub use crate::wiring::JobContext;
 
 /// A job handler: runs one claimed job. `Err(JobError::Retry)` tries again later with backoff,
 /// `Err(JobError::Fatal)` makes the job dead at once (for an admin to look at).

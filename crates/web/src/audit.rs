@@ -8,7 +8,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -21,6 +22,25 @@ pub async fn client_address_layer(State(state): State<AppState>, req: Request, n
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let addr = client_address(peer, req.headers(), state.settings.trust_proxy);
     telederm_app::audit::with_client_address(addr, next.run(req)).await
+}
+
+/// The address a request came from, as the audit trail records it ([`client_address`]:
+/// the peer's IP, or behind a trusted proxy the last `X-Forwarded-For` entry); `unknown` when
+/// neither is available (in-process tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
+pub fn client_addr(parts: &Parts, trust_proxy: bool) -> ClientAddr {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    ClientAddr(client_address(peer, &parts.headers, trust_proxy).unwrap_or_else(|| "unknown".into()))
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(client_addr(parts, state.settings.trust_proxy))
+    }
 }
 
 /// The client's address: the last `X-Forwarded-For` entry when a proxy is trusted and sent one,

@@ -15,7 +15,7 @@ use telederm_store::SessionUser;
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
-use crate::security::ClientAddr;
+use crate::audit::ClientAddr;
 
 pub const SESSION_COOKIE: &str = "telederm_session";
 

@@ -10,10 +10,12 @@ pub mod audit;
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod security;
+
+/// Single sign-on (its pages live with the other pages).
+pub use pages::oidc;
 
 pub use telederm_app::{App, CalendarCell, Clock, DEFAULT_INTAKE_MEMORY_MB, DEFAULT_INTAKE_WAIT_MS};
 

@@ -10,12 +10,9 @@
 //!   `Referrer-Policy: no-referrer`, `Cross-Origin-Opener-Policy: same-origin`,
 //!   `Strict-Transport-Security` when served over TLS, and `Cache-Control: no-store` on API answers.
 //!
-//! Also the client address ([`ClientAddr`]) used by sign-in rate limits and the audit trail.
 
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,25 +27,6 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src
 
 /// One year, as recommended for HSTS.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
-
-/// The address a request came from, as the audit trail records it ([`crate::audit::client_address`]:
-/// the peer's IP, or behind a trusted proxy the last `X-Forwarded-For` entry); `unknown` when
-/// neither is available (in-process tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAddr(pub String);
-
-pub fn client_addr(parts: &Parts, trust_proxy: bool) -> ClientAddr {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    ClientAddr(crate::audit::client_address(peer, &parts.headers, trust_proxy).unwrap_or_else(|| "unknown".into()))
-}
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(client_addr(parts, state.settings.trust_proxy))
-    }
-}
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use telederm_domain::outcome::{NextStep, Outcome, OutcomeCode, next_step};
 use telederm_domain::referral::Priority;
 
-use crate::export::{ReferralRecord, is_dermoscopic, photo_kind_code};
+use crate::record::{ReferralRecord, is_dermoscopic, photo_kind_code};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LetterKind {

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Subcommand, ValueEnum};
-use telederm_store::audit::{AuditEntry, AuditFilter, COLUMNS, NewAuditEntry};
-use telederm_store::{AuditOutcome, Store};
+use telederm_store::audit::{AuditEntry, AuditFilter, COLUMNS};
 
-use crate::commands::server;
+use crate::wiring::record_cli;
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -57,25 +56,6 @@ fn parse_when(raw: &str, flag: &str, end_of_day: bool) -> anyhow::Result<DateTim
     Ok(day.and_hms_opt(0, 0, 0).context("date out of range")?.and_utc())
 }
 
-/// An entry for things done from the command line (the operator has no user account here).
-pub async fn record_cli(store: &Store, action: &str, record_type: &str, detail: String) -> anyhow::Result<()> {
-    store.append_audit(&cli_entry(action, record_type, detail)).await.context("writing the audit trail")?;
-    Ok(())
-}
-
-/// The audit entry of an operator's command, for commands that append it in their own transaction.
-pub fn cli_entry(action: &str, record_type: &str, detail: String) -> NewAuditEntry {
-    NewAuditEntry {
-        actor_label: telederm_app::audit::Actor::cli().label,
-        actor_role: Some("operator".into()),
-        action: action.into(),
-        record_type: record_type.into(),
-        outcome: Some(AuditOutcome::Allowed),
-        detail,
-        ..NewAuditEntry::default()
-    }
-}
-
 fn csv_field(v: &Option<String>) -> String {
     match v {
         None => String::new(),
@@ -95,7 +75,7 @@ fn write_entry(out: &mut dyn Write, format: ExportFormat, e: &AuditEntry) -> std
 }
 
 pub async fn run(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
-    let store = server::open_store(config).await?;
+    let store = crate::wiring::open_store(config).await?;
     match cmd {
         AuditCmd::Verify => {
             let v = store.verify_audit().await?;

@@ -8,7 +8,7 @@ use telederm_domain::ReferralId;
 use telederm_store::blobs::BlobStore;
 use telederm_store::sweep_orphan_blobs;
 
-use crate::commands::server::open_store;
+use crate::wiring::open_store;
 use crate::config::Config;
 use crate::maintenance::{enqueue_regeneration, parse_grace};
 

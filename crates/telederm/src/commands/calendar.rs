@@ -22,6 +22,7 @@ use telederm_notify::dispatch::CancellationToken;
 use telederm_store::Store;
 use telederm_web::AppState;
 
+use crate::wiring::{Chosen, choose};
 use crate::config::Config;
 
 /// How often a running node re-reads the database for a newer bank-holiday file.
@@ -37,37 +38,6 @@ pub enum CalendarCmd {
     },
     /// Show the calendar in use: where it comes from, the range of its official data, days left.
     Status,
-}
-
-/// The calendar in use and where it came from.
-pub struct Chosen {
-    pub calendar: Calendar,
-    pub source: String,
-}
-
-/// The calendar this node should use now (see the module documentation for the order).
-pub async fn choose(config: &Config, store: &Store) -> anyhow::Result<Chosen> {
-    // (calendar, source, preference on equal reach)
-    let mut candidates = vec![(Calendar::builtin(), "built-in".to_string(), 0)];
-    if let Some(path) = &config.bank_holidays {
-        candidates.push((crate::commands::server::load_calendar(config)?, format!("file {}", path.display()), 1));
-    }
-    if let Some(stored) = store.latest_bank_holidays().await.context("reading the bank-holiday file loaded into the database")? {
-        match Calendar::from_json(&stored.body) {
-            Ok(cal) => candidates.push((
-                cal,
-                format!("database (loaded {}, sha256 {})", stored.loaded_at.format("%Y-%m-%d %H:%M UTC"), &stored.sha256[..12]),
-                2,
-            )),
-            // Validated when loaded, so only a hand-edited row gets here: keep serving.
-            Err(e) => tracing::error!(id = %stored.id, error = %e, "the bank-holiday file in the database is invalid; ignoring it"),
-        }
-    }
-    let (calendar, source, _) = candidates
-        .into_iter()
-        .max_by_key(|(cal, _, preference)| (cal.last_day(), *preference))
-        .expect("the built-in calendar is always a candidate");
-    Ok(Chosen { calendar, source })
 }
 
 pub fn today() -> NaiveDate {
@@ -110,7 +80,7 @@ pub fn watch(config: Config, state: AppState, stop: CancellationToken) -> tokio:
 }
 
 pub async fn run(config: &Config, cmd: CalendarCmd) -> anyhow::Result<()> {
-    let store = crate::commands::server::open_store(config).await?;
+    let store = crate::wiring::open_store(config).await?;
     match cmd {
         CalendarCmd::Update { file } => update(config, &store, &file).await,
         CalendarCmd::Status => status(config, &store).await,

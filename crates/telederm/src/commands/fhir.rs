@@ -10,7 +10,6 @@ use telederm_fhir::export::ExportOptions;
 use telederm_fhir::import::ImportOptions;
 use telederm_fhir::store_io::{self, ImportError, Sources};
 
-use crate::commands::server;
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -43,7 +42,7 @@ pub enum FhirCmd {
 }
 
 pub async fn run(config: &Config, cmd: FhirCmd) -> anyhow::Result<()> {
-    let state = server::build_state(config).await?;
+    let state = crate::wiring::build_state(config).await?;
     let src = Sources {
         store: &state.store,
         blobs: &state.blobs,
@@ -64,7 +63,7 @@ pub async fn run(config: &Config, cmd: FhirCmd) -> anyhow::Result<()> {
                 }
             };
             let what = if all { "all referrals".to_string() } else { format!("referral {}", referral.as_deref().unwrap_or_default()) };
-            crate::commands::audit::record_cli(&state.store, "fhir.export", "referral", what).await?;
+            crate::wiring::record_cli(&state.store, "fhir.export", "referral", what).await?;
             let text = serde_json::to_string_pretty(&bundle)? + "\n";
             match out {
                 Some(path) => {
@@ -81,7 +80,7 @@ pub async fn run(config: &Config, cmd: FhirCmd) -> anyhow::Result<()> {
             let bundle: serde_json::Value =
                 serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
             let opts = ImportOptions { known_services: Some(state.policies.keys().cloned().collect()) };
-            let audit = crate::commands::audit::cli_entry("fhir.import", "referral", format!("file={}", file.display()));
+            let audit = crate::wiring::cli_entry("fhir.import", "referral", format!("file={}", file.display()));
             match store_io::import_bundle(&src, &bundle, &opts, audit).await {
                 Ok(ids) => {
                     for id in &ids {

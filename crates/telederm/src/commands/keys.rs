@@ -2,17 +2,15 @@
 //! `telederm keys rotate`, and the startup check that the configured key opens the photos
 //! (docs/security.md, "Encryption at rest").
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
-use telederm_store::Store;
-use telederm_store::blobs::{BlobError, BlobStore, Kek, Rewrapped};
+use telederm_store::blobs::{BlobError, Kek, Rewrapped};
 use telederm_store::key_rotation::PLAINTEXT;
 
-use crate::commands::audit::record_cli;
-use crate::commands::server;
+use crate::wiring::record_cli;
+use crate::wiring::{open_blobs, write_key_file};
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -27,56 +25,6 @@ pub enum KeysCmd {
     /// blobs still under the previous key (TELEDERM_BLOB_KEY_PREVIOUS_FILE); also encrypts blobs
     /// stored before encryption was on. Resumable: run it again after an interruption.
     Rotate,
-}
-
-/// Writes a new key file readable by its owner only; refuses to overwrite one.
-pub fn write_key_file(path: &Path, kek: &Kek) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| format!("cannot create the key file {} (it must not exist yet)", path.display()))?;
-    writeln!(f, "{}", kek.to_base64())?;
-    f.sync_all()?;
-    Ok(())
-}
-
-/// The blob store with the configured keys. The previous key is dropped (with a warning) once a
-/// rotation off it has finished: it is accepted only during a rotation.
-pub async fn open_blobs(config: &Config, store: &Store) -> anyhow::Result<BlobStore> {
-    let blobs = BlobStore::open(&config.blob_url()).map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
-    let Some(mut keyring) = config.keyring()? else {
-        tracing::warn!("TELEDERM_BLOB_ENCRYPTION=off: photos are stored unencrypted");
-        return Ok(blobs);
-    };
-    if let Some(prev) = &keyring.previous {
-        if prev.id() == keyring.current.id() {
-            keyring.previous = None;
-        } else if store.key_rotation_finished(prev.id(), keyring.current.id()).await? {
-            tracing::warn!(
-                previous = prev.id(),
-                "the rotation off the previous blob key has finished, so it is no longer accepted: remove TELEDERM_BLOB_KEY_PREVIOUS(_FILE)"
-            );
-            keyring.previous = None;
-        }
-    }
-    Ok(blobs.with_keyring(keyring))
-}
-
-/// Fails closed before serving: the newest photo must open with the configured key.
-pub async fn check_key_opens_photos(store: &Store, blobs: &BlobStore) -> anyhow::Result<()> {
-    let Some(key) = store.latest_photo_blob_key().await? else { return Ok(()) };
-    match blobs.get_verified(&key).await {
-        Ok(_) | Err(BlobError::NotFound(_)) => Ok(()),
-        Err(e) if e.is_key_problem() => bail!("refusing to serve photos: {e}"),
-        Err(e) => {
-            tracing::error!(error = %e, "the newest photo's blob could not be read");
-            Ok(())
-        }
-    }
 }
 
 pub async fn run(config: &Config, cmd: KeysCmd) -> anyhow::Result<()> {
@@ -100,7 +48,7 @@ pub async fn run(config: &Config, cmd: KeysCmd) -> anyhow::Result<()> {
 }
 
 async fn rotate(config: &Config) -> anyhow::Result<()> {
-    let store = server::open_store(config).await?;
+    let store = crate::wiring::open_store(config).await?;
     let blobs = open_blobs(config, &store).await?;
     let Some(keyring) = blobs.keyring().cloned() else {
         bail!("TELEDERM_BLOB_ENCRYPTION is off: there is nothing to rotate")

@@ -5,7 +5,6 @@ use chrono::Utc;
 use chrono_tz::Europe::London;
 use clap::Subcommand;
 
-use crate::commands::server;
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -23,8 +22,8 @@ pub enum RetentionCmd {
 
 pub async fn run(config: &Config, cmd: RetentionCmd) -> anyhow::Result<()> {
     let RetentionCmd::Run { dry_run, json } = cmd;
-    let store = server::open_store(config).await?;
-    let blobs = crate::commands::keys::open_blobs(config, &store).await?;
+    let store = crate::wiring::open_store(config).await?;
+    let blobs = crate::wiring::open_blobs(config, &store).await?;
     let today = Utc::now().with_timezone(&London).date_naive();
     let report = store.run_retention(&blobs, &config.retention, today, dry_run, "cli (telederm retention run)").await?;
     if json {

@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use telederm_domain::calendar::Calendar;
 use telederm_domain::organisation::Role;
-use telederm_domain::policy::{self, ServicePolicy};
-use telederm_store::Store;
 use telederm_app::audit::Actor;
-use telederm_web::{AppState, WebSettings};
+use telederm_web::AppState;
 
+use crate::wiring::{admin_app, cli_error, open_store};
 use crate::config::Config;
-use crate::worker::JobContext;
+use crate::wiring::JobContext;
 use telederm_notify::dispatch::CancellationToken;
 
 #[derive(Args, Clone, Default)]
@@ -80,88 +78,10 @@ pub enum ConfigCmd {
     Print,
 }
 
-/// The service policies: from the configured directory, or the five built in.
-pub fn load_policies(config: &Config) -> anyhow::Result<Vec<ServicePolicy>> {
-    match &config.services_dir {
-        Some(dir) => policy::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}")),
-        None => Ok(policy::builtin()),
-    }
-}
-
-/// The calendar in the configured `bank_holidays` file, or the built-in one. A node uses this or
-/// a newer one from the database: see [`crate::commands::calendar::choose`].
-pub fn load_calendar(config: &Config) -> anyhow::Result<Calendar> {
-    match &config.bank_holidays {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read bank holidays file {}", path.display()))?;
-            Calendar::from_json(&text).map_err(|e| anyhow::anyhow!("bank holidays file {}: {e}", path.display()))
-        }
-        None => Ok(Calendar::builtin()),
-    }
-}
-
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    }
-    Store::connect(&config.database_url())
-        .await
-        .with_context(|| format!("cannot open the database {}", config.printable_database_url()))
-}
-
-/// The application context for the operator's account commands (no photos are touched, so the
-/// blob store is opened without its key).
-async fn admin_app(config: &Config, store: Store) -> anyhow::Result<telederm_app::App> {
-    let blobs = telederm_store::blobs::BlobStore::open(&config.blob_url()).map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
-    let calendar = crate::commands::calendar::choose(config, &store).await?;
-    Ok(telederm_app::App::new(store, blobs, load_policies(config)?, calendar.calendar, telederm_app::Config::default()))
-}
-
-/// An application error as the CLI reports it: the message and its code.
-fn cli_error(e: telederm_app::Error) -> anyhow::Error {
-    anyhow::anyhow!("{} ({})", e.message, e.code.as_str())
-}
-
-pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    let store = open_store(config).await?;
-    let blobs = crate::commands::keys::open_blobs(config, &store).await?;
-    let public_url = config.public_url();
-    let https = public_url.starts_with("https://");
-    let oidc = match (&config.oidc_issuer, &config.oidc_client_id, &config.oidc_client_secret) {
-        (Some(issuer), Some(client_id), Some(client_secret)) => Some(telederm_web::oidc::OidcSettings {
-            issuer: issuer.clone(),
-            client_id: client_id.clone(),
-            client_secret: client_secret.clone(),
-            redirect_url: format!("{public_url}/auth/oidc/callback"),
-        }),
-        _ => None,
-    };
-    let settings = WebSettings {
-        max_upload_bytes: config.max_upload_mb * 1_000_000,
-        sms_enabled: config.sms_enabled(),
-        notifier: config.notifier_name().map(str::to_string),
-        secure_cookies: https,
-        hsts: https,
-        public_url,
-        trust_proxy: config.trust_proxy,
-        session_idle_seconds: config.session_idle_minutes * 60,
-        session_max_seconds: config.session_max_hours * 3600,
-        oidc,
-        intake_memory_mb: config.intake_memory_mb,
-        intake_wait_ms: config.intake_wait_ms,
-        ..WebSettings::default()
-    };
-    let calendar = crate::commands::calendar::choose(config, &store).await?;
-    let state = AppState::new(store, blobs, load_policies(config)?, calendar.calendar.clone(), settings);
-    state.calendar.replace(calendar.calendar, calendar.source);
-    Ok(state)
-}
-
 /// Serves (and runs the background worker) until Ctrl-C or SIGTERM; then stops accepting
 /// connections and claiming jobs, finishes in-flight requests and jobs, and returns.
 pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
-    crate::commands::keys::check_key_opens_photos(&state.store, &state.blobs).await?;
+    crate::wiring::check_key_opens_photos(&state.store, &state.blobs).await?;
     let notifier = config.notifier()?;
     if notifier.is_some() && config.public_url.is_none() {
         tracing::warn!(

@@ -10,7 +10,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::security::ClientAddr;
+use crate::audit::ClientAddr;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,6 +9,7 @@
 // `to_string()`; clippy flags that in askama's generated code.
 #![allow(clippy::cmp_owned)]
 
+pub mod oidc;
 mod admin;
 mod assets;
 mod consultant;
@@ -30,7 +31,7 @@ use telederm_domain::organisation::{Role, User};
 use crate::AppState;
 use crate::auth;
 use crate::error::{ApiError, Code};
-use crate::security::ClientAddr;
+use crate::audit::ClientAddr;
 
 pub use form::FormData;
 
@@ -41,7 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", axum::routing::post(sign_out))
-        .merge(crate::oidc::routes())
+        .merge(oidc::routes())
         .merge(gp::routes())
         .merge(consultant::routes())
         .merge(admin::routes())

@@ -31,7 +31,7 @@ use telederm_store::OidcLogin;
 use crate::AppState;
 use crate::auth;
 use crate::error::{ApiError, Code};
-use crate::pages::{FormData, PageError, PageResult, Parts2, safe_next, signed_in_redirect};
+use super::{FormData, PageError, PageResult, Parts2, safe_next, signed_in_redirect};
 
 const STATE_COOKIE: &str = "telederm_oidc";
 /// How long a sign-in may take between leaving for the provider and coming back.
@@ -245,7 +245,7 @@ struct TokenResponse {
 }
 
 fn auth_eq(a: &str, b: &str) -> bool {
-    crate::pages::constant_time_eq(a.as_bytes(), b.as_bytes())
+    telederm_app::credentials::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 fn random_b64(bytes: usize) -> String {
@@ -322,7 +322,7 @@ async fn start(State(state): State<AppState>, uri: OriginalUri) -> PageResult {
         .finish();
     let sep = if d.metadata.authorization_endpoint.contains('?') { '&' } else { '?' };
     let to = format!("{}{sep}{query}", d.metadata.authorization_endpoint);
-    Ok(with_cookie(crate::pages::see_other(&to), &state_cookie(&state, &oidc_state, LOGIN_TTL_SECONDS)))
+    Ok(with_cookie(super::see_other(&to), &state_cookie(&state, &oidc_state, LOGIN_TTL_SECONDS)))
 }
 
 async fn callback(State(state): State<AppState>, uri: OriginalUri, headers: HeaderMap, previous: Parts2) -> PageResult {
