@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{OrganisationId, ServiceId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrganisationKind {
     /// A GP practice: its referrers send referrals.
@@ -13,7 +13,7 @@ pub enum OrganisationKind {
     Provider,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: OrganisationId,
     pub kind: OrganisationKind,
@@ -25,7 +25,7 @@ pub struct Organisation {
     pub services: Vec<ServiceId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// GP or practice nurse: creates and submits referrals for their practice.
@@ -56,7 +56,7 @@ impl Role {
 }
 
 /// A person who signs in. The password hash lives in the store, never here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     /// Sign-in name (an email address).

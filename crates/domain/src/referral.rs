@@ -9,7 +9,7 @@ use crate::{OrganisationId, ReferralId, ServiceId, UserId};
 
 /// How the service is asked: Advice & Guidance (clinical responsibility stays with the GP) or a
 /// Referral Assessment Service (triage of a referral).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     AdviceAndGuidance,
@@ -17,7 +17,7 @@ pub enum Route {
 }
 
 /// Clinical priority as e-RS knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Routine,
@@ -57,7 +57,7 @@ impl Priority {
 }
 
 /// Where a referral is in its life. The only way to change it is [`ReferralStatus::after`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     Draft,
@@ -71,7 +71,7 @@ pub enum ReferralStatus {
 }
 
 /// Things that happen to a referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Submit,
@@ -194,7 +194,7 @@ impl ReferralStatus {
 }
 
 /// The clinical history the GP writes. Free text, may be partly empty while a draft.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClinicalHistory {
     pub presenting_complaint: String,
@@ -206,7 +206,7 @@ pub struct ClinicalHistory {
     pub allergies: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentGivenBy {
     Patient,
@@ -215,7 +215,7 @@ pub enum ConsentGivenBy {
     BestInterestsDecision,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     Verbal,
@@ -224,7 +224,7 @@ pub enum ConsentMethod {
 }
 
 /// Consent as recorded by the referrer; each scope is an explicit yes or no.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     pub given_by: ConsentGivenBy,
@@ -234,7 +234,7 @@ pub struct Consent {
     pub research: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// The consultant asks the referrer for more information or photos.
@@ -244,7 +244,7 @@ pub enum MessageKind {
 }
 
 /// One message in the conversation between the referrer and the consultant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: crate::MessageId,
     pub referral_id: ReferralId,
@@ -256,7 +256,7 @@ pub struct Message {
 }
 
 /// A referral or A&G request. Photos and messages are kept beside it, not inside.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Referral {
     pub id: ReferralId,
     pub service_id: ServiceId,
@@ -271,9 +271,11 @@ pub struct Referral {
     pub patient: Patient,
     pub history: ClinicalHistory,
     pub consent: Option<Consent>,
-    /// The eligibility checklist as the GP filled it in (may be partial while a draft).
+    /// The eligibility checklist as the GP filled it in (may be partial while a draft): any JSON
+    /// until the referral is sent, when it must be exactly an `EligibilityAnswers` object.
     pub eligibility_answers: Option<serde_json::Value>,
     /// The eligibility decision made at submission.
+    #[schema(value_type = Option<crate::eligibility::EligibilityDecision>)]
     pub eligibility: Option<serde_json::Value>,
     /// For A&G: the GP allows the consultant to convert the request into a referral.
     pub conversion_authorised: bool,

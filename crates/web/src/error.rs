@@ -8,7 +8,9 @@ use serde::Serialize;
 use telederm_store::StoreError;
 use telederm_store::blobs::BlobError;
 
-#[derive(Debug, Clone, Serialize)]
+/// Every API error (the OpenAPI document's `Error` schema).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `illegal_transition`.
     pub code: String,
