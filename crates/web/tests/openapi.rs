@@ -120,11 +120,13 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 }
 
 /// Places where a body holds any JSON on purpose, as the server stores or passes it.
-const ANY_JSON: [&str; 4] = [
-    "Error.details",                 // differs per error code (eligibility reasons, fields to fix, ...)
-    "Job.payload",                   // what a background job works on, by its kind
-    "Referral.eligibility_answers",  // a draft's checklist as saved, possibly half filled in
-    "OpenApiDocument.paths",         // this document's operations
+const ANY_JSON: [&str; 6] = [
+    "Error.details",                    // differs per error code (eligibility reasons, fields to fix, ...)
+    "Job.payload",                      // what a background job works on, by its kind
+    "Referral.eligibility_answers",     // a draft's checklist as saved, possibly half filled in
+    "CreateReferral.eligibility_answers", // the same, as sent (checked strictly only at submit)
+    "UpdateDraft.eligibility_answers",  // the same
+    "OpenApiDocument.paths",            // this document's operations
 ];
 
 /// Walks a schema and everything it refers to, reporting bare objects (`type: object` with nothing
