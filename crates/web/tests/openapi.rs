@@ -259,3 +259,17 @@ fn capabilities_serialise_as_their_names() {
         assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
     }
 }
+
+#[test]
+fn the_list_filters_and_the_upload_fields_say_what_the_server_takes() {
+    let doc = doc();
+    for path in ["/referrals", "/worklist"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        for name in ["status", "route", "priority"] {
+            let p = params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} takes {name}"));
+            assert!(p["schema"]["pattern"].as_str().is_some_and(|r| r.starts_with("^$|")), "{path} {name}: {p}");
+        }
+    }
+    assert!(doc["components"]["schemas"]["PhotoUpload"]["propertyNames"]["pattern"].is_string());
+    assert_eq!(doc["components"]["schemas"]["PhotoUpload"]["required"], serde_json::json!(["file"]));
+}

@@ -15,6 +15,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 use crate::error::ErrorBody;
@@ -129,6 +130,11 @@ impl utoipa::Modify for CommonAnswers {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))));
+        // A multipart field's name travels in a header: other fields than `file` and `kind` are
+        // ignored, but their names must be header-safe.
+        if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("PhotoUpload") {
+            upload.property_names = Some(Box::new(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9_.-]+$")).into()));
+        }
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 (HttpMethod::Get, &mut item.get),
@@ -153,7 +159,29 @@ fn error(description: &str) -> RefOr<utoipa::openapi::Response> {
         .into()
 }
 
+/// What Rust's `str::trim` removes, as a regular expression class.
+const TRIMMED: &str = r"[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*";
+
+/// The list filters (`usecases::filter_from`) take enum values, comma-separated for `status`,
+/// trimmed; empty means no filter. Anything else is `400 invalid_query`.
+fn list_filter_patterns(op: &mut Operation) {
+    let one = |values: &[&str]| format!("^$|^{TRIMMED}({}){TRIMMED}$", values.join("|"));
+    let statuses: Vec<&str> = telederm_domain::referral::ReferralStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let status = format!("^$|^{TRIMMED}({s}){TRIMMED}(,{TRIMMED}({s}){TRIMMED})*$", s = statuses.join("|"));
+    let patterns = [("status", status), ("route", one(&["advice_and_guidance", "ras"])), ("priority", one(&["routine", "urgent", "two_week_wait"]))];
+    for param in op.parameters.iter_mut().flatten() {
+        if let Some((_, pattern)) = patterns.iter().find(|(name, _)| *name == param.name)
+            && let Some(RefOr::T(Schema::Object(schema))) = param.schema.as_mut()
+        {
+            schema.pattern = Some(pattern.clone());
+        }
+    }
+}
+
 fn common_answers(path: &str, method: HttpMethod, op: &mut Operation) {
+    if ["/referrals", "/worklist"].contains(&path) && method == HttpMethod::Get {
+        list_filter_patterns(op);
+    }
     if PUBLIC.contains(&path) {
         op.security = Some(Vec::new());
     }
