@@ -52,12 +52,40 @@ token="$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
 [ -n "$token" ] || { echo "could not sign in as the demo $role" >&2; exit 1; }
 export TELEDERM_ST_SESSION="$token"
 
+# Real identifiers for about half the generated requests, so operations on a referral, a photo or a
+# service reach their 2xx answers (and their bodies are checked) instead of only 404s: the demo's
+# referrals and photos this role can see, the services, and valid NHS numbers.
+config="$data/schemathesis.toml"
+cp "$root/scripts/schemathesis.toml" "$config"
+TELEDERM_ST_BASE="$base" python3 - "$token" >>"$config" <<'PY'
+import json, os, sys, urllib.request
+
+base, token = os.environ["TELEDERM_ST_BASE"] + "/api/v1", sys.argv[1]
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Cookie": f"telederm_session={token}"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+referrals = [r["id"] for r in get("/referrals?limit=1000")["referrals"]]
+photos = [p["id"] for r in referrals for p in get(f"/referrals/{r}/photos")["photos"]]
+services = [s["id"] for s in get("/services")["services"]]
+nhs_numbers = ["9434765919", "943 476 5919", "9990000018", "9912003888"]
+for name, values in [("referral_ids", referrals), ("photo_ids", photos), ("service_ids", services), ("nhs_numbers", nhs_numbers)]:
+    if values:
+        print(f"\n[dictionaries.{name}]\nvalues = {json.dumps(values)}")
+bindings = {"path.id": "referral_ids", "path.photo_id": "photo_ids", "body.service_id": "service_ids",
+            "body.service": "service_ids", "body.patient.nhs_number": "nhs_numbers"}
+print("\n[parameters]")
+for key, name in bindings.items():
+    if name != "photo_ids" or photos:
+        print(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}')
+PY
+
 report="$root/target/schemathesis"
 mkdir -p "$report"
 echo "schemathesis: $max_examples examples per operation against $base as the demo $role"
 # Sign-out would end the session the run uses, and /healthz, /readyz and /metrics are outside /api/v1; everything else
 # is fuzzed.
-"$st_bin/st" --config-file "$root/scripts/schemathesis.toml" run "$base/api/v1/openapi.json" \
+"$st_bin/st" --config-file "$config" run "$base/api/v1/openapi.json" \
     --url "$base/api/v1" \
     --checks all \
     --phases examples,coverage,fuzzing \
