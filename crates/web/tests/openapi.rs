@@ -104,7 +104,9 @@ fn operations_have_unique_ids_tags_and_the_session_security_unless_public() {
         }
     }
     let expected: BTreeSet<String> =
-        ["/healthz", "/readyz", "/metrics", "/openapi.json", "/auth/sign-in", "/fhir/Questionnaire/telederm-referral"].map(String::from).into();
+        ["/healthz", "/readyz", "/metrics", "/openapi.json", "/auth/sign-in", "/auth/sign-out", "/fhir/Questionnaire/telederm-referral"]
+            .map(String::from)
+            .into();
     assert_eq!(public, expected);
 }
 

@@ -114,8 +114,10 @@ pub(super) async fn serve() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }
 
-/// Operations anyone may call, without a session.
-const PUBLIC: [&str; 6] = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/auth/sign-in", "/fhir/Questionnaire/telederm-referral"];
+/// Operations anyone may call, without a session (sign-out ends the session it is sent with, if
+/// any, and answers 204 either way).
+const PUBLIC: [&str; 7] =
+    ["/healthz", "/readyz", "/metrics", "/openapi.json", "/auth/sign-in", "/auth/sign-out", "/fhir/Questionnaire/telederm-referral"];
 
 /// Served at the root of the site, not under `/api/v1`.
 const AT_ROOT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
