@@ -22,6 +22,7 @@ pub struct Organisation {
     pub name: String,
     /// The services a provider runs (empty for a practice).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub services: Vec<ServiceId>,
 }
 
@@ -66,5 +67,6 @@ pub struct User {
     pub organisation_id: crate::OrganisationId,
     /// For consultants: the services whose worklists they work.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub services: Vec<ServiceId>,
 }

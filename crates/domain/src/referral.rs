@@ -259,6 +259,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Referral {
     pub id: ReferralId,
+    #[schema(value_type = String)]
     pub service_id: ServiceId,
     pub route: Route,
     pub priority: Priority,

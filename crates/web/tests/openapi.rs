@@ -203,6 +203,17 @@ fn every_body_is_described_and_no_body_is_a_bare_object() {
 }
 
 #[test]
+fn primitives_are_inline_not_components() {
+    // A type alias such as `ServiceId = String` becomes a `String` component unless its field
+    // says `#[schema(value_type = String)]`.
+    let doc = doc();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in ["String", "bool", "i64", "u32", "Value"] {
+        assert!(!schemas.contains_key(name), "a component named {name}");
+    }
+}
+
+#[test]
 fn every_reference_resolves() {
     let doc = doc();
     fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
