@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes the JSON API with schemathesis (PyPI) against its own OpenAPI document, on a running demo
-# server, signed in with a demo session cookie. Fails on any 5xx answer and on any answer that
-# breaks the documented schema (status codes, content types, bodies).
+# Fuzzes the JSON API with schemathesis (PyPI) against its own OpenAPI document (made from the Rust
+# types, crates/web/src/api/openapi.rs), on a running demo server, signed in with a demo session.
+# Runs every check schemathesis has (`--checks all`): fails on any 5xx answer, on any answer that
+# breaks the documented schema (status codes, content types, headers, response bodies), on invalid
+# data accepted, on schema-valid data refused other than by a documented rule (scripts/schemathesis.toml),
+# on an operation that answers without the session, and on undocumented methods not refused.
 #
 # Usage: scripts/schemathesis.sh [--max-examples N] [--role ROLE] [-- extra `st run` options]
 #   N defaults to 25 per operation (scripts/test.sh runs it so); ROLE defaults to referrer.
@@ -43,20 +46,48 @@ curl -fsS "$base/healthz" >/dev/null
 
 read -r email password < <(awk -v r="$role" '$1 == r { print $2, $3 }' "$data/demo-credentials.txt")
 [ -n "${email:-}" ] || { echo "no demo user with role $role" >&2; exit 2; }
-cookie="$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
+token="$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"$password\"}" "$base/api/v1/auth/sign-in" \
-    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(telederm_session=[^;]*\).*/\1/p')"
-[ -n "$cookie" ] || { echo "could not sign in as the demo $role" >&2; exit 1; }
+    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: telederm_session=\([^;]*\).*/\1/p')"
+[ -n "$token" ] || { echo "could not sign in as the demo $role" >&2; exit 1; }
+export TELEDERM_ST_SESSION="$token"
+
+# Real identifiers for about half the generated requests, so operations on a referral, a photo or a
+# service reach their 2xx answers (and their bodies are checked) instead of only 404s: the demo's
+# referrals and photos this role can see, the services, and valid NHS numbers.
+config="$data/schemathesis.toml"
+cp "$root/scripts/schemathesis.toml" "$config"
+TELEDERM_ST_BASE="$base" python3 - "$token" >>"$config" <<'PY'
+import json, os, sys, urllib.request
+
+base, token = os.environ["TELEDERM_ST_BASE"] + "/api/v1", sys.argv[1]
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Cookie": f"telederm_session={token}"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+referrals = [r["id"] for r in get("/referrals?limit=1000")["referrals"]]
+photos = [p["id"] for r in referrals for p in get(f"/referrals/{r}/photos")["photos"]]
+services = [s["id"] for s in get("/services")["services"]]
+nhs_numbers = ["9434765919", "943 476 5919", "9990000018", "9912003888"]
+for name, values in [("referral_ids", referrals), ("photo_ids", photos), ("service_ids", services), ("nhs_numbers", nhs_numbers)]:
+    if values:
+        print(f"\n[dictionaries.{name}]\nvalues = {json.dumps(values)}")
+bindings = {"path.id": "referral_ids", "path.photo_id": "photo_ids", "body.service_id": "service_ids",
+            "body.service": "service_ids", "body.patient.nhs_number": "nhs_numbers"}
+print("\n[parameters]")
+for key, name in bindings.items():
+    if name != "photo_ids" or photos:
+        print(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}')
+PY
 
 report="$root/target/schemathesis"
 mkdir -p "$report"
 echo "schemathesis: $max_examples examples per operation against $base as the demo $role"
 # Sign-out would end the session the run uses, and /healthz, /readyz and /metrics are outside /api/v1; everything else
 # is fuzzed.
-"$st_bin/st" run "$base/api/v1/openapi.json" \
+"$st_bin/st" --config-file "$config" run "$base/api/v1/openapi.json" \
     --url "$base/api/v1" \
-    --header "Cookie: $cookie" \
-    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --checks all \
     --phases examples,coverage,fuzzing \
     --max-examples "$max_examples" \
     --exclude-path /auth/sign-out --exclude-path /healthz --exclude-path /readyz --exclude-path /metrics \

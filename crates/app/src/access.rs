@@ -9,8 +9,9 @@ use telederm_store::ReferralFilter;
 
 use crate::error::Error;
 
-/// Things a person can do with a referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Things a person can do with a referral (serialised as [`Capability::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
     View,
     EditDraft,

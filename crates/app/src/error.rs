@@ -12,8 +12,8 @@ use telederm_store::blobs::BlobError;
 
 macro_rules! catalogue {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $status:literal, $meaning:literal; )*) => {
-        /// A stable, machine-readable error code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        /// A stable, machine-readable error code (`docs/errors.md` lists them with their meaning).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum Code {
             $( $(#[$doc])* #[serde(rename = $code)] $variant, )*
         }
@@ -121,8 +121,9 @@ impl std::fmt::Display for Code {
     }
 }
 
-/// An error as answered: a code from the catalogue, a message for a person, optional details.
-#[derive(Debug, Clone, Serialize)]
+/// An error as answered: a code from the catalogue, a message for a person, optional details
+/// (the OpenAPI document's `Error` schema).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Error {
     /// Stable machine-readable code, e.g. `illegal_transition`.
     pub code: Code,

@@ -109,7 +109,7 @@ pub fn check_route(policy: &ServicePolicy, route: Route) -> Result<()> {
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReferral {
     pub service_id: String,
@@ -121,6 +121,8 @@ pub struct CreateReferral {
     pub history: ClinicalHistory,
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The eligibility checklist: any JSON while a draft (saved as sent); at submit it must be exactly
+    /// an `EligibilityAnswers` object.
     #[serde(default)]
     pub eligibility_answers: Option<serde_json::Value>,
     #[serde(default)]
@@ -182,7 +184,7 @@ pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Refer
 }
 
 /// Fields of a draft to change; absent fields stay as they are.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDraft {
     pub service_id: Option<String>,
@@ -191,6 +193,8 @@ pub struct UpdateDraft {
     pub patient: Option<Patient>,
     pub history: Option<ClinicalHistory>,
     pub consent: Option<Consent>,
+    /// The eligibility checklist: any JSON while a draft (saved as sent); at submit it must be exactly
+    /// an `EligibilityAnswers` object.
     pub eligibility_answers: Option<serde_json::Value>,
     pub conversion_authorised: Option<bool>,
     /// The version you last read; a stale version is refused with 409 so no typing is lost silently.
@@ -464,7 +468,7 @@ pub async fn reply(state: &App, user: &User, id: &str, message: &str) -> Result<
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeBody {
     pub code: OutcomeCode,
@@ -520,7 +524,7 @@ pub async fn record_outcome(state: &App, user: &User, id: &str, body: OutcomeBod
     .await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawBody {
     #[serde(default)]
@@ -544,16 +548,25 @@ pub async fn close(state: &App, user: &User, id: &str) -> Result<Referral> {
     .await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Comma-separated statuses (draft, submitted, in_review, awaiting_information, outcome_issued, closed, rejected, withdrawn).
     pub status: Option<String>,
+    /// Comma-separated service ids.
     pub service: Option<String>,
+    /// advice_and_guidance or ras.
     pub route: Option<String>,
+    /// routine, urgent or two_week_wait.
     pub priority: Option<String>,
+    /// Exact NHS number (spaces and hyphens ignored).
     pub nhs_number: Option<String>,
+    /// Part of the patient's name.
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -593,7 +606,7 @@ pub fn filter_from(q: &ListQuery) -> Result<ReferralFilter> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListItem {
     #[serde(flatten)]
     pub summary: telederm_store::ReferralSummary,

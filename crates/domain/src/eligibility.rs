@@ -15,7 +15,7 @@ use crate::policy::{AppliesTo, ServicePolicy, is_outward_code};
 pub use crate::policy::{Condition, ImageSource, ReasonCode};
 
 /// Where on the body the problem is. The vocabulary is documented in `docs/services.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BodySite {
     Breast,
@@ -120,14 +120,19 @@ impl Serialize for Postcode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// `deny_unknown_fields` documents `from_json`, which refuses unknown fields (serialising ignores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientAnswers {
     pub date_of_birth: NaiveDate,
+    /// A UK postcode, any case and spacing when sent (`wd17 1ab`); answered upper-cased with one space.
+    #[schema(value_type = String, example = "WD17 1AB")]
     pub postcode: Postcode,
 }
 
 /// A referral's eligibility answers, exactly the fields of the documented JSON object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EligibilityAnswers {
     pub referral_date: NaiveDate,
     pub patient: PatientAnswers,
@@ -422,7 +427,7 @@ impl fmt::Display for EligibilityInputError {
 impl std::error::Error for EligibilityInputError {}
 
 /// The outcome of an eligibility check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Decision {
     #[serde(rename = "eligible")]
     Eligible,
@@ -443,14 +448,14 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reason {
     pub code: ReasonCode,
     pub message: String,
 }
 
 /// Things the referrer should know that do not exclude the patient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningCode {
     /// The service expects the patient to have been seen; the answers say not face to face.
@@ -467,14 +472,14 @@ pub enum WarningCode {
     ImagingImpractical,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub code: WarningCode,
     pub message: String,
 }
 
 /// `{"service", "decision", "reasons": [{"code", "message"}], "warnings": [{"code", "message"}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EligibilityDecision {
     pub service: String,
     pub decision: Decision,

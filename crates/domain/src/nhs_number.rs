@@ -4,8 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A valid NHS number, held as its ten digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A valid NHS number, held as its ten digits. Sent as ten digits (spaces and hyphens between them
+/// are allowed), the tenth a Modulus 11 check digit; answered as the ten digits alone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[ -]*([0-9][ -]*){10}$", example = "943 476 5919")]
 pub struct NhsNumber([u8; 10]);
 
 /// Why a string is not a valid NHS number. `code()` is stable.

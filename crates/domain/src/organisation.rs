@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{OrganisationId, ServiceId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrganisationKind {
     /// A GP practice: its referrers send referrals.
@@ -13,7 +13,7 @@ pub enum OrganisationKind {
     Provider,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: OrganisationId,
     pub kind: OrganisationKind,
@@ -22,10 +22,11 @@ pub struct Organisation {
     pub name: String,
     /// The services a provider runs (empty for a practice).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub services: Vec<ServiceId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// GP or practice nurse: creates and submits referrals for their practice.
@@ -56,7 +57,7 @@ impl Role {
 }
 
 /// A person who signs in. The password hash lives in the store, never here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     /// Sign-in name (an email address).
@@ -66,5 +67,6 @@ pub struct User {
     pub organisation_id: crate::OrganisationId,
     /// For consultants: the services whose worklists they work.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub services: Vec<ServiceId>,
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::UserId;
 use crate::route::{Priority, Route};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeCode {
     AdviceManagementPlan,
@@ -22,7 +22,7 @@ pub enum OutcomeCode {
     Rejected,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionReason {
     PoorImageQuality,
@@ -33,7 +33,7 @@ pub enum RejectionReason {
 }
 
 /// The e-RS review/guidance outcome (`eRS-ReviewOutcome-1` / `eRS-GuidanceResponseOutcome-1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErsTriageOutcome {
     ReturnToReferrerWithAdvice,
@@ -135,7 +135,7 @@ impl OutcomeCode {
 }
 
 /// Who acts after an outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NextOwner {
     /// The GP must make a referral (A&G without conversion, onward, two-week wait): nobody else will.
@@ -278,7 +278,7 @@ impl RejectionReason {
 }
 
 /// What the consultant decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub code: OutcomeCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::referral::Route;
 
 /// What is being referred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     Rash,
@@ -32,7 +32,7 @@ impl Condition {
 }
 
 /// Who took the photos.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageSource {
     Clinician,
@@ -49,7 +49,7 @@ impl ImageSource {
 }
 
 /// The kind of photograph a service asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhotoKind {
     /// Shows where the problem is on the body (seed 002: "from 1-1.5 metres away").
@@ -63,7 +63,7 @@ pub enum PhotoKind {
 /// Why a referral is not eligible (or must go elsewhere). The snake_case names are stable and are
 /// what the API, the UI and the CLI show as `code`. Declaration order is the order reasons are
 /// reported in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     TwoWeekWait,
@@ -156,7 +156,7 @@ impl fmt::Display for ReasonCode {
 }
 
 /// Whom a criterion applies to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppliesTo {
     #[default]
@@ -166,7 +166,7 @@ pub enum AppliesTo {
 }
 
 /// One criterion in the service's own words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Criterion {
     pub code: ReasonCode,
@@ -181,7 +181,7 @@ pub struct Criterion {
 }
 
 /// A photograph the service needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhotoRequirement {
     pub kind: PhotoKind,
@@ -195,7 +195,7 @@ pub struct PhotoRequirement {
 
 /// Age bounds in whole years on the referral date. `min_years = 2` means "aged 2 or over";
 /// `under_years = 16` means "under 16" (the 16th birthday is outside the range).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeRange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,7 +286,7 @@ pub(crate) fn is_outward_code(s: &str) -> bool {
 }
 
 /// A teledermatology service's rules, as data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePolicy {
     #[serde(deserialize_with = "deserialize_id")]

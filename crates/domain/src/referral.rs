@@ -10,7 +10,7 @@ use crate::{OrganisationId, ReferralId, ServiceId, UserId};
 pub use crate::route::{Priority, Route};
 
 /// Where a referral is in its life. The only way to change it is [`ReferralStatus::after`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     Draft,
@@ -24,7 +24,7 @@ pub enum ReferralStatus {
 }
 
 /// Things that happen to a referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Submit,
@@ -147,7 +147,7 @@ impl ReferralStatus {
 }
 
 /// The clinical history the GP writes. Free text, may be partly empty while a draft.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClinicalHistory {
     pub presenting_complaint: String,
@@ -159,7 +159,7 @@ pub struct ClinicalHistory {
     pub allergies: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentGivenBy {
     Patient,
@@ -168,7 +168,7 @@ pub enum ConsentGivenBy {
     BestInterestsDecision,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     Verbal,
@@ -177,7 +177,7 @@ pub enum ConsentMethod {
 }
 
 /// Consent as recorded by the referrer; each scope is an explicit yes or no.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     pub given_by: ConsentGivenBy,
@@ -187,7 +187,7 @@ pub struct Consent {
     pub research: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// The consultant asks the referrer for more information or photos.
@@ -197,7 +197,7 @@ pub enum MessageKind {
 }
 
 /// One message in the conversation between the referrer and the consultant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: crate::MessageId,
     pub referral_id: ReferralId,
@@ -209,9 +209,10 @@ pub struct Message {
 }
 
 /// A referral or A&G request. Photos and messages are kept beside it, not inside.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Referral {
     pub id: ReferralId,
+    #[schema(value_type = String)]
     pub service_id: ServiceId,
     pub route: Route,
     pub priority: Priority,
@@ -224,9 +225,11 @@ pub struct Referral {
     pub patient: Patient,
     pub history: ClinicalHistory,
     pub consent: Option<Consent>,
-    /// The eligibility checklist as the GP filled it in (may be partial while a draft).
+    /// The eligibility checklist as the GP filled it in (may be partial while a draft): any JSON
+    /// until the referral is sent, when it must be exactly an `EligibilityAnswers` object.
     pub eligibility_answers: Option<serde_json::Value>,
     /// The eligibility decision made at submission.
+    #[schema(value_type = Option<crate::eligibility::EligibilityDecision>)]
     pub eligibility: Option<serde_json::Value>,
     /// For A&G: the GP allows the consultant to convert the request into a referral.
     pub conversion_authorised: bool,

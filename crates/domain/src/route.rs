@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the service is asked: Advice & Guidance (clinical responsibility stays with the GP) or a
 /// Referral Assessment Service (triage of a referral).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     AdviceAndGuidance,
@@ -13,7 +13,7 @@ pub enum Route {
 }
 
 /// Clinical priority as e-RS knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Routine,

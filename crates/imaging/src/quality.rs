@@ -12,7 +12,7 @@ pub const GRID: usize = 4;
 
 /// Numbers behind the verdict (all computed on the analysis image, inside
 /// the dermoscopic field of view when one was detected).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Metrics {
     /// Size of the analysis image.
     pub analysis_width: u32,

@@ -14,7 +14,7 @@ use crate::codec::{parse_json, parse_name, parse_ts, ts};
 use crate::{Dialect, Result, Store, StoreError, WriteTx};
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for `run_at`.
@@ -73,10 +73,11 @@ impl NewJob {
 }
 
 /// A stored job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: uuid::Uuid,
     pub kind: String,
+    /// What the job works on; its shape depends on `kind`.
     pub payload: serde_json::Value,
     pub unique_key: Option<String>,
     pub state: JobState,

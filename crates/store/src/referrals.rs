@@ -13,7 +13,7 @@ use crate::codec::{date, json, name, parse_date, parse_json, parse_name, parse_t
 use crate::{Dialect, Result, Store, StoreError, WriteTx};
 
 /// A row of a list or worklist: enough to show and sort, without the clinical record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReferralSummary {
     pub id: ReferralId,
     pub service_id: String,
@@ -24,7 +24,9 @@ pub struct ReferralSummary {
     pub referrer_id: UserId,
     pub assignee_id: Option<UserId>,
     pub patient_name: String,
+    /// Ten digits.
     pub nhs_number: String,
+    #[schema(value_type = Option<telederm_domain::outcome::OutcomeCode>)]
     pub outcome_code: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,7 +52,7 @@ pub struct ReferralFilter {
 }
 
 /// A photo as stored: keys of its derivatives in the blob store and its quality report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PhotoRecord {
     pub id: PhotoId,
     pub referral_id: ReferralId,
@@ -65,13 +67,28 @@ pub struct PhotoRecord {
     pub width: i64,
     pub height: i64,
     pub size_bytes: i64,
+    /// `accept`, `warn` or `reject` (the imaging crate's `Verdict`).
+    #[schema(schema_with = verdict_schema)]
     pub verdict: String,
+    /// The imaging crate's `QualityReport` as it was when the photo was checked.
+    #[schema(schema_with = quality_report_schema)]
     pub report: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
+/// The API document's `Verdict` schema (the imaging crate's type; this crate does not depend on it,
+/// so the document registers it and a test checks that every reference resolves).
+fn verdict_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("Verdict").into()
+}
+
+/// The API document's `QualityReport` schema (see [`verdict_schema`]).
+fn quality_report_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("QualityReport").into()
+}
+
 /// One step in a referral's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventRecord {
     pub actor_id: Option<UserId>,
     pub action: Action,

@@ -2,4 +2,4 @@
 //! `code` (with its HTTP status), a message that says what to do next, and optional details,
 //! serialised as `{"code": ..., "message": ..., "details": ...}` (`docs/errors.md`).
 
-pub use telederm_app::error::{Code, Error as ApiError, Result as ApiResult};
+pub use telederm_app::error::{Code, Error as ApiError, Error as ErrorBody, Result as ApiResult};

@@ -146,7 +146,7 @@ pub fn app(state: AppState) -> Router {
     // route (the page upload forms allow 30 MiB); other routes are held to `max_body_bytes`.
     let hard_limit = hard_body_limit(&state.settings);
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api::routes(&state))

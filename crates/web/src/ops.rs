@@ -20,7 +20,7 @@ use chrono_tz::Europe::London;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::AppState;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, ErrorBody};
 
 pub struct Metrics {
     registry: Registry,
@@ -116,7 +116,18 @@ async fn refresh(state: &AppState) {
     }
 }
 
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "Alive: the text `ok`", content(("text/plain")))))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    summary = "Prometheus metrics (text format); serve on an internal address only",
+    responses((status = 200, description = "Prometheus text exposition format", content(("text/plain")))))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     refresh(&state).await;
     let mut out = Vec::new();
@@ -129,28 +140,84 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// The bank-holiday calendar's part of `/readyz`: never makes the node unready (referrals must go
 /// on being taken), but says when the official data ends soon (`ending_soon`, from 90 days before)
 /// or has ended (`past_official_data`: due dates are provisional), with the operator's next step.
-fn calendar_detail(state: &AppState) -> (&'static str, serde_json::Value) {
+fn calendar_detail(state: &AppState) -> CalendarReadiness {
     let calendar = state.calendar.get();
     let today = Utc::now().with_timezone(&London).date_naive();
     let left = calendar.days_left(today);
-    let word = match left {
-        l if l < 0 => "past_official_data",
-        _ if calendar.needs_update(today) => "ending_soon",
-        _ => "ok",
+    let status = match left {
+        l if l < 0 => CalendarState::PastOfficialData,
+        _ if calendar.needs_update(today) => CalendarState::EndingSoon,
+        _ => CalendarState::Ok,
     };
-    let detail = serde_json::json!({
-        "status": word,
-        "source": state.calendar.source(),
-        "official_data_ends": calendar.last_day().to_string(),
-        "days_left": left,
-        "warning": calendar.warning(today),
-    });
-    (word, detail)
+    CalendarReadiness {
+        status,
+        source: state.calendar.source(),
+        official_data_ends: calendar.last_day(),
+        days_left: left,
+        warning: calendar.warning(today),
+    }
+}
+
+/// `GET /readyz` when ready.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    pub status: ReadyState,
+    pub checks: ReadyChecks,
+    /// The bank-holiday calendar: warns from 90 days before its official data ends (load a newer
+    /// one with `telederm calendar update`), never makes the node unready.
+    pub calendar: CalendarReadiness,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyState {
+    Ready,
+}
+
+/// Each part `/readyz` checks (also the `details` of its 503).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReadyChecks {
+    pub database: PartState,
+    pub blob_store: PartState,
+    pub calendar: CalendarState,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum PartState {
+    Ok,
+    Unreachable,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarState {
+    Ok,
+    EndingSoon,
+    PastOfficialData,
+}
+
+/// The bank-holiday calendar this node uses.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CalendarReadiness {
+    pub status: CalendarState,
+    /// Where the data came from (built in, a file, or the database).
+    pub source: String,
+    pub official_data_ends: chrono::NaiveDate,
+    /// Days of official data left (negative once past it).
+    pub days_left: i64,
+    pub warning: Option<String>,
 }
 
 /// `GET /readyz`: 200 when the database and the blob store answer; otherwise 503 naming which
 /// did not (the cause goes to the log, not to the caller). The body also reports the bank-holiday
 /// calendar (`checks.calendar` and `calendar`), which warns but never makes the node unready.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    summary = "Readiness: the database and the blob store answer",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Not ready (code not_ready); details name each part: ok or unreachable", body = ErrorBody),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(5);
     let database = match tokio::time::timeout(limit, state.store.ping()).await {
@@ -163,12 +230,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some("no answer within 5 s".into()),
     };
-    let word = |e: &Option<String>| if e.is_none() { "ok" } else { "unreachable" };
-    let (calendar_word, calendar) = calendar_detail(&state);
-    let checks = serde_json::json!({ "database": word(&database), "blob_store": word(&blobs), "calendar": calendar_word });
+    let word = |e: &Option<String>| if e.is_none() { PartState::Ok } else { PartState::Unreachable };
+    let calendar = calendar_detail(&state);
+    let checks = ReadyChecks { database: word(&database), blob_store: word(&blobs), calendar: calendar.status };
     if database.is_none() && blobs.is_none() {
-        return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready", "checks": checks, "calendar": calendar })))
-            .into_response();
+        return (StatusCode::OK, axum::Json(Ready { status: ReadyState::Ready, checks, calendar })).into_response();
     }
     let mut failed = Vec::new();
     if let Some(e) = &database {
@@ -179,7 +245,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         tracing::warn!(error = %e, "readyz: the blob store is unreachable");
         failed.push("the blob store (check TELEDERM_BLOB_URL, the directory or bucket, and credentials)");
     }
-    ApiError::new(Code::NotReady,  format!("Not ready: cannot reach {}.", failed.join(" or ")))
-        .with_details(checks)
+    ApiError::new(Code::NotReady, format!("Not ready: cannot reach {}.", failed.join(" or ")))
+        .with_details(serde_json::to_value(&checks).unwrap_or_default())
         .into_response()
 }

@@ -125,7 +125,7 @@ mod tests {
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         let req = axum::http::Request::builder().header("x-forwarded-for", "203.0.113.9, 198.51.100.7").body(()).unwrap();
         let (parts, _) = req.into_parts();
-        assert_eq!(client_addr(&parts, true), ClientAddr("198.51.100.7".into()));
-        assert_eq!(client_addr(&parts, false), ClientAddr("unknown".into()));
+        assert_eq!(crate::audit::client_addr(&parts, true), crate::audit::ClientAddr("198.51.100.7".into()));
+        assert_eq!(crate::audit::client_addr(&parts, false), crate::audit::ClientAddr("unknown".into()));
     }
 }

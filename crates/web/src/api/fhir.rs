@@ -27,7 +27,7 @@ use telederm_app::access::Capability;
 use crate::audit;
 use telederm_store::AuditOutcome;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 
 const FHIR_JSON: &str = "application/fhir+json";
 
@@ -77,6 +77,14 @@ fn load_error(e: LoadError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/fhir/ServiceRequest/{id}/$everything", operation_id = "fhir_everything", tag = "fhir",
+    summary = "The referral as a FHIR Bundle",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "A searchset Bundle: the ServiceRequest and what it refers to", content(
+            (FhirBundle = "application/fhir+json"))),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+    ))]
 async fn everything(State(state): State<AppState>, CurrentUser(user): CurrentUser, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Response> {
     let id = visible_referral(&state, &user, &id).await?;
     audit::record(&state, &audit::Actor::user(&user), "fhir.export", audit::Target::referral(id), AuditOutcome::Allowed, "").await?;
@@ -84,12 +92,18 @@ async fn everything(State(state): State<AppState>, CurrentUser(user): CurrentUse
     Ok(fhir_response(StatusCode::OK, &bundle))
 }
 
+#[utoipa::path(get, path = "/fhir/Questionnaire/telederm-referral", operation_id = "fhir_questionnaire", tag = "fhir",
+    summary = "The referral Questionnaire Telederm publishes (public: no patient data)",
+    responses(
+        (status = 200, description = "Questionnaire", content((Questionnaire = "application/fhir+json"))),
+    ))]
 async fn questionnaire() -> Response {
     fhir_response(StatusCode::OK, &telederm_fhir::questionnaire::questionnaire())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
     /// `true`: send each imported draft at once, by the ordinary submit rules.
     #[serde(default)]
@@ -99,6 +113,24 @@ struct ImportQuery {
 /// A referrer's import: each referral in the Bundle becomes the caller's draft (sent at once with
 /// `?submit=true`); see [`telederm_app::imports`]. `201` with a `transaction-response` Bundle whose
 /// entries carry what was not taken over as `information`; otherwise an OperationOutcome.
+#[utoipa::path(post, path = "/fhir", operation_id = "fhir_import", tag = "fhir",
+    summary = "Import a FHIR R4 transaction Bundle as the caller's draft referrals (referrers only; never outcomes or accounts)",
+    params(ImportQuery),
+    request_body(content(
+        (ImportBundle = "application/fhir+json"),
+        (ImportBundle = "application/json"))),
+    responses(
+        (status = 201, description = "Created; a transaction-response Bundle whose entries carry what was not taken over as information issues", content(
+            (FhirBundle = "application/fhir+json"))),
+        (status = 400, description = "The body is not JSON (an OperationOutcome), or the query is wrong (an Error)", content(
+            (OperationOutcome = "application/fhir+json"), (ErrorBody = "application/json"))),
+        (status = 403, description = "Only referrers import (an OperationOutcome), or csrf_refused (an Error)", content(
+            (OperationOutcome = "application/fhir+json"), (ErrorBody = "application/json"))),
+        (status = 413, description = "The Bundle is larger than this node accepts", content(
+            (OperationOutcome = "application/fhir+json"))),
+        (status = 422, description = "An OperationOutcome naming each problem", content(
+            (OperationOutcome = "application/fhir+json"))),
+    ))]
 async fn transaction(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -127,12 +159,41 @@ async fn transaction(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LetterQuery {
+    /// pdf (default) or html.
     #[serde(default)]
+    #[param(value_type = Option<LetterFormat>, inline)]
     format: Option<String>,
 }
 
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+enum LetterFormat {
+    Pdf,
+    Html,
+}
+
+/// The letters of an outcome (`GET /referrals/{id}/letters/{kind}`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "kebab-case")]
+enum LetterKindParam {
+    Gp,
+    Patient,
+    PatientLargePrint,
+}
+
+#[utoipa::path(get, path = "/referrals/{id}/letters/{kind}", operation_id = "outcome_letter", tag = "letters",
+    summary = "Outcome letter for the GP or the patient",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("kind" = inline(LetterKindParam), Path, description = "gp, patient or patient-large-print"), LetterQuery),
+    responses(
+        (status = 200, description = "Letter", content(("application/pdf"), ("text/html"))),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "There is no outcome yet, so there is no letter (no_outcome)", body = ErrorBody),
+    ))]
 async fn letter(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -159,4 +220,172 @@ async fn letter(
         "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())], letter.to_html()).into_response(),
         other => return Err(ApiError::new(Code::BadFormat, format!("format {other:?}: use pdf or html"))),
     })
+}
+
+// FHIR resources as the API document describes them: the top level of each (its `resourceType`
+// and the fields a client needs to find its way), the rest being FHIR R4's own
+// (docs/fhir-mapping.md). They document JSON the fhir crate builds; they are never serialised.
+
+/// `"Bundle"`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum BundleResourceType {
+    Bundle,
+}
+
+/// A FHIR R4 Bundle that Telederm answers: a `searchset` (`$everything`) or a
+/// `transaction-response` (an import).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub(crate) struct FhirBundle {
+    resource_type: BundleResourceType,
+    /// searchset or transaction-response.
+    #[schema(rename = "type")]
+    kind: String,
+    entry: Vec<FhirBundleEntry>,
+}
+
+/// One entry of a Bundle Telederm answers.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+struct FhirBundleEntry {
+    full_url: Option<String>,
+    resource: FhirResource,
+    /// In a transaction-response: what became of the entry.
+    response: Option<FhirEntryResponse>,
+}
+
+/// A FHIR R4 resource: `resourceType` names it; the other fields are FHIR's.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+struct FhirResource {
+    resource_type: String,
+    id: Option<String>,
+}
+
+/// `Bundle.entry.response` of a transaction-response.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct FhirEntryResponse {
+    /// e.g. `201 Created`.
+    status: String,
+    /// e.g. `ServiceRequest/{id}`.
+    location: Option<String>,
+    outcome: Option<OperationOutcome>,
+}
+
+/// A FHIR R4 Bundle to import: a `transaction` (every entry a POST), or a `collection`, `searchset`
+/// or `batch` such as Telederm's own export. It must hold a ServiceRequest (the referral).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+struct ImportBundle {
+    resource_type: BundleResourceType,
+    #[schema(rename = "type")]
+    kind: ImportBundleType,
+    entry: Vec<ImportBundleEntry>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+enum ImportBundleType {
+    Transaction,
+    Collection,
+    Searchset,
+    Batch,
+}
+
+/// One entry of a Bundle to import.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+struct ImportBundleEntry {
+    full_url: Option<String>,
+    resource: FhirResource,
+    /// In a transaction: `{"method": "POST", "url": "<resourceType>"}`.
+    request: Option<FhirEntryRequest>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct FhirEntryRequest {
+    method: String,
+    url: Option<String>,
+}
+
+/// `"OperationOutcome"`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum OperationOutcomeResourceType {
+    OperationOutcome,
+}
+
+/// A FHIR R4 OperationOutcome: every problem found (`error`) and what was read but not taken over
+/// (`information`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub(crate) struct OperationOutcome {
+    resource_type: OperationOutcomeResourceType,
+    issue: Vec<OperationOutcomeIssue>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct OperationOutcomeIssue {
+    severity: IssueSeverity,
+    /// The FHIR issue type: required, value, invalid, not-found, structure, duplicate, ...
+    code: String,
+    diagnostics: Option<String>,
+    /// Where, e.g. `Bundle.entry[2].resource.birthDate`.
+    expression: Option<Vec<String>>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+enum IssueSeverity {
+    Fatal,
+    Error,
+    Warning,
+    Information,
+}
+
+/// `"Questionnaire"`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum QuestionnaireResourceType {
+    Questionnaire,
+}
+
+/// The FHIR R4 Questionnaire of the referral proforma: each item's `linkId` is the dotted path of
+/// the field in the JSON API.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub(crate) struct Questionnaire {
+    resource_type: QuestionnaireResourceType,
+    id: String,
+    url: String,
+    version: String,
+    status: String,
+    item: Vec<QuestionnaireItem>,
+}
+
+/// A Questionnaire item: a group (with items of its own) or a question.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+struct QuestionnaireItem {
+    link_id: String,
+    /// group, boolean, date, string, integer, choice, ...
+    #[schema(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    #[schema(no_recursion)]
+    item: Option<Vec<QuestionnaireItem>>,
 }

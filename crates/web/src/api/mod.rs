@@ -1,9 +1,11 @@
-//! The JSON API under `/api/v1`. Its contract is `openapi.json` beside this file, served at
+//! The JSON API under `/api/v1`. Its contract is the OpenAPI document made from the handlers'
+//! `#[utoipa::path]` attributes and the body types ([`openapi`]), served at
 //! `GET /api/v1/openapi.json`; a test checks that every route here is documented there.
 
 pub(crate) mod admin;
 pub(crate) mod photos;
 mod fhir;
+pub mod openapi;
 mod referrals;
 mod session;
 
@@ -14,14 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use telederm_domain::eligibility::{EligibilityAnswers, evaluate};
+use telederm_domain::eligibility::{EligibilityAnswers, EligibilityDecision, evaluate};
+use telederm_domain::policy::ServicePolicy;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 
-
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let upload_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX) + 64 * 1024;
@@ -29,7 +30,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     // allows (several photos), not the 2 MB of other JSON bodies.
     let fhir_limit = crate::hard_body_limit(&state.settings);
     Router::new()
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/openapi.json", get(openapi::serve))
         .route("/auth/sign-in", post(session::sign_in))
         .route("/auth/sign-out", post(session::sign_out))
         .route("/auth/change-password", post(session::change_password))
@@ -118,25 +119,51 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
     ApiError::internal("handler panicked", detail).into_response()
 }
 
-async fn list_services(State(state): State<AppState>, _user: CurrentUser) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "services": state.policies.values().collect::<Vec<_>>() }))
+/// `GET /services`: the service directory.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ServiceList {
+    pub services: Vec<ServicePolicy>,
+}
+
+#[utoipa::path(get, path = "/services", operation_id = "list_services", tag = "services",
+    summary = "Service directory (policies)",
+    responses((status = 200, description = "Services", body = ServiceList)))]
+async fn list_services(State(state): State<AppState>, _user: CurrentUser) -> Json<ServiceList> {
+    Json(ServiceList { services: state.policies.values().cloned().collect() })
 }
 
 use axum::extract::{Path, State};
 
+#[utoipa::path(get, path = "/services/{id}", operation_id = "get_service", tag = "services",
+    summary = "One service policy",
+    params(("id" = String, Path, description = "The service's id, e.g. west-herts-paediatric")),
+    responses(
+        (status = 200, description = "Policy", body = ServicePolicy),
+        (status = 404, description = "No such service", body = ErrorBody),
+    ))]
 async fn get_service(State(state): State<AppState>, _user: CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
     let policy = state.policies.get(&id).ok_or_else(|| ApiError::not_found("service"))?;
     Ok(Json(policy).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EligibilityCheck {
+    /// The service's id.
     service: String,
+    /// Read strictly: an unknown, missing or wrong field is refused (422) naming the field.
+    #[schema(value_type = EligibilityAnswers)]
     answers: serde_json::Value,
 }
 
 /// Evaluates eligibility answers without saving anything (for live feedback while filling in).
+#[utoipa::path(post, path = "/eligibility/check", operation_id = "check_eligibility", tag = "services",
+    summary = "Evaluate eligibility answers against a service (nothing saved)",
+    request_body = EligibilityCheck,
+    responses(
+        (status = 200, description = "Decision", body = EligibilityDecision),
+        (status = 422, description = "Unknown service (unknown_service), or the answers have a wrong or missing value (the code names the problem)", body = ErrorBody),
+    ))]
 async fn check_eligibility(
     State(state): State<AppState>,
     _user: CurrentUser,

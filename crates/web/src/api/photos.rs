@@ -7,13 +7,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telederm_app::access::Capability;
 use telederm_app::photos;
+use telederm_store::PhotoRecord;
 use telederm_domain::policy::{ImageSource, PhotoKind};
 
 use super::referrals::load;
 use crate::AppState;
 use crate::audit;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 
 /// Receives the `file` field of a multipart upload chunk by chunk, refusing it as soon as it
 /// passes the size limit (nothing larger is ever held in memory).
@@ -62,6 +63,38 @@ fn parse_kind(kind: Option<&str>) -> ApiResult<PhotoKind> {
     })
 }
 
+/// The multipart form of a photo upload (documentation of what [`read_upload`] reads).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PhotoUpload {
+    /// The photo: JPEG, PNG, GIF, TIFF or another format the intake recognises (it refuses the rest).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// What the photo shows; default close_up.
+    kind: Option<PhotoKind>,
+}
+
+/// `GET /referrals/{id}/photos`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PhotoList {
+    pub photos: Vec<PhotoRecord>,
+}
+
+#[utoipa::path(post, path = "/referrals/{id}/photos", operation_id = "upload_photo", tag = "photos",
+    summary = "Upload a photo; it is checked at once",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id")),
+    request_body(content = PhotoUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored, with its quality report", body = PhotoRecord),
+        (status = 400, description = "The upload could not be read (invalid_upload, missing_file)", body = ErrorBody),
+        (status = 403, description = "Your role may not do this", body = ErrorBody),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "Photos are locked in this state (photos_locked), or the referral holds its most photos (too_many_photos)", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit (file_too_large), or needs more memory to decode than this node's whole intake budget (image_too_large_to_process)", body = ErrorBody),
+        (status = 422, description = "Refused by the intake pipeline (code says why; details carry the quality report), or invalid_photo_kind", body = ErrorBody),
+        (status = 503, description = "Busy: the node's intake memory budget is in use (code intake_busy); send again after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 pub async fn upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -81,11 +114,27 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
+#[utoipa::path(get, path = "/referrals/{id}/photos", operation_id = "list_photos", tag = "photos",
+    summary = "Photos with quality reports",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "Photos", body = PhotoList),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+    ))]
 pub async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
     let referral = load(&state, &user, &id, Capability::View).await?;
-    Ok(Json(serde_json::json!({ "photos": state.store.list_photos(referral.id).await? })).into_response())
+    Ok(Json(PhotoList { photos: state.store.list_photos(referral.id).await? }).into_response())
 }
 
+#[utoipa::path(delete, path = "/referrals/{id}/photos/{photo_id}", operation_id = "delete_photo", tag = "photos",
+    summary = "Remove a photo from a draft",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("photo_id" = uuid::Uuid, Path, description = "The photo's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Your role may not do this", body = ErrorBody),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "Photos are locked in this state (photos_locked)", body = ErrorBody),
+    ))]
 pub async fn delete(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path((id, photo_id)): Path<(String, String)>) -> ApiResult<Response> {
     let referral = load(&state, &user, &id, Capability::UploadPhoto).await?;
     photos::editable(&referral)?;
@@ -94,6 +143,15 @@ pub async fn delete(State(state): State<AppState>, CurrentUser(user): CurrentUse
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/referrals/{id}/photos/{photo_id}/{variant}", operation_id = "download_photo", tag = "photos",
+    summary = "Photo bytes",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("photo_id" = uuid::Uuid, Path, description = "The photo's id"),
+        ("variant" = inline(PhotoVariant), Path, description = "original (as sent, metadata removed), attachment (for e-RS), preview or thumbnail")),
+    responses(
+        (status = 200, description = "Image (the original is JPEG or PNG, the others JPEG)", content(("image/jpeg"), ("image/png"))),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 503, description = "The photo cannot be decrypted with the configured key: code blob_key_mismatch (set TELEDERM_BLOB_KEY_FILE to the key it was stored with) or blob_not_encrypted (run telederm keys rotate)", body = ErrorBody),
+    ))]
 pub async fn download(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -127,4 +185,15 @@ pub async fn download(
         bytes,
     )
         .into_response())
+}
+
+/// The stored versions of a photo (`GET /referrals/{id}/photos/{photo_id}/{variant}`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum PhotoVariant {
+    Original,
+    Attachment,
+    Preview,
+    Thumbnail,
 }

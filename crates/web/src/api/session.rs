@@ -9,16 +9,28 @@ use serde::Deserialize;
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::{self, CurrentUser};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use telederm_domain::organisation::User;
 use crate::audit::ClientAddr;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/auth/sign-in", operation_id = "sign_in", tag = "session",
+    summary = "Sign in; sets the session cookie",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session", body = User,
+            headers(("Set-Cookie" = String, description = "The session cookie `telederm_session`"))),
+        (status = 401, description = "invalid_credentials: wrong email or password (the same answer whether or not the account exists)", body = ErrorBody),
+        (status = 422, description = "The body has a wrong or missing value", body = ErrorBody),
+        (status = 429, description = "too_many_attempts: too many failed sign-ins for this account or address; wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 pub async fn sign_in(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -30,6 +42,12 @@ pub async fn sign_in(
     Ok(([(header::SET_COOKIE, auth::session_cookie(&state, &token))], Json(user)).into_response())
 }
 
+#[utoipa::path(post, path = "/auth/sign-out", operation_id = "sign_out", tag = "session",
+    summary = "Sign out; ends the session",
+    responses(
+        (status = 204, description = "Signed out; the browser is also asked to clear this site's storage (drafts the pages keep)",
+            headers(("Clear-Site-Data" = String, description = "Always `\"storage\"`"))),
+    ))]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = auth::cookie_in(&headers, auth::SESSION_COOKIE) {
         state.store.delete_session(&auth::token_hash(&token)).await?;
@@ -41,20 +59,36 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/me", operation_id = "me", tag = "session",
+    summary = "The signed-in user",
+    responses((status = 200, description = "User", body = User)))]
 pub async fn me(CurrentUser(user): CurrentUser) -> Response {
     Json(user).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     current_password: String,
+    /// 12 to 256 characters, not a common password, not your name or email.
+    #[schema(min_length = 12, max_length = 256)]
     new_password: String,
 }
 
 /// Changes the signed-in user's password: the current one must be right (with the same lockout as
 /// sign-in), the new one must pass the password rules. Every session of the user ends; this client
 /// gets a fresh one.
+#[utoipa::path(post, path = "/auth/change-password", operation_id = "change_password", tag = "session",
+    summary = "Change your password; ends all your sessions and starts a fresh one for this client",
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; the Set-Cookie carries the new session",
+            headers(("Set-Cookie" = String, description = "The new session cookie"))),
+        (status = 401, description = "Not signed in, or invalid_credentials: the current password is wrong", body = ErrorBody),
+        (status = 422, description = "The new password breaks a password rule: password_too_short, password_too_long, password_too_common or password_personal", body = ErrorBody),
+        (status = 429, description = "too_many_attempts: wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
