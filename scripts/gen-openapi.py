@@ -13,6 +13,7 @@ ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string",
 PHOTO_ID = {"name": "photo_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 E401, E403, E404, E409, E422 = err("Not signed in"), err("Your role may not do this"), err("No such record you can see"), err("Not allowed in the referral's current state"), err("The body has a wrong or missing value")
 E400 = err("Malformed request")
+E503 = err("database_unavailable: the database cannot be reached just now and nothing was changed; send again after Retry-After seconds")
 E429 = {"description": "too_many_attempts: too many failed sign-ins for this account or address; wait `Retry-After` seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}, "content": {"application/json": {"schema": ref("Error")}}}
 enum = lambda *v: {"type": "string", "enum": list(v)}
@@ -121,11 +122,12 @@ paths = {
         "post": {"summary": "Upload a photo; it is checked at once", "tags": ["photos"], "parameters": [ID],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}, "kind": enum("locator", "close_up", "dermoscopic")}}}}},
             "responses": {"201": ok("Stored, with its quality report", ref("Photo")), "400": E400, "401": E401, "403": E403, "404": E404, "409": E409, "413": err("Larger than the upload limit (file_too_large), or needs more memory to decode than this node's whole intake budget (image_too_large_to_process)"), "422": err("Refused by the intake pipeline (code says why)"),
-                          "503": err("Busy: the node's intake memory budget is in use (code intake_busy); send again after Retry-After seconds")}}},
+                          "503": err("Busy: the node's intake memory budget is in use (code intake_busy), the photo store cannot be reached (blob_store_unavailable: nothing was saved) or the database cannot be reached (database_unavailable); send again after Retry-After seconds"),
+                          "507": err("The photo store is full (code blob_store_full): nothing was saved; an administrator must make room")}}},
     "/referrals/{id}/photos/{photo_id}": {"delete": {"summary": "Remove a photo from a draft", "tags": ["photos"], "parameters": [ID, PHOTO_ID], "responses": {"204": {"description": "Removed"}, "401": E401, "403": E403, "404": E404, "409": E409}}},
     "/referrals/{id}/photos/{photo_id}/{variant}": {"get": {"summary": "Photo bytes", "tags": ["photos"], "parameters": [ID, PHOTO_ID, {"name": "variant", "in": "path", "required": True, "schema": enum("original", "attachment", "preview", "thumbnail")}],
         "responses": {"200": {"description": "Image", "content": {"image/jpeg": {}, "image/png": {}}}, "401": E401, "404": E404,
-                      "503": err("The photo cannot be decrypted with the configured key: code blob_key_mismatch (set TELEDERM_BLOB_KEY_FILE to the key it was stored with) or blob_not_encrypted (run telederm keys rotate)")}}},
+                      "503": err("The photo cannot be decrypted with the configured key: code blob_key_mismatch (set TELEDERM_BLOB_KEY_FILE to the key it was stored with) or blob_not_encrypted (run telederm keys rotate); or the photo store (blob_store_unavailable) or the database (database_unavailable) cannot be reached just now: send again after Retry-After seconds")}}},
     "/admin/jobs": {"get": {"summary": "Background jobs of one state (default dead), with counts by state and notifications waiting (system admins)", "tags": ["operations"],
         "parameters": [{"name": "state", "in": "query", "required": False, "schema": enum("queued", "running", "done", "dead")},
                        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
@@ -161,6 +163,8 @@ for path, ops in paths.items():
                 r.setdefault("415", err("unsupported_media_type: send the body as application/json"))
         if op.get("parameters"):
             r.setdefault("400", E400)
+        if path not in ("/healthz",) and not path.startswith("/fhir/Questionnaire"):
+            r.setdefault("503", E503)
         if path.startswith("/fhir"):
             # FHIR answers are application/fhir+json (errors are OperationOutcomes).
             for code, resp in r.items():

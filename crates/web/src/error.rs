@@ -63,6 +63,36 @@ impl ApiError {
     pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
+    /// The database cannot be reached (down, restarting, or every connection busy): nothing was
+    /// changed, and the same request can be sent again shortly (`Retry-After`).
+    pub fn database_unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(%err, "the database is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "The database cannot be reached just now, so nothing was changed. Try again in a few seconds; if it keeps happening, contact your administrator.",
+        )
+        .with_details(serde_json::json!({ "retry_after_seconds": 5 }))
+    }
+
+    /// The photo store cannot be reached: an upload stored nothing that a referral refers to, a
+    /// download sent nothing; the same request can be sent again shortly.
+    pub fn blob_store_unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(%err, "the blob store is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "blob_store_unavailable",
+            "The photo store cannot be reached just now, so the photo was not saved or sent. Try again in a minute; if it keeps happening, contact your administrator.",
+        )
+        .with_details(serde_json::json!({ "retry_after_seconds": 30 }))
+    }
+
+    /// A store error that is not the caller's doing: `database_unavailable` when the database
+    /// cannot be reached, else `internal_error`.
+    pub fn store_failure(context: &str, err: StoreError) -> Self {
+        if err.is_unavailable() { Self::database_unavailable(err) } else { Self::internal(context, err) }
+    }
+
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%err, "{context}");
         Self::new(
@@ -89,7 +119,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("record"),
             StoreError::Conflict(msg) => ApiError::conflict("conflict", msg),
-            other => ApiError::internal("store", other),
+            other => ApiError::store_failure("store", other),
         }
     }
 }
@@ -112,6 +142,16 @@ impl From<BlobError> for ApiError {
                 tracing::error!(error = %e, "photo blob stored unencrypted");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "blob_not_encrypted", format!("Photos cannot be read: {e}."))
             }
+            // The disk (or quota) of a file store is full: nothing was stored for this photo.
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the blob store is full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "blob_store_full",
+                    "The photo store is full, so the photo was not saved. Nothing else was changed. Tell your administrator; photos already sent are safe.",
+                )
+            }
+            e if e.is_unavailable() => ApiError::blob_store_unavailable(e),
             other => ApiError::internal("blob store", other),
         }
     }
