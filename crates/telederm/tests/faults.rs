@@ -480,7 +480,7 @@ async fn a_postgres_restart_gives_503s_then_both_nodes_recover_and_no_acknowledg
     // Referrals waiting for the consultant, so that outcomes are in flight during the outage.
     let photo = small_photo(40);
     let mut waiting = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..4 {
         let id = new_draft(&gp_a).await;
         for kind in ["locator", "close_up", "close_up"] {
             let (s, p) = gp_a.upload(&id, kind, photo.clone()).await;
