@@ -341,12 +341,15 @@ async fn uploads_are_refused_cleanly_when_the_blob_disk_is_full() {
     // four blobs need, the upload is refused, possibly after some of its blobs were written.
     let filler = disk.dir.path().join("filler");
     let full_len = fill(&filler);
-    let mut refused = 0;
-    for (i, headroom) in [0_u64, 16 << 10, 96 << 10, 192 << 10, 320 << 10].into_iter().enumerate() {
+    let (mut refused, mut stored_while_tight) = (0, 0);
+    for (i, headroom) in [0_u64, 16 << 10, 96 << 10, 192 << 10, 320 << 10, 512 << 10, 768 << 10, 1536 << 10].into_iter().enumerate() {
         std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(full_len - headroom).unwrap();
         let (s, body) = gp.upload(&draft, "close_up", small_photo(20 + i as u64)).await;
         match s {
-            StatusCode::CREATED => acknowledged.push(body),
+            StatusCode::CREATED => {
+                stored_while_tight += 1;
+                acknowledged.push(body);
+            }
             StatusCode::INSUFFICIENT_STORAGE => {
                 assert_eq!(body["code"], "blob_store_full", "{body}");
                 refused += 1;
@@ -358,6 +361,7 @@ async fn uploads_are_refused_cleanly_when_the_blob_disk_is_full() {
         assert_eq!(list["photos"].as_array().unwrap().len(), acknowledged.len(), "a refused upload leaves no photo row");
     }
     assert!(refused >= 1, "a full disk refused at least the upload with no room at all");
+    assert!(stored_while_tight >= 1, "with room for a photo's blobs the upload was stored");
     let (s, body) = gp.upload(&draft, "close_up", small_photo(30)).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::INSUFFICIENT_STORAGE, Some("blob_store_full")), "{body}");
 
