@@ -102,7 +102,7 @@ impl Target {
 /// Appends one entry with the current request's client address.
 pub async fn record(state: &App, actor: &Actor, action: &str, target: Target, outcome: AuditOutcome, detail: impl Into<String>) -> Result<()> {
     let entry = entry(actor, action, target, outcome, detail);
-    state.store.append_audit(&entry).await.map_err(|e| Error::internal("writing the audit trail", e))?;
+    state.store.append_audit(&entry).await.map_err(|e| Error::store_failure("writing the audit trail", e))?;
     Ok(())
 }
 

@@ -110,6 +110,9 @@ catalogue! {
 
     // The system.
     NotReady = "not_ready", 503, "The database or the blob store is not reachable (readiness check).";
+    DatabaseUnavailable = "database_unavailable", 503, "The database cannot be reached (down, restarting, or every connection busy); nothing was changed; retry after Retry-After seconds.";
+    BlobStoreUnavailable = "blob_store_unavailable", 503, "The photo store cannot be reached; the photo was not saved or sent; retry after Retry-After seconds.";
+    BlobStoreFull = "blob_store_full", 507, "The photo store's disk or quota is full; the photo was not saved and nothing else changed.";
     BlobKeyMismatch = "blob_key_mismatch", 503, "Photos cannot be read: the configured key is not the one they were encrypted with.";
     BlobNotEncrypted = "blob_not_encrypted", 503, "A photo blob is stored unencrypted although encryption is on.";
     InternalError = "internal_error", 500, "Something went wrong on the server; nothing was changed.";
@@ -170,6 +173,34 @@ impl Error {
     pub fn not_found(what: &str) -> Self {
         Self::new(Code::NotFound, format!("No {what} with that id that you can see. Check the link or go back to your list."))
     }
+    /// The database cannot be reached (down, restarting, or every connection busy): nothing was
+    /// changed, and the same request can be sent again shortly (`Retry-After`).
+    pub fn database_unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(%err, "the database is unavailable");
+        Self::new(
+            Code::DatabaseUnavailable,
+            "The database cannot be reached just now, so nothing was changed. Try again in a few seconds; if it keeps happening, contact your administrator.",
+        )
+        .with_details(serde_json::json!({ "retry_after_seconds": 5 }))
+    }
+
+    /// The photo store cannot be reached: an upload stored nothing that a referral refers to, a
+    /// download sent nothing; the same request can be sent again shortly.
+    pub fn blob_store_unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(%err, "the blob store is unavailable");
+        Self::new(
+            Code::BlobStoreUnavailable,
+            "The photo store cannot be reached just now, so the photo was not saved or sent. Try again in a minute; if it keeps happening, contact your administrator.",
+        )
+        .with_details(serde_json::json!({ "retry_after_seconds": 30 }))
+    }
+
+    /// A store error that is not the caller's doing: `database_unavailable` when the database
+    /// cannot be reached, else `internal_error`.
+    pub fn store_failure(context: &str, err: StoreError) -> Self {
+        if err.is_unavailable() { Self::database_unavailable(err) } else { Self::internal(context, err) }
+    }
+
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%err, "{context}");
         Self::new(
@@ -192,7 +223,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::NotFound => Error::not_found("record"),
             StoreError::Conflict(msg) => Error::new(Code::Conflict, msg),
-            other => Error::internal("store", other),
+            other => Error::store_failure("store", other),
         }
     }
 }
@@ -211,6 +242,15 @@ impl From<BlobError> for Error {
                 tracing::error!(error = %e, "photo blob stored unencrypted");
                 Error::new(Code::BlobNotEncrypted, format!("Photos cannot be read: {e}."))
             }
+            // The disk (or quota) of a file store is full: nothing was stored for this photo.
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the blob store is full");
+                Error::new(
+                    Code::BlobStoreFull,
+                    "The photo store is full, so the photo was not saved. Nothing else was changed. Tell your administrator; photos already sent are safe.",
+                )
+            }
+            e if e.is_unavailable() => Error::blob_store_unavailable(e),
             other => Error::internal("blob store", other),
         }
     }

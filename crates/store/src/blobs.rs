@@ -52,6 +52,35 @@ pub enum BlobError {
 }
 
 impl BlobError {
+    /// Whether the store could not be reached (an S3-compatible server down, refusing or timing
+    /// out after the client's retries): the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            BlobError::ObjectStore(e) => !matches!(
+                e,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::NotImplemented { .. }
+                    | object_store::Error::UnknownConfigurationKey { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the store is out of space: the file system (or the user's quota) is full, or the
+    /// file is larger than the process may write.
+    pub fn is_full(&self) -> bool {
+        match self {
+            BlobError::Io(e) => {
+                e.kind() == std::io::ErrorKind::StorageFull
+                    || e.kind() == std::io::ErrorKind::QuotaExceeded
+                    || e.kind() == std::io::ErrorKind::FileTooLarge
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is a key problem (a configuration error), not a missing or damaged blob.
     pub fn is_key_problem(&self) -> bool {
         matches!(self, BlobError::KeyMismatch { .. } | BlobError::KeyMissing { .. } | BlobError::NotEncrypted { .. })
@@ -490,6 +519,7 @@ impl S3Blobs {
     pub fn new(settings: S3Settings) -> Result<S3Blobs, BlobError> {
         use object_store::aws::AmazonS3Builder;
         let mut b = AmazonS3Builder::new()
+            .with_retry(s3_retry())
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
             .with_allow_http(settings.allow_http);
@@ -518,6 +548,21 @@ impl S3Blobs {
             .collect();
         keys.sort();
         Ok(keys)
+    }
+}
+
+/// Retries for S3 requests. The client's defaults retry a refused connection for up to 3 minutes,
+/// which would hold an upload (and the person waiting for it) that long while the server is down;
+/// these give up within about 10 s, and the request is answered `503 blob_store_unavailable`.
+fn s3_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: std::time::Duration::from_secs(10),
     }
 }
 

@@ -161,7 +161,7 @@ impl Store {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
-        self.claim(worker, n, Some(kinds), Utc::now(), Duration::minutes(5)).await
+        self.claim(worker, n, Some(kinds), Utc::now(), self.lease()).await
     }
 
     async fn claim(&self, worker: &str, n: i64, kinds: Option<&[&str]>, now: DateTime<Utc>, lease: Duration) -> Result<Vec<Job>> {
@@ -205,9 +205,14 @@ impl Store {
         Ok(jobs)
     }
 
-    /// [`Store::claim_jobs_with_lease`] now, with a 5-minute lease.
+    /// [`Store::claim_jobs_with_lease`] now, with this store's lease ([`Store::with_job_lease`],
+    /// 5 minutes unless set).
     pub async fn claim_jobs(&self, worker: &str, n: i64) -> Result<Vec<Job>> {
-        self.claim_jobs_with_lease(worker, n, Utc::now(), Duration::minutes(5)).await
+        self.claim_jobs_with_lease(worker, n, Utc::now(), self.lease()).await
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_std(self.job_lease()).unwrap_or(Duration::minutes(5))
     }
 
     /// Records that `worker` finished the job. Fails with `Conflict` if the worker no longer holds

@@ -55,6 +55,33 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, refusing connections, or
+    /// every pooled connection busy for [`ACQUIRE_TIMEOUT`]) rather than refusing this request:
+    /// the request may succeed if tried again later, and nothing was written.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL's own answers: class 08 (connection exception), 57P01-57P03 (the server
+            // is shutting down, crashed, or cannot accept connections yet), 53300 (too many
+            // connections).
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0") || c == "53300"),
+            _ => false,
+        }
+    }
+}
+
+/// How long a request waits for a database connection before it fails with
+/// [`StoreError::is_unavailable`] (an answer such as `503 database_unavailable`, instead of a
+/// request hanging while the database is down). While the database is unreachable the pool keeps
+/// trying to connect for this long, so a node recovers on its own once it is back.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a claimed job is held before another worker may take it over, unless a node sets
+/// another with [`Store::with_job_lease`].
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(300);
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +109,8 @@ pub struct Store {
     dialect: Dialect,
     /// SQLite allows one writer: writes queue here instead of failing with `SQLITE_BUSY`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// How long this store's workers hold a claimed job ([`Store::claim_jobs`]).
+    job_lease: Duration,
 }
 
 impl Store {
@@ -105,7 +134,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -130,7 +159,19 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())), job_lease: DEFAULT_JOB_LEASE })
+    }
+
+    /// The same store, with workers holding each claimed job for `lease` (a node's
+    /// `TELEDERM_JOB_LEASE_SECONDS`): a job whose worker dies is claimed again once it runs out.
+    pub fn with_job_lease(mut self, lease: Duration) -> Store {
+        self.job_lease = lease;
+        self
+    }
+
+    /// How long workers on this store hold a claimed job.
+    pub fn job_lease(&self) -> Duration {
+        self.job_lease
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -205,6 +205,23 @@ impl Store {
     }
 
     pub async fn list_referrals(&self, f: &ReferralFilter) -> Result<Vec<ReferralSummary>> {
+        let Some((sql, args)) = self.list_referrals_sql(f) else { return Ok(Vec::new()) };
+        let mut q = sqlx::query(&sql);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        if self.dialect() == Dialect::Sqlite {
+            let page: String = q.fetch_one(&self.pool).await?.try_get("page")?;
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = parse_json(&page)?;
+            return rows.iter().map(summary_from_row).collect();
+        }
+        q.fetch_all(&self.pool).await?.iter().map(summary_from_row).collect()
+    }
+
+    /// The SQL [`Store::list_referrals`] runs for `f` and its bound values (`$1`, `$2`, … in
+    /// order), or `None` when the filter can match nothing (no query is run). For measuring the
+    /// work each list does (bench/scale).
+    pub fn list_referrals_sql(&self, f: &ReferralFilter) -> Option<(String, Vec<String>)> {
         let sqlite = self.dialect() == Dialect::Sqlite;
         let mut sql = String::from(" FROM referrals WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
@@ -217,7 +234,7 @@ impl Store {
         }
         if let Some(services) = &f.service_ids {
             if services.is_empty() {
-                return Ok(Vec::new());
+                return None;
             }
             // SQLite's planner, given an IN list on the leading column of an index, reads every
             // referral of those services and sorts them, which grows with the region. The unary
@@ -233,7 +250,7 @@ impl Store {
         }
         if let Some(statuses) = &f.statuses {
             if statuses.is_empty() {
-                return Ok(Vec::new());
+                return None;
             }
             // Status names come from a closed enum, so they are written into the SQL rather than
             // bound: the planners can then match the open-worklist partial index (migration 0008),
@@ -275,16 +292,7 @@ impl Store {
         } else {
             sql
         };
-        let mut q = sqlx::query(&sql);
-        for a in &args {
-            q = q.bind(a.as_str());
-        }
-        if sqlite {
-            let page: String = q.fetch_one(&self.pool).await?.try_get("page")?;
-            let rows: Vec<serde_json::Map<String, serde_json::Value>> = parse_json(&page)?;
-            return rows.iter().map(summary_from_row).collect();
-        }
-        q.fetch_all(&self.pool).await?.iter().map(summary_from_row).collect()
+        Some((sql, args))
     }
 
     pub async fn insert_photo(&self, p: &PhotoRecord) -> Result<()> {

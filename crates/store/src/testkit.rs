@@ -385,3 +385,188 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// The directory holding PostgreSQL's server programs (`initdb`, `pg_ctl`, `pg_dump`): the
+/// newest `/usr/lib/postgresql/N/bin` (Debian's layout), else whatever `PATH` has.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    ensure_postgres();
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join("pg_ctl").exists())
+}
+
+/// A PostgreSQL server of its own (its own data directory and port), so a test can stop and
+/// start it without disturbing the shared server other tests use. Made with `initdb` (as the
+/// `postgres` user when the tests run as root: PostgreSQL refuses to run as root) and stopped
+/// and deleted on drop.
+pub struct PrivatePostgres {
+    pub port: u16,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let bin = postgres_bin_dir().expect("PostgreSQL's programs (initdb, pg_ctl): install postgresql");
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Running as root (the tests install packages with apt): /proc/self belongs to us.
+        let as_postgres = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+        if as_postgres {
+            let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
+            assert!(ok.success(), "chown the private cluster's directory to postgres");
+        }
+        let pg = PrivatePostgres { port: free_port(), bin, dir, as_postgres };
+        let data = pg.data_dir();
+        let out = pg.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\nmax_connections = 60\nshared_buffers = 16MB\nfsync = on\n",
+            pg.port,
+            pg.dir.path().display()
+        );
+        let conf_path = pg.dir.path().join("data/postgresql.auto.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).expect("write postgresql.auto.conf");
+        pg.start_again();
+        pg
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
+    }
+
+    /// The admin URL (database `postgres`).
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Creates a database and returns its URL.
+    pub async fn create_database(&self, name: &str) -> String {
+        let mut conn = connect_admin(&self.admin_url()).await;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("CREATE DATABASE");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Stops the server the way an operator's restart does (`pg_ctl stop -m fast`: open
+    /// transactions are rolled back, every connection is closed, committed data is kept), and
+    /// waits until it has stopped.
+    pub fn stop(&self) {
+        let data = self.data_dir();
+        let out = self.run("pg_ctl", &["stop", "-D", &data, "-m", "fast", "-w", "-t", "30"]);
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let data = self.data_dir();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let out = self.run("pg_ctl", &["start", "-D", &data, "-l", &log, "-w", "-t", "30"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let _ = self.run("pg_ctl", &["stop", "-D", &data, "-m", "immediate", "-w", "-t", "30"]);
+    }
+}
+
+/// A TCP proxy on a loopback port in front of another address, that a test can cut (the port
+/// stops listening and every open connection is closed, as when the server behind it stops) and
+/// restore (the same port listens again). Runs on the test's tokio runtime.
+pub struct TcpProxy {
+    pub port: u16,
+    target: SocketAddr,
+    run: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let mut proxy = TcpProxy { port: free_port(), target, run: None };
+        proxy.restore().await;
+        proxy
+    }
+
+    /// The proxy's address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Stops listening and closes every connection through the proxy.
+    pub fn cut(&mut self) {
+        if let Some(run) = self.run.take() {
+            run.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&mut self) {
+        self.cut();
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(self.addr()).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                // The aborted listener's socket is closed by the runtime a moment later.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let listener = listener.unwrap_or_else(|| panic!("the proxy could not listen on port {} again", self.port));
+        let target = self.target;
+        self.run = Some(tokio::spawn(async move {
+            // Connections live in this set: aborting the task drops (closes) all of them.
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut client, _)) = accepted else { continue };
+                        conns.spawn(async move {
+                            if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            }
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -314,6 +314,18 @@ struct Timing {
     p50: f64,
     p99: f64,
     rows: f64,
+    /// The work one run of the query does (mean over varied parameters), for the lists.
+    work: Option<Work>,
+}
+
+/// The work one list query does, by the database's own counters: PostgreSQL's shared buffers hit
+/// and read (`EXPLAIN (ANALYZE, BUFFERS)`); SQLite's pages fetched through the page cache (hits
+/// plus misses) and virtual-machine steps (the `sqlite3` shell's `.stats on`, which reads
+/// `sqlite3_db_status` and `SQLITE_STMTSTATUS_VM_STEP`).
+#[derive(Clone, Copy, Default)]
+struct Work {
+    pages: f64,
+    vm_steps: Option<f64>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -337,7 +349,13 @@ where
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    Ok(Timing { name: name.into(), p50: percentile(&times, 0.5), p99: percentile(&times, 0.99), rows: rows as f64 / samples as f64 })
+    Ok(Timing {
+        name: name.into(),
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        rows: rows as f64 / samples as f64,
+        work: None,
+    })
 }
 
 /// A use case's result, its API error turned into a plain one.
@@ -357,7 +375,131 @@ fn referrer(w: &World, i: usize) -> User {
     }
 }
 
-async fn measure_queries(state: &AppState, w: &World, samples: usize) -> anyhow::Result<Vec<Timing>> {
+/// A list the API offers, for sample `i`: who asks, with which query, and whether it is the
+/// worklist (`GET /worklist`) or the search (`GET /referrals`).
+type ListSpec<'a> = (&'static str, Box<dyn Fn(usize) -> (User, ListQuery, bool) + 'a>);
+
+fn list_specs<'a>(w: &'a World, sampled: &'a [String]) -> Vec<ListSpec<'a>> {
+    let c = &w.consultant;
+    let q = |f: fn(&mut ListQuery)| {
+        let mut q = ListQuery::default();
+        f(&mut q);
+        q
+    };
+    vec![
+        ("worklist: GET /worklist (consultant, 2 services)", Box::new(move |_| (c.clone(), ListQuery::default(), true))),
+        ("worklist: GET /worklist?service=hackney-rash", Box::new(move |_| (c.clone(), q(|q| q.service = Some("hackney-rash".into())), true))),
+        (
+            "search: GET /referrals?nhs_number=N (consultant)",
+            Box::new(move |i| {
+                let n = sampled[(i * 7919) % sampled.len()].clone();
+                (c.clone(), ListQuery { nhs_number: Some(n), ..ListQuery::default() }, false)
+            }),
+        ),
+        ("search: GET /referrals (consultant, newest first)", Box::new(move |_| (c.clone(), ListQuery::default(), false))),
+        ("search: GET /referrals?status=outcome_issued (consultant)", Box::new(move |_| (c.clone(), q(|q| q.status = Some("outcome_issued".into())), false))),
+        ("search: GET /referrals?route=ras&priority=urgent (consultant)", Box::new(move |_| (c.clone(), q(|q| { q.route = Some("ras".into()); q.priority = Some("urgent".into()) }), false))),
+        ("search: GET /referrals (GP, own practice)", Box::new(move |i| (referrer(w, i), ListQuery::default(), false))),
+        ("search: GET /referrals?status=draft (GP, own practice)", Box::new(move |i| (referrer(w, i), q(|q| q.status = Some("draft".into())), false))),
+        (
+            "search: GET /referrals?q=<surname> (GP, own practice)",
+            Box::new(move |i| (referrer(w, i), ListQuery { q: Some(FAMILY[i % FAMILY.len()].to_lowercase()), ..ListQuery::default() }, false)),
+        ),
+        (
+            "search: GET /referrals?q=<name no one has> (GP, own practice)",
+            Box::new(move |i| (referrer(w, i), ListQuery { q: Some("lovelace".into()), ..ListQuery::default() }, false)),
+        ),
+    ]
+}
+
+/// The filter the use case behind the list hands the store (as `usecases::list` and
+/// `usecases::worklist` build it).
+fn filter_for(user: &User, q: &ListQuery, worklist: bool) -> anyhow::Result<Option<ReferralFilter>> {
+    let mut f = api(usecases::filter_from(q))?;
+    if worklist {
+        if f.statuses.is_none() {
+            f.statuses = Some(ReferralStatus::ALL.into_iter().filter(|s| s.is_open_for_service()).collect());
+        }
+        f.by_due_date = true;
+    }
+    Ok(telederm_app::access::visible_filter(user, f))
+}
+
+/// Mean work of `runs` runs of a list, each with its own parameters.
+async fn measure_work(store: &Store, sqlite_file: Option<&std::path::Path>, spec: &ListSpec<'_>, runs: usize) -> anyhow::Result<Work> {
+    let mut statements = Vec::new();
+    for i in 0..runs {
+        let (user, q, worklist) = (spec.1)(i);
+        if let Some((sql, args)) = filter_for(&user, &q, worklist)?.and_then(|f| store.list_referrals_sql(&f)) {
+            statements.push((sql, args));
+        }
+    }
+    anyhow::ensure!(!statements.is_empty(), "{}: no query to measure", spec.0);
+    match (store.dialect(), sqlite_file) {
+        (Dialect::Postgres, _) => {
+            let mut pages = 0.0;
+            for (sql, args) in &statements {
+                let explain = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
+                let mut q = sqlx::query_scalar::<_, String>(&explain);
+                for a in args {
+                    q = q.bind(a.clone());
+                }
+                let plan = q.fetch_all(store.pool()).await?;
+                // Each node's buffers include its children's: the first line is the whole query's.
+                let line = plan.iter().find(|l| l.trim_start().starts_with("Buffers:")).cloned().unwrap_or_default();
+                let count = |what: &str| -> f64 {
+                    line.split_whitespace().find_map(|t| t.strip_prefix(what)).and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0)
+                };
+                pages += count("hit=") + count("read=");
+            }
+            Ok(Work { pages: pages / statements.len() as f64, vm_steps: None })
+        }
+        (Dialect::Sqlite, Some(file)) => {
+            // The same SQL through the sqlite3 shell, values written in as literals.
+            let mut script = String::from(".stats on\nSELECT COUNT(*) FROM sqlite_master;\n");
+            for (sql, args) in &statements {
+                // The store wraps SQLite's page in one JSON value (json_group_array(... ORDER BY
+                // ...), SQLite 3.44+); Debian's shell (3.40) cannot parse that, so the page's
+                // SELECT is measured without the wrapper, which adds only a step per returned row.
+                let marker = ") AS page FROM (";
+                let mut sql = match (sql.starts_with("SELECT json_group_array("), sql.find(marker)) {
+                    (true, Some(at)) => sql[at + marker.len()..sql.len() - 1].to_string(),
+                    _ => sql.clone(),
+                };
+                for (i, a) in args.iter().enumerate().rev() {
+                    sql = sql.replace(&format!("${}", i + 1), &format!("'{}'", a.replace('\'', "''")));
+                }
+                script.push_str(&sql);
+                script.push_str(";\n");
+            }
+            let mut child = Command::new("sqlite3")
+                .arg("-bail")
+                .arg(file)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| anyhow::anyhow!("the sqlite3 shell is needed to count SQLite's work (apt-get install sqlite3): {e}"))?;
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
+            let out = child.wait_with_output()?;
+            anyhow::ensure!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8_lossy(&out.stdout);
+            let values = |label: &str| -> Vec<f64> {
+                text.lines().filter_map(|l| l.strip_prefix(label)).filter_map(|v| v.trim().parse::<f64>().ok()).collect()
+            };
+            let (hits, misses, steps) = (values("Page cache hits:"), values("Page cache misses:"), values("Virtual Machine Steps:"));
+            let n = statements.len();
+            anyhow::ensure!(hits.len() == n + 1 && misses.len() == n + 1 && steps.len() == n + 1, "unexpected sqlite3 .stats output");
+            // The first statement loads the schema; it is not counted.
+            let pages: f64 = hits[1..].iter().zip(&misses[1..]).map(|(h, m)| h + m).sum();
+            Ok(Work { pages: pages / n as f64, vm_steps: Some(steps[1..].iter().sum::<f64>() / n as f64) })
+        }
+        (Dialect::Sqlite, None) => anyhow::bail!("the SQLite file is needed to count its work"),
+    }
+}
+
+async fn measure_queries(state: &AppState, w: &World, samples: usize, sqlite_file: Option<&std::path::Path>) -> anyhow::Result<Vec<Timing>> {
     let c = &w.consultant;
     // NHS numbers that are in the database (ids are random, so this is a random sample).
     let sampled: Vec<String> = sqlx::query("SELECT nhs_number FROM referrals ORDER BY id LIMIT 1000")
@@ -366,54 +508,20 @@ async fn measure_queries(state: &AppState, w: &World, samples: usize) -> anyhow:
         .iter()
         .map(|r| r.get::<String, _>("nhs_number"))
         .collect();
-    let sampled = &sampled;
     let mut out = Vec::new();
-    out.push(
-        measure("worklist: GET /worklist (consultant, 2 services)", samples, |_| async move {
-            Ok(api(usecases::worklist(state, c, &ListQuery::default()).await)?.len())
+    for spec in list_specs(w, &sampled) {
+        let f = &spec.1;
+        let mut t = measure(spec.0, samples, |i| {
+            let (user, q, worklist) = f(i);
+            async move {
+                let rows = if worklist { api(usecases::worklist(state, &user, &q).await)?.len() } else { api(usecases::list(state, &user, &q).await)?.len() };
+                Ok(rows)
+            }
         })
-        .await?,
-    );
-    out.push(
-        measure("worklist: GET /worklist?service=hackney-rash", samples, |_| async move {
-            let q = ListQuery { service: Some("hackney-rash".into()), ..ListQuery::default() };
-            Ok(api(usecases::worklist(state, c, &q).await)?.len())
-        })
-        .await?,
-    );
-    out.push(
-        measure("search: GET /referrals?nhs_number=N (consultant)", samples, |i| async move {
-            let q = ListQuery { nhs_number: Some(sampled[(i * 7919) % sampled.len()].clone()), ..ListQuery::default() };
-            Ok(api(usecases::list(state, c, &q).await)?.len())
-        })
-        .await?,
-    );
-    out.push(
-        measure("search: GET /referrals (consultant, newest first)", samples, |_| async move {
-            Ok(api(usecases::list(state, c, &ListQuery::default()).await)?.len())
-        })
-        .await?,
-    );
-    out.push(
-        measure("search: GET /referrals?status=outcome_issued (consultant)", samples, |_| async move {
-            let q = ListQuery { status: Some("outcome_issued".into()), ..ListQuery::default() };
-            Ok(api(usecases::list(state, c, &q).await)?.len())
-        })
-        .await?,
-    );
-    out.push(
-        measure("search: GET /referrals (GP, own practice)", samples, |i| async move {
-            Ok(api(usecases::list(state, &referrer(w, i), &ListQuery::default()).await)?.len())
-        })
-        .await?,
-    );
-    out.push(
-        measure("search: GET /referrals?q=<surname> (GP, own practice)", samples, |i| async move {
-            let q = ListQuery { q: Some(FAMILY[i % FAMILY.len()].to_lowercase()), ..ListQuery::default() };
-            Ok(api(usecases::list(state, &referrer(w, i), &q).await)?.len())
-        })
-        .await?,
-    );
+        .await?;
+        t.work = Some(measure_work(&state.store, sqlite_file, &spec, 20).await?);
+        out.push(t);
+    }
     // Where the worklist's time goes: its SQL and row mapping alone, and the audit entry every
     // list appends (a write transaction with the chain head locked, durable before the answer).
     out.push(
@@ -667,9 +775,11 @@ async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos:
                 telederm_domain::calendar::Calendar::builtin(),
                 WebSettings::default(),
             );
-            let timings = measure_queries(&state, &world, args.samples).await?;
+            let sqlite_file = (dialect == "sqlite").then(|| work.join("bench.db"));
+            let timings = measure_queries(&state, &world, args.samples, sqlite_file.as_deref()).await?;
             for t in &timings {
-                eprintln!("  {size:>9}  {:<58} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0} rows)", t.name, t.p50, t.p99, t.rows);
+                let work = t.work.map(|w| format!("  {:.0} pages{}", w.pages, w.vm_steps.map(|s| format!(", {s:.0} VM steps")).unwrap_or_default())).unwrap_or_default();
+                eprintln!("  {size:>9}  {:<62} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0} rows){work}", t.name, t.p50, t.p99, t.rows);
             }
             report.by_size.push((size, timings, seed_secs));
             fresh.close().await;
@@ -697,7 +807,7 @@ async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos:
 fn print(reports: &[Report], args: &Args) {
     println!("\n# Scale benchmark\n");
     println!(
-        "{} referrals per size; {} timed runs per query; targets: p99 < 20 ms, and the largest size's p99 within 1.5x of the smallest's.\n",
+        "{} referrals per size; {} timed runs per query; targets: p99 < 20 ms, and the work per query (PostgreSQL: shared buffers hit + read, from EXPLAIN (ANALYZE, BUFFERS); SQLite: virtual-machine steps, with pages fetched beside them, from the sqlite3 shell's .stats) at the largest size within 1.5x of the smallest's; work is the mean of 20 runs with varied parameters.\n",
         args.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" / "),
         args.samples
     );
@@ -708,12 +818,32 @@ fn print(reports: &[Report], args: &Args) {
         }
         println!();
         let (first, last) = (&r.by_size[0], &r.by_size[r.by_size.len() - 1]);
-        println!("| query | rows | p50 @{} | p99 @{} | p50 @{} | p99 @{} | p99 < 20 ms | p99 ratio (≤ 1.5) |", first.0, first.0, last.0, last.0);
-        println!("|---|---|---|---|---|---|---|---|");
+        let unit = if r.dialect == "sqlite" { "pages (VM steps)" } else { "buffers" };
+        println!(
+            "| query | rows | p50 @{} | p99 @{} | p50 @{} | p99 @{} | p99 < 20 ms | {unit} @{} | {unit} @{} | work ratio (≤ 1.5) |",
+            first.0, first.0, last.0, last.0, first.0, last.0
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        let show = |w: &Option<Work>| match w {
+            Some(Work { pages, vm_steps: Some(steps) }) => format!("{pages:.0} ({steps:.0})"),
+            Some(Work { pages, vm_steps: None }) => format!("{pages:.0}"),
+            None => "–".into(),
+        };
         for (a, b) in first.1.iter().zip(&last.1) {
-            let ratio = b.p99 / a.p99;
+            let ratio = match (a.work, b.work) {
+                // Pages for PostgreSQL; VM steps for SQLite (pages too coarse at the small size).
+                (Some(x), Some(y)) => {
+                    let (x, y) = match (x.vm_steps, y.vm_steps) {
+                        (Some(sx), Some(sy)) => (sx, sy),
+                        _ => (x.pages, y.pages),
+                    };
+                    let r = y / x.max(1.0);
+                    format!("{r:.2} {}", if r <= 1.5 { "yes" } else { "NO" })
+                }
+                _ => "–".into(),
+            };
             println!(
-                "| {} | {:.0} / {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.2} {} |",
+                "| {} | {:.0} / {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} |",
                 a.name,
                 a.rows,
                 b.rows,
@@ -722,8 +852,9 @@ fn print(reports: &[Report], args: &Args) {
                 b.p50,
                 b.p99,
                 if b.p99 < 20.0 && a.p99 < 20.0 { "yes" } else { "NO" },
-                ratio,
-                if ratio <= 1.5 { "yes" } else { "NO" }
+                show(&a.work),
+                show(&b.work),
+                ratio
             );
         }
         if let Some(t) = &r.throughput {

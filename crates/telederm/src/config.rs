@@ -44,6 +44,9 @@ pub struct Config {
     pub worker_concurrency: usize,
     /// How often an idle worker looks for due jobs, in milliseconds (`TELEDERM_WORKER_POLL_MS`).
     pub worker_poll_ms: u64,
+    /// How long a worker holds a claimed job, in seconds (`TELEDERM_JOB_LEASE_SECONDS`): a job
+    /// whose node dies is run again by another node once this runs out. Longer than any job takes.
+    pub job_lease_seconds: u64,
     /// Email over SMTP (`TELEDERM_SMTP_URL`): `smtp://host:port` (plain, local relay only),
     /// `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`.
     pub smtp_url: Option<String>,
@@ -111,6 +114,7 @@ impl Default for Config {
             worker: "on".into(),
             worker_concurrency: 2,
             worker_poll_ms: 1000,
+            job_lease_seconds: 300,
             smtp_url: None,
             smtp_from: None,
             notify_api_key: None,
@@ -239,6 +243,10 @@ impl Config {
         if let Some(v) = get("TELEDERM_WORKER_POLL_MS") {
             self.worker_poll_ms = v.parse().with_context(|| format!("TELEDERM_WORKER_POLL_MS={v:?} is not a whole number of milliseconds"))?;
         }
+        if let Some(v) = get("TELEDERM_JOB_LEASE_SECONDS") {
+            self.job_lease_seconds =
+                v.parse().with_context(|| format!("TELEDERM_JOB_LEASE_SECONDS={v:?} is not a whole number of seconds"))?;
+        }
         for (var, field) in [
             ("TELEDERM_SMTP_URL", &mut self.smtp_url),
             ("TELEDERM_SMTP_FROM", &mut self.smtp_from),
@@ -279,6 +287,9 @@ impl Config {
         let oidc = [&self.oidc_issuer, &self.oidc_client_id, &self.oidc_client_secret];
         if oidc.iter().any(|v| v.is_some()) && !oidc.iter().all(|v| v.is_some()) {
             bail!("single sign-on needs all of TELEDERM_OIDC_ISSUER, TELEDERM_OIDC_CLIENT_ID and TELEDERM_OIDC_CLIENT_SECRET");
+        }
+        if self.job_lease_seconds < 1 {
+            bail!("job_lease_seconds (TELEDERM_JOB_LEASE_SECONDS) must be at least 1");
         }
         if !matches!(self.worker.as_str(), "on" | "off") {
             bail!("worker must be \"on\" or \"off\" (TELEDERM_WORKER), not {:?}", self.worker);

@@ -43,9 +43,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     }
-    Store::connect(&config.database_url())
+    let store = Store::connect(&config.database_url())
         .await
-        .with_context(|| format!("cannot open the database {}", config.printable_database_url()))
+        .with_context(|| format!("cannot open the database {}", config.printable_database_url()))?;
+    Ok(store.with_job_lease(std::time::Duration::from_secs(config.job_lease_seconds)))
 }
 
 /// The application context for the operator's account commands (no photos are touched, so the

@@ -134,6 +134,11 @@ impl Server {
         self.child.wait().expect("wait for telederm")
     }
 
+    /// The server's process id (its worker names in the jobs table are `host:PID/N`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server the hard way (as a crash would).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -211,4 +211,9 @@ fn common_answers(path: &str, method: HttpMethod, op: &mut Operation) {
     if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
         add("400", "Malformed request (invalid_query, ...)");
     }
+    // Outages (docs/operations.md, "Faults"): nothing was changed; send again after Retry-After.
+    add("503", "database_unavailable or blob_store_unavailable: a part of the service cannot be reached just now; nothing was changed; retry after Retry-After seconds");
+    if path.ends_with("/photos") && method == HttpMethod::Post {
+        add("507", "blob_store_full: the photo store's disk is full; the photo was not saved");
+    }
 }
