@@ -123,9 +123,10 @@ pub async fn prepare_photo(
     uploaded_by: Option<&User>,
 ) -> ApiResult<PhotoRecord> {
     let limits = state.intake_limits();
-    let req = QualityRequirements {
-        min_short_side_px: state.policies.get(&referral.service_id).map_or(QualityRequirements::default().min_short_side_px, |p| p.min_photo_short_side_px),
-    };
+    let req = state.policies.get(&referral.service_id).map_or_else(QualityRequirements::default, |p| QualityRequirements {
+        min_short_side_px: p.min_photo_short_side_px,
+        recommended_short_side_px: p.recommended_short_side_px(),
+    });
     let refused = |e: telederm_imaging::IntakeError| {
         let status = match e.code {
             IssueCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
