@@ -107,10 +107,11 @@ fn underexposure_is_called_on_evidence_never_on_skin_colour() {
         let msg = &r.issues.iter().find(|i| i.code == IssueCode::Underexposed).unwrap().message;
         assert!(msg.contains("daylight"), "{msg}");
     }
-    // From the pixels alone: the dark-skin photo three stops under is squeezed against black and
-    // refused; the light-skin one looks like a good photo of darker skin and is not called dark.
+    // From the pixels alone: the dark-skin photo three stops under is squeezed against black
+    // (p99 16) and called dark; the light-skin one looks like a good photo of darker skin and is
+    // not called dark.
     let r = check(&jpg(&Scene { ev: -3.0, ..scene(DARK) }), &lim(), &req());
-    assert!(r.issues.iter().any(|i| i.code == IssueCode::Underexposed && i.severity == Severity::Reject), "{:?} {:?}", codes(&r), r.metrics);
+    assert!(r.has(IssueCode::Underexposed) && r.metrics.p99_luma < UNDER_P99_WARN, "{:?} {:?}", codes(&r), r.metrics);
     let r = check(&jpg(&Scene { ev: -3.0, ..scene(LIGHT) }), &lim(), &req());
     assert!(!r.has(IssueCode::Underexposed), "{:?} {:?}", codes(&r), r.metrics);
     // Well exposed Fitzpatrick V and VI: no exposure or blur complaint, with or without EXIF.
