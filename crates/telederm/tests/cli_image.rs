@@ -65,6 +65,7 @@ fn check_json_has_one_object_per_file_and_never_panics() {
     let out = bin().args(["image", "check", &blurred]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("REJECT") && s.contains("blurred"), "{s}");
+    assert!(s.contains("skin-tone band (ITA ") && s.contains("for equity reporting only): "), "{s}");
 }
 
 #[test]

@@ -176,6 +176,9 @@ fn print_summary(path: &Path, r: &QualityReport) {
             "  sharpness {:.0}, mean luma {:.0}, shadows clipped {:.1}%, highlights clipped {:.1}%, skin {:.0}%",
             m.sharpness, m.mean_luma, m.shadow_clip * 100.0, m.highlight_clip * 100.0, m.skin_fraction * 100.0
         );
+        if let Some(b) = r.skin_tone_band {
+            println!("  skin-tone band (ITA {:.0}°, for equity reporting only): {}", m.skin_ita.unwrap_or(f64::NAN), b.as_str());
+        }
     }
 }
 
