@@ -68,9 +68,10 @@ pub async fn prepare(
     uploaded_by: Option<&User>,
 ) -> Result<PhotoRecord> {
     let limits = state.intake_limits();
-    let req = QualityRequirements {
-        min_short_side_px: state.policies.get(&referral.service_id).map_or(QualityRequirements::default().min_short_side_px, |p| p.min_photo_short_side_px),
-    };
+    let req = state.policies.get(&referral.service_id).map_or_else(QualityRequirements::default, |p| QualityRequirements {
+        min_short_side_px: p.min_photo_short_side_px,
+        recommended_short_side_px: p.recommended_short_side_px(),
+    });
     let refused = |e: telederm_imaging::IntakeError| {
         Error::new(Code::from(e.code), e.message.clone()).with_details(serde_json::to_value(e.report()).unwrap_or_default())
     };

@@ -305,7 +305,14 @@ pub struct ServicePolicy {
     /// The patient is told directly about their care pathway, diagnosis and plan.
     #[serde(default)]
     pub patient_kept_informed: bool,
+    /// A photo whose upright short side is below this is refused (`low_resolution`, reject).
     pub min_photo_short_side_px: u32,
+    /// A photo whose short side is at least this passes the resolution check without a warning;
+    /// between the minimum and this it passes with a "small, detail may be lost" warning.
+    /// Absent = twice `min_photo_short_side_px`. A service that asks for a size (City & Hackney:
+    /// "Large") sets it to the short side of that size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_photo_short_side_px: Option<u32>,
     pub max_attachment_bytes: u64,
     #[serde(default)]
     pub age_range: AgeRange,
@@ -362,6 +369,34 @@ impl ServicePolicy {
         self.conditions.contains(&condition)
     }
 
+    /// Short side below which a photo draws a resolution warning (see
+    /// `recommended_photo_short_side_px`).
+    pub fn recommended_short_side_px(&self) -> u32 {
+        self.recommended_photo_short_side_px.unwrap_or(self.min_photo_short_side_px.saturating_mul(2))
+    }
+
+    /// Advice on taking the photos, for this service and (when known) this referral's condition:
+    /// Telederm's general technique, what the service's policy says about dermoscopy (nothing
+    /// about lesions for a service that does not take them), then the service's own words.
+    pub fn photo_advice(&self, condition: Option<Condition>) -> Vec<String> {
+        let mut v = vec![
+            "Tap the screen to focus before taking each photo; hold still.".to_owned(),
+            "Use good light: natural daylight if possible, no flash glare, no shadows.".to_owned(),
+        ];
+        let lesions = self.accepts_condition(Condition::Lesion) && condition != Some(Condition::Rash);
+        if lesions {
+            let required = self.lesions_need_dermoscopy
+                || self.photos_for(Condition::Lesion).any(|p| p.kind == PhotoKind::Dermoscopic);
+            v.push(if required {
+                format!("For a lesion (mole, spot, growth): {} needs a dermoscopic view.", self.name)
+            } else {
+                "For a lesion (mole, spot, growth): add a dermoscopic view if you have a dermatoscope.".to_owned()
+            });
+        }
+        v.extend(self.photo_guidance.iter().cloned());
+        v
+    }
+
     /// The photos needed for a referral of `condition`.
     pub fn photos_for(&self, condition: Condition) -> impl Iterator<Item = &PhotoRequirement> {
         self.required_photos
@@ -409,6 +444,14 @@ impl ServicePolicy {
         }
         if self.min_photo_short_side_px == 0 {
             return fail("min_photo_short_side_px", "`min_photo_short_side_px` must be at least 1".to_owned());
+        }
+        if let Some(r) = self.recommended_photo_short_side_px
+            && r < self.min_photo_short_side_px
+        {
+            return fail(
+                "recommended_photo_short_side_px",
+                format!("`recommended_photo_short_side_px` ({r}) must be at least `min_photo_short_side_px` ({})", self.min_photo_short_side_px),
+            );
         }
         if self.max_attachment_bytes == 0 {
             return fail("max_attachment_bytes", "`max_attachment_bytes` must be at least 1".to_owned());

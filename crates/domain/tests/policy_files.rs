@@ -271,3 +271,53 @@ fn duplicate_ids_are_refused_and_subdirectories_ignored() {
     assert!(err.reason.contains("homerton-copy.toml"), "{err}");
     assert_eq!(err.line, Some(line_of(&homerton_text(), "id = \"homerton\"")));
 }
+
+#[test]
+fn photo_advice_comes_from_each_services_policy() {
+    const TAP: &str = "Tap the screen to focus before taking each photo; hold still.";
+    const LIGHT: &str = "Use good light: natural daylight if possible, no flash glare, no shadows.";
+    // City & Hackney takes rashes only: no advice about lesions or dermoscopy, whatever the
+    // referral says; then the service's own words.
+    let hackney = get("hackney-rash");
+    for condition in [None, Some(Condition::Rash), Some(Condition::Lesion)] {
+        let mut want = vec![TAP.to_owned(), LIGHT.to_owned()];
+        want.extend(hackney.photo_guidance.iter().cloned());
+        assert_eq!(hackney.photo_advice(condition), want, "{condition:?}");
+    }
+    // Homerton requires a dermoscopic view for lesions (not for a rash referral).
+    let homerton = get("homerton");
+    let lesion = "For a lesion (mole, spot, growth): RAS Teledermatology (Homerton) needs a dermoscopic view.";
+    assert_eq!(homerton.photo_advice(Some(Condition::Lesion))[2], lesion);
+    assert_eq!(homerton.photo_advice(None)[2], lesion);
+    assert!(!homerton.photo_advice(Some(Condition::Rash)).iter().any(|a| a.contains("dermoscopic")));
+    // Services that take lesions without requiring dermoscopy suggest it.
+    for id in ["nhs-advice-and-guidance", "clinical-partnership", "west-herts-paediatric"] {
+        let p = get(id);
+        let advice = p.photo_advice(Some(Condition::Lesion));
+        assert_eq!(advice[2], "For a lesion (mole, spot, growth): add a dermoscopic view if you have a dermatoscope.", "{id}");
+        assert_eq!(&advice[3..], p.photo_guidance.as_slice(), "{id}");
+    }
+}
+
+#[test]
+fn resolution_thresholds_say_what_each_service_asks_for() {
+    // City & Hackney asks for "Large" attachments: 1632x1224 (iPhone Mail today), 1600x1200 and
+    // 1280x960 (older iPhones) all reach the short side from which no warning is given.
+    let hackney = get("hackney-rash");
+    assert_eq!((hackney.min_photo_short_side_px, hackney.recommended_short_side_px()), (640, 960));
+    for short in [1224, 1200, 960] {
+        assert!(short >= hackney.recommended_short_side_px());
+    }
+    // The others state no size: Telederm's floor, and a warning below twice it.
+    for id in ["homerton", "nhs-advice-and-guidance", "clinical-partnership", "west-herts-paediatric"] {
+        let p = get(id);
+        assert_eq!((p.min_photo_short_side_px, p.recommended_photo_short_side_px, p.recommended_short_side_px()), (640, None, 1280), "{id}");
+    }
+    // A recommended size below the minimum is refused with its line.
+    let text = std::fs::read_to_string(services_dir().join("hackney-rash.toml"))
+        .unwrap()
+        .replace("recommended_photo_short_side_px = 960", "recommended_photo_short_side_px = 320");
+    let e = ServicePolicy::from_toml("hackney-rash.toml", &text).unwrap_err();
+    assert_eq!(e.kind, PolicyErrorKind::Invalid);
+    assert!(e.to_string().contains("`recommended_photo_short_side_px` (320) must be at least `min_photo_short_side_px` (640)"), "{e}");
+}

@@ -44,8 +44,10 @@ pub struct Metrics {
     pub fov_fraction: f64,
     /// Individual typology angle of the skin pixels (degrees; higher = lighter).
     pub skin_ita: Option<f64>,
-    /// Exposure relative to a typical photo of skin with the same
-    /// chromaticity, in stops (skin-tone-aware; 0 = as expected).
+    /// The camera's own exposure error in stops, from the file's EXIF exposure record (APEX
+    /// balance of ExposureTime, FNumber, ISO and BrightnessValue, else ExposureBiasValue);
+    /// negative = less light than the camera's meter called for. `None` when the file does not
+    /// say. Never estimated from skin colour.
     pub exposure_ev: Option<f64>,
 }
 
@@ -118,10 +120,9 @@ pub fn analyse(img: &Rgb) -> Analysis {
     m.p99_luma = percentile(&hist, n, 0.99);
 
     // --- Skin fraction and ITA.
-    let (skin, ita, ev) = skin_stats(img, inside);
+    let (skin, ita) = skin_stats(img, inside);
     m.skin_fraction = round4(skin);
     m.skin_ita = ita.map(round2);
-    m.exposure_ev = ev.map(round2);
 
     // --- Blur over a tile grid.
     let b = blur_tiles(&grey, w, h, mask.as_deref());
@@ -206,12 +207,11 @@ fn fov_radius(g: &[u8], w: usize, h: usize) -> f64 {
     rmax as f64
 }
 
-/// Skin pixels by a YCbCr box (Chai & Ngan 1999) widened towards the darker
-/// and more saturated chroma of Fitzpatrick V-VI skin; returns the fraction
-/// and the mean individual typology angle (ITA) of the skin pixels.
-fn skin_stats(img: &Rgb, inside: impl Fn(usize) -> bool) -> (f64, Option<f64>, Option<f64>) {
-    let lut: Vec<f64> = (0..256).map(|v| srgb_lin(v as f64)).collect();
-    let (mut llr, mut llg, mut llb) = (0f64, 0f64, 0f64);
+/// Skin pixels by a YCbCr box (Chai & Ngan 1999, widened: [`is_skin`]); returns the fraction
+/// and the individual typology angle (ITA) of the skin pixels' mean colour.
+/// Used for the `no_skin_detected` warning and equity reporting only, never
+/// for the exposure verdict.
+fn skin_stats(img: &Rgb, inside: impl Fn(usize) -> bool) -> (f64, Option<f64>) {
     let mut n = 0u64;
     let mut s = 0u64;
     let (mut lr, mut lg, mut lb) = (0f64, 0f64, 0f64);
@@ -221,14 +221,8 @@ fn skin_stats(img: &Rgb, inside: impl Fn(usize) -> bool) -> (f64, Option<f64>, O
         }
         n += 1;
         let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
-        let y = 0.299 * r + 0.587 * g + 0.114 * b;
-        let cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-        let cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
-        if y > 15.0 && (133.0..=180.0).contains(&cr) && (70.0..=128.0).contains(&cb) && r > b {
+        if is_skin(r, g, b) {
             s += 1;
-            llr += lut[p[0] as usize];
-            llg += lut[p[1] as usize];
-            llb += lut[p[2] as usize];
             lr += r;
             lg += g;
             lb += b;
@@ -236,51 +230,22 @@ fn skin_stats(img: &Rgb, inside: impl Fn(usize) -> bool) -> (f64, Option<f64>, O
     }
     let frac = s as f64 / n.max(1) as f64;
     if s < 100 {
-        return (frac, None, None);
+        return (frac, None);
     }
     let sf = s as f64;
     let (l, _a, bb) = lab(lr / sf, lg / sf, lb / sf);
     let ita = ((l - 50.0) / bb.max(1e-3)).atan().to_degrees();
-    let (r, g, b) = (llr / sf, llg / sf, llb / sf);
-    let ev = exposure_ev(r, g, b);
-    (frac, Some(ita), ev)
+    (frac, Some(ita))
 }
 
-fn srgb_lin(c: f64) -> f64 {
-    let c = c / 255.0;
-    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
-}
-
-/// Exposure estimate that does not confuse dark skin with a dark photo:
-/// exposure scales linear RGB but keeps its ratios, while melanin changes
-/// the ratios (linear R/G rises from ~1.4 for type I to ~2.3 for type VI).
-/// The skin pixels' R/G picks the expected luminance of a well-exposed photo
-/// of that tone (interpolated over `synth::SKIN_TONES`); the result is
-/// log2(measured / expected). White balance shifts R/G, so this only warns.
-fn exposure_ev(r: f64, g: f64, b: f64) -> Option<f64> {
-    if g <= 1e-5 {
-        return None;
-    }
-    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    let ratio = r / g;
-    let table: Vec<(f64, f64)> = crate::synth::SKIN_TONES
-        .iter()
-        .map(|(_, c)| {
-            let (r, g, b) = (srgb_lin(c[0] as f64), srgb_lin(c[1] as f64), srgb_lin(c[2] as f64));
-            (r / g, 0.2126 * r + 0.7152 * g + 0.0722 * b)
-        })
-        .collect();
-    let expected = if ratio <= table[0].0 {
-        table[0].1
-    } else if ratio >= table[table.len() - 1].0 {
-        table[table.len() - 1].1
-    } else {
-        let k = table.windows(2).position(|w| ratio >= w[0].0 && ratio <= w[1].0)?;
-        let (a, b) = (table[k], table[k + 1]);
-        let t = (ratio - a.0) / (b.0 - a.0);
-        (a.1.ln() * (1.0 - t) + b.1.ln() * t).exp()
-    };
-    Some((y / expected).log2())
+/// Chai & Ngan's box (Cr 133-173, Cb 77-127), widened: Cr down to 129 for the low chroma of
+/// the darkest skin (Monk 10: Cr ~131, ~130 in shade) and pale skin under a cool cast, Cr up to
+/// 180 and Cb down to 70 for saturated Fitzpatrick V-VI; red must lead green and blue.
+fn is_skin(r: f64, g: f64, b: f64) -> bool {
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+    let cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+    y > 15.0 && (129.0..=180.0).contains(&cr) && (70.0..=127.5).contains(&cb) && r > b && r >= g
 }
 
 fn lab(r: f64, g: f64, b: f64) -> (f64, f64, f64) {

@@ -19,12 +19,135 @@ pub const SKIN_TONES: [(&str, [f32; 3]); 6] = [
     ("VI", [66.0, 40.0, 29.0]),
 ];
 
+/// The 10 swatches of the Monk Skin Tone scale (Monk 2019; sRGB as published by Google with the
+/// scale), lightest first.
+pub const MONK_TONES: [(&str, [f32; 3]); 10] = [
+    ("MST1", [246.0, 237.0, 228.0]),
+    ("MST2", [243.0, 231.0, 219.0]),
+    ("MST3", [247.0, 234.0, 208.0]),
+    ("MST4", [234.0, 218.0, 186.0]),
+    ("MST5", [215.0, 189.0, 150.0]),
+    ("MST6", [160.0, 126.0, 86.0]),
+    ("MST7", [130.0, 92.0, 67.0]),
+    ("MST8", [96.0, 65.0, 52.0]),
+    ("MST9", [58.0, 49.0, 42.0]),
+    ("MST10", [41.0, 36.0, 32.0]),
+];
+
+/// Every tone the fairness tests and benchmark cover: the 10 Monk swatches, then Fitzpatrick
+/// I-VI (`FST1`..`FST6`), as (label, sRGB skin colour).
+pub fn fairness_tones() -> Vec<(String, [f32; 3])> {
+    MONK_TONES
+        .iter()
+        .map(|(n, c)| (n.to_string(), *c))
+        .chain(SKIN_TONES.iter().enumerate().map(|(i, (_, c))| (format!("FST{}", i + 1), *c)))
+        .collect()
+}
+
+/// How the scene is lit, after the camera's automatic exposure and white balance have done what
+/// they can: a residual colour cast (linear gains), where auto-exposure lands (in stops from a
+/// colorimetrically exact exposure), the sensor noise that goes with it and, for flash, the
+/// fall-off from the centre and specular glints on the skin. None of these is a defect: a photo
+/// under any of them is a good photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lighting {
+    /// Diffuse daylight near a window: neutral, exact exposure.
+    #[default]
+    Daylight,
+    /// Tungsten / warm LED room light: orange cast, -0.3 EV, more noise (higher ISO).
+    WarmIndoor,
+    /// Open shade outdoors: blue cast, -0.5 EV, a little more noise.
+    Shade,
+    /// Phone flash at about 30 cm: bright centre falling off to the corners, specular glints,
+    /// +0.2 EV at the centre.
+    Flash,
+}
+
+impl Lighting {
+    pub const ALL: [Lighting; 4] = [Lighting::Daylight, Lighting::WarmIndoor, Lighting::Shade, Lighting::Flash];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lighting::Daylight => "daylight",
+            Lighting::WarmIndoor => "warm indoor",
+            Lighting::Shade => "shade",
+            Lighting::Flash => "flash",
+        }
+    }
+
+    /// (linear R, G, B gains, exposure in stops, noise multiplier).
+    fn params(self) -> ([f32; 3], f32, f32) {
+        match self {
+            Lighting::Daylight => ([1.0, 1.0, 1.0], 0.0, 1.0),
+            Lighting::WarmIndoor => ([1.10, 1.0, 0.82], -0.3, 1.4),
+            Lighting::Shade => ([0.93, 1.0, 1.10], -0.5, 1.2),
+            Lighting::Flash => ([1.0, 1.0, 1.0], 0.2, 1.0),
+        }
+    }
+}
+
+/// The defects of the fairness set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    None,
+    /// Defocus, Gaussian sigma 0.4 % of the long side.
+    Blur,
+    /// Horizontal camera shake over 1.5 % of the long side.
+    Motion,
+    /// Two stops less light (linear), on top of the lighting's own exposure.
+    UnderTwo,
+    /// Two stops more light.
+    OverTwo,
+}
+
+impl Defect {
+    pub const ALL: [Defect; 5] = [Defect::None, Defect::Blur, Defect::Motion, Defect::UnderTwo, Defect::OverTwo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Defect::None => "none",
+            Defect::Blur => "blur",
+            Defect::Motion => "motion",
+            Defect::UnderTwo => "-2 EV",
+            Defect::OverTwo => "+2 EV",
+        }
+    }
+
+    /// Exposure change in stops.
+    pub fn ev(self) -> f32 {
+        match self {
+            Defect::UnderTwo => -2.0,
+            Defect::OverTwo => 2.0,
+            _ => 0.0,
+        }
+    }
+}
+
+/// One photo of the tone x lighting x defect set (upright, no marker).
+pub fn fairness_scene(skin: [f32; 3], lighting: Lighting, defect: Defect, width: u32, height: u32, seed: u64) -> Scene {
+    Scene {
+        width,
+        height,
+        skin: Some(skin),
+        lighting,
+        seed,
+        marker: false,
+        defocus: if defect == Defect::Blur { 0.004 } else { 0.0 },
+        motion: if defect == Defect::Motion { 0.015 } else { 0.0 },
+        ev: defect.ev(),
+        ..Default::default()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Scene {
     pub width: u32,
     pub height: u32,
-    /// Index into [`SKIN_TONES`].
+    /// Index into [`SKIN_TONES`] (ignored when `skin` is set).
     pub tone: usize,
+    /// sRGB skin colour (e.g. from [`MONK_TONES`]); overrides `tone`.
+    pub skin: Option<[f32; 3]>,
+    pub lighting: Lighting,
     pub seed: u64,
     /// Gaussian defocus sigma as a fraction of the long side (0 = sharp).
     pub defocus: f32,
@@ -45,6 +168,8 @@ impl Default for Scene {
             width: 1600,
             height: 1200,
             tone: 2,
+            skin: None,
+            lighting: Lighting::Daylight,
             seed: 1,
             defocus: 0.0,
             motion: 0.0,
@@ -89,7 +214,7 @@ pub fn render(s: &Scene) -> Rgb {
     let (w, h) = (s.width.max(8) as usize, s.height.max(8) as usize);
     let long = w.max(h) as f32;
     let mut rng = Rng(s.seed ^ 0xA5A5_5A5A);
-    let base = SKIN_TONES[s.tone.min(5)].1;
+    let base = s.skin.unwrap_or(SKIN_TONES[s.tone.min(5)].1);
     // Reflectance map (multiplier of the base colour), one channel.
     let mut refl = vec![1.0f32; w * h];
     // Pore texture: value noise on a grid of ~long/500 px cells, bilinear.
@@ -150,7 +275,15 @@ pub fn render(s: &Scene) -> Rgb {
         }
     }
     // Compose in linear light.
-    let gain = 2f32.powf(s.ev);
+    let (cast, light_ev, noise_k) = s.lighting.params();
+    // The camera's auto-exposure protects highlights: when the lit skin (with its shading,
+    // texture and, for flash, the bright centre) would clip, the exposure comes down until its
+    // brightest channel peaks at sRGB 235. It never brightens dark skin (the hardest case for
+    // the gate: a well-exposed photo of Monk 10 skin keeps a mean luma of about 35).
+    let flash_peak = if s.lighting == Lighting::Flash { 1.15 } else { 1.0 };
+    let peak = (0..3).map(|c| srgb_to_lin(base[c]) * cast[c]).fold(0.0f32, f32::max) * 2f32.powf(light_ev) * flash_peak * 1.2;
+    let protect = (srgb_to_lin(235.0) / peak).min(1.0);
+    let gain = 2f32.powf(s.ev + light_ev) * protect;
     let lesion_col = [base[0] * 0.45, base[1] * 0.33, base[2] * 0.3];
     let lin_base = [srgb_to_lin(base[0]), srgb_to_lin(base[1]), srgb_to_lin(base[2])];
     let lin_les = [srgb_to_lin(lesion_col[0]), srgb_to_lin(lesion_col[1]), srgb_to_lin(lesion_col[2])];
@@ -159,7 +292,41 @@ pub fn render(s: &Scene) -> Rgb {
         let l = lesion[i];
         for c in 0..3 {
             let v = lin_base[c] * (1.0 - l) + lin_les[c] * l;
-            lin[i * 3 + c] = v * refl[i] * refl[i];
+            lin[i * 3 + c] = v * refl[i] * refl[i] * cast[c];
+        }
+    }
+    if s.lighting == Lighting::Flash {
+        // Fall-off from the centre (about 1.15x at the centre, 0.7x in the corners), then small
+        // specular glints (sebum, moisture) that may clip, as flash photos of skin do.
+        let (fx, fy) = (w as f32 / 2.0, h as f32 / 2.0);
+        let dmax2 = fx * fx + fy * fy;
+        for y in 0..h {
+            for x in 0..w {
+                let d2 = ((x as f32 - fx).powi(2) + (y as f32 - fy).powi(2)) / dmax2;
+                let k = 1.15 - 0.45 * d2;
+                for c in 0..3 {
+                    lin[(y * w + x) * 3 + c] *= k;
+                }
+            }
+        }
+        let gr = (long * 0.0025).max(1.0);
+        for _ in 0..80 {
+            let (gx, gy) = (rng.unit() * w as f32, rng.unit() * h as f32);
+            let r = gr * (0.5 + rng.unit());
+            let ri = r.ceil() as i32 + 1;
+            for dy in -ri..=ri {
+                for dx in -ri..=ri {
+                    let (xx, yy) = (gx as i32 + dx, gy as i32 + dy);
+                    if xx < 0 || yy < 0 || xx as usize >= w || yy as usize >= h {
+                        continue;
+                    }
+                    let d = ((dx * dx + dy * dy) as f32).sqrt() / r;
+                    let add = 0.6 * (1.0 - d * d).max(0.0);
+                    for c in 0..3 {
+                        lin[(yy as usize * w + xx as usize) * 3 + c] += add;
+                    }
+                }
+            }
         }
     }
     if s.marker {
@@ -196,7 +363,7 @@ pub fn render(s: &Scene) -> Rgb {
     let lut: Vec<f32> = (0..=4096).map(|i| lin_to_srgb(i as f32 / 4096.0)).collect();
     let mut px = vec![0u8; w * h * 3];
     for (i, v) in lin.iter().enumerate() {
-        let n = if s.noise > 0.0 { rng.normal() * s.noise } else { 0.0 };
+        let n = if s.noise > 0.0 { rng.normal() * s.noise * noise_k } else { 0.0 };
         let k = ((v * gain).clamp(0.0, 1.0) * 4096.0) as usize;
         px[i] = (lut[k] + n).round().clamp(0.0, 255.0) as u8;
     }
@@ -264,9 +431,42 @@ pub fn store_for_orientation(upright: &Rgb, orientation: u32) -> Rgb {
     crate::pixels::orient(upright, inv)
 }
 
+/// The camera's own exposure record, as phones write it in EXIF (APEX: Av + Tv = Bv + Sv for an
+/// exposure that matches the metered scene brightness).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CameraExposure {
+    /// ExposureTime, seconds.
+    pub exposure_time: f64,
+    /// FNumber.
+    pub f_number: f64,
+    /// PhotographicSensitivity (ISO).
+    pub iso: u16,
+    /// BrightnessValue (APEX Bv) of the metered scene, when written.
+    pub brightness: Option<f64>,
+    /// ExposureBiasValue (stops of exposure compensation), when written.
+    pub bias: Option<f64>,
+}
+
+impl CameraExposure {
+    /// What a phone (f/1.8, ISO 100) writes for a scene it metered at Bv 4 (a bright room) when
+    /// the exposure it took is `stops` away from its meter (negative = less light), with that
+    /// offset also recorded as exposure compensation.
+    pub fn off_by(stops: f64) -> Self {
+        let (bv, f, iso) = (4.0f64, 1.8f64, 100u16);
+        let sv = (iso as f64 / 3.125).log2();
+        let tv = bv + sv - 2.0 * f.log2() - stops;
+        CameraExposure { exposure_time: 2f64.powf(-tv), f_number: f, iso, brightness: Some(bv), bias: Some(stops) }
+    }
+}
+
 /// Minimal little-endian TIFF/EXIF block with device tags and, optionally,
 /// GPS, for tests.
 pub fn exif_block(orientation: u16, gps: bool) -> Vec<u8> {
+    exif_block_with(orientation, gps, None)
+}
+
+/// [`exif_block`] plus, optionally, the camera's exposure record.
+pub fn exif_block_with(orientation: u16, gps: bool, camera: Option<&CameraExposure>) -> Vec<u8> {
     type E = (u16, u16, u32, Vec<u8>);
     fn ascii(tag: u16, s: &str) -> E {
         let mut v = s.as_bytes().to_vec();
@@ -315,10 +515,31 @@ pub fn exif_block(orientation: u16, gps: bool) -> Vec<u8> {
         out.extend_from_slice(&data);
         out
     }
-    let exif_ifd: Vec<E> = vec![
+    fn srational(tag: u16, v: f64) -> E {
+        let mut d = ((v * 1000.0).round() as i32).to_le_bytes().to_vec();
+        d.extend_from_slice(&1000i32.to_le_bytes());
+        (tag, 10, 1, d)
+    }
+    let mut exif_ifd: Vec<E> = vec![
         ascii(0x9003, "2026:01:02 03:04:05"),
         ascii(0xA431, "SN-1234567890"),
     ];
+    if let Some(c) = camera {
+        // Tags in ascending order, as TIFF requires.
+        let mut tags = vec![
+            rationals(0x829A, &[((c.exposure_time * 1_000_000.0).round().max(1.0) as u32, 1_000_000)]),
+            rationals(0x829D, &[((c.f_number * 100.0).round() as u32, 100)]),
+            (0x8827, 3, 1, c.iso.to_le_bytes().to_vec()),
+        ];
+        if let Some(bv) = c.brightness {
+            tags.push(srational(0x9203, bv));
+        }
+        if let Some(b) = c.bias {
+            tags.push(srational(0x9204, b));
+        }
+        exif_ifd.extend(tags);
+        exif_ifd.sort_by_key(|e| e.0);
+    }
     let gps_ifd: Vec<E> = vec![
         ascii(0x0001, "N"),
         rationals(0x0002, &[(51, 1), (30, 1), (125, 10)]),
@@ -362,6 +583,9 @@ pub struct JpegOpts {
     pub progressive: bool,
     /// `Some((orientation, with_gps))` embeds an EXIF block with device tags.
     pub exif: Option<(u16, bool)>,
+    /// The camera's exposure record in that EXIF block (an EXIF block with orientation 1 is
+    /// written when `exif` is `None`).
+    pub camera: Option<CameraExposure>,
     pub grey: bool,
     pub cmyk: bool,
     /// Add an XMP packet with a GPS position and a trailing blob after EOI.
@@ -370,7 +594,7 @@ pub struct JpegOpts {
 
 impl Default for JpegOpts {
     fn default() -> Self {
-        JpegOpts { quality: 92, progressive: false, exif: None, grey: false, cmyk: false, extras: false }
+        JpegOpts { quality: 92, progressive: false, exif: None, camera: None, grey: false, cmyk: false, extras: false }
     }
 }
 
@@ -380,8 +604,9 @@ pub fn jpeg(img: &Rgb, o: JpegOpts) -> Vec<u8> {
     {
         let mut e = jpeg_encoder::Encoder::new(&mut out, o.quality);
         e.set_progressive(o.progressive);
-        if let Some((or, gps)) = o.exif {
-            let _ = e.add_exif_metadata(&exif_block(or, gps));
+        if o.exif.is_some() || o.camera.is_some() {
+            let (or, gps) = o.exif.unwrap_or((1, false));
+            let _ = e.add_exif_metadata(&exif_block_with(or, gps, o.camera.as_ref()));
         }
         if o.extras {
             let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description exif:GPSLatitude=\"51,30.2N\" exif:GPSLongitude=\"0,7.6W\" tiff:Make=\"TestPhoneMaker\"/></x:xmpmeta>";

@@ -65,6 +65,7 @@ fn check_json_has_one_object_per_file_and_never_panics() {
     let out = bin().args(["image", "check", &blurred]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("REJECT") && s.contains("blurred"), "{s}");
+    assert!(s.contains("skin-tone band (ITA ") && s.contains("for equity reporting only): "), "{s}");
 }
 
 #[test]
@@ -111,4 +112,77 @@ fn prepare_refuses_with_the_error_code() {
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "file_too_large");
+}
+
+#[test]
+fn evaluate_scores_the_gate_against_labels_per_code_and_skin_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = |tone: usize, defocus: f32| Scene { width: 1400, height: 1050, tone, defocus, ..Default::default() };
+    std::fs::create_dir(dir.path().join("photos")).unwrap();
+    write(&dir.path().join("photos"), "a.jpg", &photo(sc(5, 0.0), 1)); // sharp, Fitzpatrick VI
+    write(&dir.path().join("photos"), "b.jpg", &photo(sc(2, 0.006), 1)); // blurred, III
+    write(&dir.path().join("photos"), "c.jpg", &photo(sc(2, 0.0), 1)); // sharp, III
+    write(&dir.path().join("photos"), "d.jpg", &photo(sc(1, 0.006), 1)); // blurred, II
+    // The labeller agrees on a and b, calls the sharp c blurred (a miss for the gate) and passes
+    // the blurred d (a false alarm for the gate).
+    let labels = write(
+        dir.path(),
+        "labels.csv",
+        b"file,verdict,issues,skin_type\nphotos/a.jpg,accept,,VI\nphotos/b.jpg,reject,blurred,III\n\"photos/c.jpg\",warn,blurred,III\nphotos/d.jpg,accept,,\n",
+    );
+    let out = bin().args(["image", "evaluate", "--min-short-side", "500", "--labels", &labels]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "scope,code,files,support,tp,fp,fn,precision,recall,f1");
+    // Only `blurred` was labelled or raised: one code row, a macro row and a verdict row per scope.
+    assert_eq!(&lines[1..4], ["all,blurred,4,2,1,1,1,0.5,0.5,0.5", "all,macro,4,,,,,,,0.5", "all,verdict,4,4,2,,2,,0.5,"], "{csv}");
+    assert_eq!(&lines[4..7], ["skin_type=III,blurred,2,2,1,0,1,1,0.5,0.6667", "skin_type=III,macro,2,,,,,,,0.6667", "skin_type=III,verdict,2,2,1,,1,,0.5,"], "{csv}");
+    assert_eq!(&lines[7..10], ["skin_type=VI,blurred,1,0,0,0,0,,,", "skin_type=VI,macro,1,,,,,,,", "skin_type=VI,verdict,1,1,1,,0,,1,"], "{csv}");
+    // Then one block per estimated ITA band, lightest first; together they hold every photo.
+    let band_rows: Vec<&str> = lines[10..].iter().copied().filter(|l| l.contains(",blurred,")).collect();
+    assert!(band_rows.iter().all(|l| l.starts_with("ita_band=")), "{csv}");
+    let files: u64 = band_rows.iter().map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(files, 4, "{csv}");
+    assert_eq!(lines.len(), 10 + 3 * band_rows.len());
+
+    let out = bin().args(["image", "evaluate", "--format", "json", "--min-short-side", "500", "--labels", &labels]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"], 4);
+    let all = &v["scopes"][0];
+    assert_eq!(all["scope"], "all");
+    assert_eq!((all["verdicts_labelled"].as_u64(), all["verdicts_agreeing"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(all["macro_f1"], 0.5);
+    assert_eq!(
+        all["codes"],
+        serde_json::json!([{"code": "blurred", "support": 2, "tp": 1, "fp": 1, "fn": 1, "precision": 0.5, "recall": 0.5, "f1": 0.5}])
+    );
+    assert_eq!(v["scopes"][2]["scope"], "skin_type=VI");
+    assert_eq!(v["scopes"][2]["codes"][0]["f1"], serde_json::Value::Null);
+
+    // A label the gate does not know is refused with its line.
+    let bad = write(dir.path(), "bad.csv", b"photos/a.jpg,accept,\nphotos/b.jpg,reject,fuzzy\n");
+    let out = bin().args(["image", "evaluate", "--labels", &bad]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: unknown issue code `fuzzy`"), "{}", String::from_utf8_lossy(&out.stderr));
+    let missing = write(dir.path(), "missing.csv", b"photos/nope.jpg,accept,\n");
+    let out = bin().args(["image", "evaluate", "--labels", &missing]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: no such file"));
+}
+
+#[test]
+fn check_honours_the_recommended_size() {
+    // City & Hackney's "Large" (1632x1224): above its recommended short side (960) it passes;
+    // with only a minimum of 640 it draws the "small" warning (recommended = twice the minimum).
+    let dir = tempfile::tempdir().unwrap();
+    let large = write(dir.path(), "large.jpg", &photo(Scene { width: 1632, height: 1224, tone: 3, ..Default::default() }, 1));
+    let run = |extra: &[&str]| {
+        let out = bin().args(["image", "check", "--json", "--min-short-side", "640"]).args(extra).arg(&large).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(&["--recommended-short-side", "960"]), Vec::<String>::new());
+    assert_eq!(run(&[]), vec!["low_resolution".to_string()]);
 }

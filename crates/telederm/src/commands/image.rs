@@ -1,4 +1,4 @@
-//! `telederm image check|prepare`: the image intake pipeline from the command line.
+//! `telederm image check|prepare|evaluate`: the image intake pipeline from the command line.
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,7 +19,27 @@ pub enum ImageCmd {
         /// Minimum short side in pixels required by the service.
         #[arg(long, default_value_t = QualityRequirements::default().min_short_side_px)]
         min_short_side: u32,
+        /// Short side from which a photo passes without a "small" warning (default: twice the minimum).
+        #[arg(long)]
+        recommended_short_side: Option<u32>,
         /// Maximum file size in bytes.
+        #[arg(long, default_value_t = IntakeLimits::default().max_file_bytes)]
+        max_file_bytes: u64,
+    },
+    /// Score the gate against photos a dermatologist labelled: precision, recall and F1 per
+    /// issue code, over all photos, per labelled skin type and per estimated ITA band.
+    Evaluate {
+        /// CSV: file, expected verdict, issue codes (separated by `;`), optional skin type.
+        /// Relative paths are relative to this file.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EvalFormat::Csv)]
+        format: EvalFormat,
+        #[arg(long, default_value_t = QualityRequirements::default().min_short_side_px)]
+        min_short_side: u32,
+        #[arg(long)]
+        recommended_short_side: Option<u32>,
         #[arg(long, default_value_t = IntakeLimits::default().max_file_bytes)]
         max_file_bytes: u64,
     },
@@ -31,16 +51,32 @@ pub enum ImageCmd {
         out: PathBuf,
         #[arg(long, default_value_t = QualityRequirements::default().min_short_side_px)]
         min_short_side: u32,
+        #[arg(long)]
+        recommended_short_side: Option<u32>,
         #[arg(long, default_value_t = IntakeLimits::default().max_file_bytes)]
         max_file_bytes: u64,
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EvalFormat {
+    Csv,
+    Json,
+}
+
+fn requirements(min: u32, recommended: Option<u32>) -> QualityRequirements {
+    let mut req = QualityRequirements::with_min(min);
+    if let Some(r) = recommended {
+        req.recommended_short_side_px = r;
+    }
+    req
+}
+
 pub fn run(cmd: ImageCmd) -> ExitCode {
     match cmd {
-        ImageCmd::Check { files, json, min_short_side, max_file_bytes } => {
+        ImageCmd::Check { files, json, min_short_side, recommended_short_side, max_file_bytes } => {
             let limits = IntakeLimits { max_file_bytes, ..IntakeLimits::default() };
-            let req = QualityRequirements { min_short_side_px: min_short_side };
+            let req = requirements(min_short_side, recommended_short_side);
             let mut all = Vec::with_capacity(files.len());
             for f in &files {
                 let report = check_file(f, &limits, &req);
@@ -59,12 +95,52 @@ pub fn run(cmd: ImageCmd) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ImageCmd::Prepare { file, out, min_short_side, max_file_bytes } => {
+        ImageCmd::Prepare { file, out, min_short_side, recommended_short_side, max_file_bytes } => {
             let limits = IntakeLimits { max_file_bytes, ..IntakeLimits::default() };
-            let req = QualityRequirements { min_short_side_px: min_short_side };
+            let req = requirements(min_short_side, recommended_short_side);
             prepare(&file, &out, &limits, &req)
         }
+        ImageCmd::Evaluate { labels, format, min_short_side, recommended_short_side, max_file_bytes } => {
+            let limits = IntakeLimits { max_file_bytes, ..IntakeLimits::default() };
+            let req = requirements(min_short_side, recommended_short_side);
+            evaluate(&labels, format, &limits, &req)
+        }
     }
+}
+
+fn evaluate(labels: &Path, format: EvalFormat, limits: &IntakeLimits, req: &QualityRequirements) -> ExitCode {
+    let text = match std::fs::read_to_string(labels) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", labels.display());
+            return ExitCode::from(2);
+        }
+    };
+    let rows = match telederm_imaging::evaluate::parse_labels(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", labels.display());
+            return ExitCode::from(2);
+        }
+    };
+    let base = labels.parent().unwrap_or(Path::new("."));
+    let mut pairs = Vec::with_capacity(rows.len());
+    for l in rows {
+        let p = Path::new(&l.file);
+        let path = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        if !path.is_file() {
+            eprintln!("error: {}: line {}: no such file {}", labels.display(), l.line, path.display());
+            return ExitCode::from(2);
+        }
+        let report = check_file(&path, limits, req);
+        pairs.push((l, report));
+    }
+    let eval = telederm_imaging::evaluate::score(&pairs);
+    match format {
+        EvalFormat::Csv => print!("{}", eval.to_csv()),
+        EvalFormat::Json => println!("{}", serde_json::to_string_pretty(&eval).unwrap_or_else(|_| "{}".into())),
+    }
+    ExitCode::SUCCESS
 }
 
 /// Reads the file with the size cap applied before reading it all.
@@ -100,6 +176,9 @@ fn print_summary(path: &Path, r: &QualityReport) {
             "  sharpness {:.0}, mean luma {:.0}, shadows clipped {:.1}%, highlights clipped {:.1}%, skin {:.0}%",
             m.sharpness, m.mean_luma, m.shadow_clip * 100.0, m.highlight_clip * 100.0, m.skin_fraction * 100.0
         );
+        if let Some(b) = r.skin_tone_band {
+            println!("  skin-tone band (ITA {:.0}°, for equity reporting only): {}", m.skin_ita.unwrap_or(f64::NAN), b.as_str());
+        }
     }
 }
 

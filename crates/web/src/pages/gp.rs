@@ -798,7 +798,31 @@ struct PhotosPage {
     kinds: Vec<(&'static str, &'static str)>,
     kind: String,
     draft: bool,
-    lesion: bool,
+    /// A line about the dermoscopic view for a lesion referral, from the service's policy.
+    lesion_note: Option<String>,
+}
+
+/// The referral's condition from its eligibility answers, when it has been given.
+fn condition_of(r: &Referral) -> Option<Condition> {
+    match r.eligibility_answers.as_ref().and_then(|a| a["condition"].as_str()) {
+        Some("lesion") => Some(Condition::Lesion),
+        Some("rash") => Some(Condition::Rash),
+        _ => None,
+    }
+}
+
+/// What the photos page says about dermoscopy for a lesion referral: nothing for a service that
+/// does not take lesions (its own policy says what it does instead).
+pub fn lesion_note(policy: &ServicePolicy, lesion: bool) -> Option<String> {
+    if !lesion || !policy.accepts_condition(Condition::Lesion) {
+        return None;
+    }
+    let required = policy.lesions_need_dermoscopy || policy.photos_for(Condition::Lesion).any(|p| p.kind == PhotoKind::Dermoscopic);
+    Some(if required {
+        format!("This is a lesion: {} needs a dermoscopic view.", policy.name)
+    } else {
+        "This is a lesion: add a dermoscopic view if you have a dermatoscope.".to_owned()
+    })
 }
 
 async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: Option<&str>, kind: &str) -> Result<Response, PageError> {
@@ -816,7 +840,8 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
         errors,
         id: r.id.to_string(),
         service_name: policy.name.clone(),
-        guidance: policy.photo_guidance.clone(),
+        guidance: policy.photo_advice(condition_of(r)),
+        lesion_note: lesion_note(policy, lesion),
         all_met: requirements.iter().all(|q| q.met),
         requirements,
         just_uploaded: just.and_then(|j| views.iter().find(|p| p.id == j).cloned()),
@@ -824,7 +849,6 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
         kinds,
         kind: kind.to_string(),
         draft: r.status == ReferralStatus::Draft,
-        lesion,
     }))
 }
 
