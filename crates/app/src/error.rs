@@ -13,7 +13,7 @@ use telederm_store::blobs::BlobError;
 macro_rules! catalogue {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $status:literal, $meaning:literal; )*) => {
         /// A stable, machine-readable error code (`docs/errors.md` lists them with their meaning).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum Code {
             $( $(#[$doc])* #[serde(rename = $code)] $variant, )*
         }
@@ -123,6 +123,20 @@ impl std::fmt::Display for Code {
         f.write_str(self.as_str())
     }
 }
+
+/// The OpenAPI schema of a code: a string, one of the catalogue's JSON names.
+impl utoipa::PartialSchema for Code {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A stable error code; docs/errors.md lists each with its HTTP status and meaning."))
+            .enum_values(Some(Code::ALL.iter().map(|c| c.as_str())))
+            .build()
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Code {}
 
 /// An error as answered: a code from the catalogue, a message for a person, optional details
 /// (the OpenAPI document's `Error` schema).
@@ -340,6 +354,14 @@ mod tests {
             serde_json::json!({"code": "not_a_draft", "message": "This referral is submitted.", "details": {"x": 1}})
         );
         assert_eq!(serde_json::to_value(Error::new(Code::Forbidden, "no")).unwrap(), serde_json::json!({"code": "forbidden", "message": "no"}));
+    }
+
+    #[test]
+    fn the_openapi_schema_of_a_code_lists_the_json_names() {
+        let schema = serde_json::to_value(<Code as utoipa::PartialSchema>::schema()).unwrap();
+        let names: Vec<&str> = schema["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(names, Code::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>());
+        assert!(names.contains(&"unauthenticated") && names.contains(&"redirect_2ww"));
     }
 
     #[test]
