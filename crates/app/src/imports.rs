@@ -255,7 +255,7 @@ async fn write_drafts(
     w.commit().await?;
     for (_, photos, _) in drafts {
         for p in photos {
-            crate::metrics::photo_uploaded(&p.verdict);
+            crate::metrics::photo_uploaded(p.verdict.as_str());
         }
     }
     Ok(())

@@ -51,7 +51,7 @@ async fn store_audited(
     let record = prepare(state, referral, kind, source, bytes, uploaded_by).await?;
     let entry = audit::entry(&audit::Actor::of(uploaded_by), "photo.upload", audit::Target::within("photo", record.id, referral.id), AuditOutcome::Allowed, "");
     state.store.insert_photo_audited(&record, &entry).await?;
-    crate::metrics::photo_uploaded(&record.verdict);
+    crate::metrics::photo_uploaded(record.verdict.as_str());
     Ok(record)
 }
 
@@ -110,7 +110,7 @@ pub async fn prepare(
         width,
         height,
         size_bytes,
-        verdict: intake.report.verdict.as_str().to_string(),
+        verdict: intake.report.verdict,
         report: serde_json::to_value(&intake.report).map_err(|e| Error::internal("report", e))?,
         created_at: state.now(),
     };

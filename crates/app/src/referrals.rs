@@ -265,21 +265,14 @@ pub fn submission_problems(policy: &ServicePolicy, r: &Referral, photos: &[teled
     if r.eligibility_answers.is_none() {
         problems.push(Problem { field: "eligibility_answers", message: "Complete the eligibility checklist.".into() });
     }
-    for p in photos.iter().filter(|p| p.verdict == "reject") {
+    for p in photos.iter().filter(|p| !p.verdict.usable()) {
         problems.push(Problem {
             field: "photos",
             message: format!("Photo {} failed the quality check; replace it before submitting.", p.id),
         });
     }
-    // Without a condition (checklist not done yet) the requirements that apply to every condition
-    // still count, so the GP hears about missing photos at the same time as the other gaps.
-    let required: Vec<&telederm_domain::policy::PhotoRequirement> = match condition {
-        Some(c) => policy.photos_for(c).collect(),
-        None => policy.required_photos.iter().filter(|p| p.condition.is_none()).collect(),
-    };
     {
-        for req in required {
-            let have = photos.iter().filter(|p| p.kind == req.kind && p.verdict != "reject").count();
+        for (req, have) in required_photos(policy, condition, photos) {
             if have < req.count as usize {
                 problems.push(Problem {
                     field: "photos",
@@ -295,6 +288,28 @@ pub fn submission_problems(policy: &ServicePolicy, r: &Referral, photos: &[teled
         }
     }
     problems
+}
+
+/// The service's photo requirements for a referral's condition, each with how many usable photos
+/// (not refused by the quality gate) the referral has of its kind. Without a condition (checklist
+/// not done yet) the requirements that apply to every condition, so the GP hears about missing
+/// photos at the same time as the other gaps. The one count the pages and the submit rules use.
+pub fn required_photos<'a>(
+    policy: &'a ServicePolicy,
+    condition: Option<Condition>,
+    photos: &[telederm_store::PhotoRecord],
+) -> Vec<(&'a telederm_domain::policy::PhotoRequirement, usize)> {
+    let required: Vec<&telederm_domain::policy::PhotoRequirement> = match condition {
+        Some(c) => policy.photos_for(c).collect(),
+        None => policy.required_photos.iter().filter(|p| p.condition.is_none()).collect(),
+    };
+    required.into_iter().map(|req| (req, photos.iter().filter(|p| p.kind == req.kind && p.verdict.usable()).count())).collect()
+}
+
+/// The condition the eligibility checklist names so far (a draft's checklist may be incomplete;
+/// the condition is read on its own).
+pub fn condition_of(r: &Referral) -> Option<Condition> {
+    r.eligibility_answers.as_ref().and_then(|a| serde_json::from_value(a.get("condition")?.clone()).ok())
 }
 
 /// Whether a draft may be sent, by the ordinary submit rules: the route, completeness, photos and
@@ -362,7 +377,7 @@ fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos
     if !child_face_exclusion_applies(policy, answers) {
         return Ok(());
     }
-    let flagged: Vec<String> = photos.iter().filter(|p| p.verdict != "reject" && face_detected(&p.report)).map(|p| p.id.to_string()).collect();
+    let flagged: Vec<String> = photos.iter().filter(|p| p.verdict.usable() && face_detected(&p.report)).map(|p| p.id.to_string()).collect();
     if flagged.is_empty() {
         return Ok(());
     }

@@ -48,6 +48,34 @@ impl ImageSource {
     }
 }
 
+/// The quality gate's verdict on a photo: usable as it is, usable with a warning, or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accept,
+    Warn,
+    Reject,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Warn => "warn",
+            Verdict::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Accept, Verdict::Warn, Verdict::Reject].into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether a photo with this verdict counts towards a referral (a refused one never does).
+    pub fn usable(self) -> bool {
+        self != Verdict::Reject
+    }
+}
+
 /// The kind of photograph a service asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -425,7 +425,7 @@ fn photo_resources(rec: &ReferralRecord, p: &Photo) -> [Value; 2] {
             { "url": ext("photo-kind"), "valueCode": kind },
             { "url": ext("dermoscopic"), "valueBoolean": is_dermoscopic(&p.record) },
             { "url": ext("image-source"), "valueCode": p.record.source.as_str() },
-            { "url": ext("image-quality-verdict"), "valueCode": p.record.verdict },
+            { "url": ext("image-quality-verdict"), "valueCode": p.record.verdict.as_str() },
             { "url": ext("image-width"), "valueInteger": p.record.width },
             { "url": ext("image-height"), "valueInteger": p.record.height },
             { "url": ext("sha256"), "valueString": sha256 }

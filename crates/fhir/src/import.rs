@@ -11,7 +11,7 @@ use sha1::Digest as _;
 use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
 use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
 use telederm_domain::patient::{Contact, Patient};
-use telederm_domain::policy::{ImageSource, PhotoKind};
+use telederm_domain::policy::{ImageSource, PhotoKind, Verdict};
 use telederm_domain::referral::{
     Consent, ConsentGivenBy, ConsentMethod, Message, Priority, Referral, ReferralStatus,
 };
@@ -479,7 +479,7 @@ fn read_photo(ctx: &mut Ctx, at: usize, referral: ReferralId) -> Option<Photo> {
         _ => ImageSource::Clinician,
     };
     let dermoscopic = extension(res, "dermoscopic").and_then(|e| e["valueBoolean"].as_bool()).unwrap_or(kind == PhotoKind::Dermoscopic);
-    let verdict = extension(res, "image-quality-verdict").and_then(|e| str_at(e, "valueCode")).unwrap_or("accept").to_string();
+    let verdict = extension(res, "image-quality-verdict").and_then(|e| str_at(e, "valueCode")).and_then(Verdict::parse).unwrap_or(Verdict::Accept);
     let dims = image_dimensions(&bytes).unwrap_or((0, 0));
     let width = extension(res, "image-width").and_then(|e| e["valueInteger"].as_i64()).unwrap_or(i64::from(dims.0));
     let height = extension(res, "image-height").and_then(|e| e["valueInteger"].as_i64()).unwrap_or(i64::from(dims.1));
@@ -501,8 +501,8 @@ fn read_photo(ctx: &mut Ctx, at: usize, referral: ReferralId) -> Option<Photo> {
             width,
             height,
             size_bytes: bytes.len() as i64,
-            verdict: verdict.clone(),
-            report: json!({ "imported": true, "dermoscopic": dermoscopic, "verdict": verdict }),
+            verdict,
+            report: json!({ "imported": true, "dermoscopic": dermoscopic, "verdict": verdict.as_str() }),
             created_at,
         },
         bytes,

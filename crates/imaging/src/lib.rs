@@ -81,23 +81,8 @@ impl Default for QualityRequirements {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Accept,
-    Warn,
-    Reject,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Warn => "warn",
-            Verdict::Reject => "reject",
-        }
-    }
-}
+/// The verdict is the domain's (the store keeps it with the photo, the referral rules count it).
+pub use telederm_domain::policy::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -67,22 +67,16 @@ pub struct PhotoRecord {
     pub width: i64,
     pub height: i64,
     pub size_bytes: i64,
-    /// `accept`, `warn` or `reject` (the imaging crate's `Verdict`).
-    #[schema(schema_with = verdict_schema)]
-    pub verdict: String,
+    /// The quality gate's verdict.
+    pub verdict: telederm_domain::policy::Verdict,
     /// The imaging crate's `QualityReport` as it was when the photo was checked.
     #[schema(schema_with = quality_report_schema)]
     pub report: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
-/// The API document's `Verdict` schema (the imaging crate's type; this crate does not depend on it,
-/// so the document registers it and a test checks that every reference resolves).
-fn verdict_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::Ref::from_schema_name("Verdict").into()
-}
-
-/// The API document's `QualityReport` schema (see [`verdict_schema`]).
+/// The API document's `QualityReport` schema (the imaging crate's type; this crate does not depend
+/// on it, so the document registers it and a test checks that every reference resolves).
 fn quality_report_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::Ref::from_schema_name("QualityReport").into()
 }
@@ -494,7 +488,7 @@ fn photo_from_row(r: &AnyRow) -> Result<PhotoRecord> {
         width: r.get("width"),
         height: r.get("height"),
         size_bytes: r.get("size_bytes"),
-        verdict: r.get("verdict"),
+        verdict: parse_name(r.get::<String, _>("verdict").as_str())?,
         report: parse_json(r.get::<String, _>("report_json").as_str())?,
         created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
     })
@@ -557,7 +551,7 @@ pub async fn insert_photo_in(w: &mut WriteTx<'_>, p: &PhotoRecord) -> Result<()>
     .bind(p.width)
     .bind(p.height)
     .bind(p.size_bytes)
-    .bind(&p.verdict)
+    .bind(p.verdict.as_str())
     .bind(json(&p.report))
     .bind(ts(p.created_at))
     .execute(&mut *w.tx)

@@ -477,7 +477,7 @@ fn photo(referral: ReferralId, kind: PhotoKind, n: u8, t: DateTime<Utc>) -> Phot
         width: 4032,
         height: 3024,
         size_bytes: 2_345_678,
-        verdict: "acceptable".into(),
+        verdict: telederm_domain::policy::Verdict::Accept,
         report: serde_json::json!({"sharpness": 0.82, "flags": ["ok"]}),
         created_at: t,
     }

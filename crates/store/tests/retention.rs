@@ -39,7 +39,7 @@ async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: Referr
             width: 10,
             height: 10,
             size_bytes: 10,
-            verdict: "pass".into(),
+            verdict: telederm_domain::policy::Verdict::Accept,
             report: serde_json::json!({}),
             created_at: last,
         })

@@ -38,7 +38,7 @@ async fn sweep_contract(store: &Store, blobs: &BlobStore) {
             width: 10,
             height: 10,
             size_bytes: 8,
-            verdict: "accept".into(),
+            verdict: telederm_domain::policy::Verdict::Accept,
             report: serde_json::json!({}),
             created_at: Utc::now(),
         })

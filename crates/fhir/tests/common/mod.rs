@@ -189,7 +189,7 @@ pub fn photo(n: u128, kind: PhotoKind, file: &str) -> Photo {
             width: if file == "locator.png" { 64 } else { 48 },
             height: 48,
             size_bytes: bytes.len() as i64,
-            verdict: "accept".into(),
+            verdict: telederm_domain::policy::Verdict::Accept,
             report: json!({ "verdict": "accept", "dermoscopic": dermoscopic }),
             created_at: at(2026, 3, 2, 9, 5 + n as u32),
         },

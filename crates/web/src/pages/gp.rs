@@ -768,18 +768,9 @@ pub struct Requirement {
 
 /// The service's required photos for this referral's condition, and how many usable ones it has.
 pub fn requirements(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> Vec<Requirement> {
-    let condition = r
-        .eligibility_answers
-        .as_ref()
-        .and_then(|a| a["condition"].as_str())
-        .map(|c| if c == "lesion" { Condition::Lesion } else { Condition::Rash })
-        .unwrap_or(Condition::Rash);
-    policy
-        .photos_for(condition)
-        .map(|req| {
-            let have = photos.iter().filter(|p| p.kind == req.kind && p.verdict != "reject").count();
-            Requirement { text: req.guidance.clone(), have, need: req.count, met: have >= req.count as usize }
-        })
+    referrals::required_photos(policy, referrals::condition_of(r), photos)
+        .into_iter()
+        .map(|(req, have)| Requirement { text: req.guidance.clone(), have, need: req.count, met: have >= req.count as usize })
         .collect()
 }
 
@@ -802,15 +793,6 @@ struct PhotosPage {
     lesion_note: Option<String>,
 }
 
-/// The referral's condition from its eligibility answers, when it has been given.
-fn condition_of(r: &Referral) -> Option<Condition> {
-    match r.eligibility_answers.as_ref().and_then(|a| a["condition"].as_str()) {
-        Some("lesion") => Some(Condition::Lesion),
-        Some("rash") => Some(Condition::Rash),
-        _ => None,
-    }
-}
-
 /// What the photos page says about dermoscopy for a lesion referral: nothing for a service that
 /// does not take lesions (its own policy says what it does instead).
 pub fn lesion_note(policy: &ServicePolicy, lesion: bool) -> Option<String> {
@@ -830,7 +812,7 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
     let photos = state.store.list_photos(r.id).await?;
     let requirements = requirements(policy, r, &photos);
     let views: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
-    let lesion = r.eligibility_answers.as_ref().and_then(|a| a["condition"].as_str()) == Some("lesion");
+    let lesion = referrals::condition_of(r) == Some(Condition::Lesion);
     let mut kinds = vec![("locator", "Locator shot, from 1 to 1.5 metres"), ("close_up", "Close-up, from about 30 cm")];
     if lesion || policy.lesions_need_dermoscopy || policy.required_photos.iter().any(|p| p.kind == PhotoKind::Dermoscopic) {
         kinds.push(("dermoscopic", "Dermoscopic view"));
@@ -840,7 +822,7 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
         errors,
         id: r.id.to_string(),
         service_name: policy.name.clone(),
-        guidance: policy.photo_advice(condition_of(r)),
+        guidance: policy.photo_advice(referrals::condition_of(r)),
         lesion_note: lesion_note(policy, lesion),
         all_met: requirements.iter().all(|q| q.met),
         requirements,
