@@ -119,7 +119,7 @@ async fn import_allowed(state: &App, user: &User, bundle: &Value, submit: bool) 
     if submit {
         // The submit rules, checked before anything is written.
         for (i, (draft, photos, _)) in drafts.iter().enumerate() {
-            let policy = referrals::policy(state, &draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
+            let policy = state.policy(&draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
             match referrals::readiness(policy, draft, photos) {
                 Ok(Readiness::Ready(_)) => {}
                 Ok(Readiness::Ineligible(_, e)) | Err(e) => return Err(Refusal::from_api(&e, format!("ServiceRequest[{i}]"))),

@@ -93,12 +93,6 @@ async fn load_allowed(state: &App, user: &User, id: &str, cap: Capability, actio
     Ok(referral)
 }
 
-pub fn policy<'a>(state: &'a App, id: &str) -> Result<&'a ServicePolicy> {
-    state.policies.get(id).ok_or_else(|| {
-        Error::new(Code::UnknownService, format!("There is no service {id:?}. GET /api/v1/services lists them."))
-    })
-}
-
 pub fn check_route(policy: &ServicePolicy, route: Route) -> Result<()> {
     if policy.routes.contains(&route) {
         return Ok(());
@@ -156,7 +150,7 @@ async fn create_draft_allowed(state: &App, user: &User, body: CreateReferral) ->
 /// The caller's new draft from `body`, checked against the service (it exists and offers the
 /// route) but not stored: the one way a draft is made, by the pages, the API and the FHIR import.
 pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Referral> {
-    let policy = policy(state, &body.service_id)?;
+    let policy = state.policy(&body.service_id)?;
     check_route(policy, body.route)?;
     let now = state.now();
     Ok(Referral {
@@ -217,7 +211,7 @@ pub async fn update_draft(state: &App, user: &User, id: &str, body: UpdateDraft)
         if let Some(route) = body.route {
             r.route = route;
         }
-        check_route(policy(state, &r.service_id)?, r.route)?;
+        check_route(state.policy(&r.service_id)?, r.route)?;
         if let Some(p) = body.priority {
             r.priority = p;
         }
@@ -395,7 +389,7 @@ fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos
 
 pub async fn submit(state: &App, user: &User, id: &str) -> Result<Referral> {
     write(state, user, id, Capability::Submit, "submit", |mut r| async move {
-        let policy = policy(state, &r.service_id)?.clone();
+        let policy = state.policy(&r.service_id)?.clone();
         let photos = state.store.list_photos(r.id).await?;
         let now = state.now();
         match readiness(&policy, &r, &photos)? {

@@ -169,9 +169,7 @@ async fn check_eligibility(
     _user: CurrentUser,
     ApiJson(body): ApiJson<EligibilityCheck>,
 ) -> ApiResult<Response> {
-    let policy = state.policies.get(&body.service).ok_or_else(|| {
-        ApiError::new(Code::UnknownService, format!("There is no service {:?}. GET /api/v1/services lists them.", body.service))
-    })?;
+    let policy = state.policy(&body.service)?;
     let answers = EligibilityAnswers::from_json(&body.answers)
         .map_err(|e| ApiError::new(Code::InvalidEligibilityAnswers, e.to_string()))?;
     Ok(Json(evaluate(policy, &answers)).into_response())

@@ -146,7 +146,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     let can = |cap: Capability, action: Action| access::permits(&v.user, cap, &scope) && r.status.after(action).is_ok();
     let photos = state.store.list_photos(r.id).await?;
     let messages = state.store.list_messages(r.id).await?;
-    let policy = referrals::policy(&state, &r.service_id)?;
+    let policy = state.policy(&r.service_id)?;
     let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
     let open = r.status.is_open_for_service();
     let decision = r

@@ -513,7 +513,7 @@ fn answer_str(a: &Value, key: &str) -> String {
 }
 
 fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value, errors: Errors) -> Result<Response, PageError> {
-    let policy = referrals::policy(state, &r.service_id)?;
+    let policy = state.policy(&r.service_id)?;
     let sites: Vec<String> = answers["body_sites"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
     let today = Utc::now().with_timezone(&London).date_naive();
     Ok(html(&EligibilityPage {
@@ -808,7 +808,7 @@ pub fn lesion_note(policy: &ServicePolicy, lesion: bool) -> Option<String> {
 }
 
 async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: Option<&str>, kind: &str) -> Result<Response, PageError> {
-    let policy = referrals::policy(state, &r.service_id)?;
+    let policy = state.policy(&r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let requirements = requirements(policy, r, &photos);
     let views: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
@@ -932,7 +932,7 @@ struct ReviewPage {
 }
 
 async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(String, String)>, problem_title: String) -> Result<Response, PageError> {
-    let policy = referrals::policy(state, &r.service_id)?;
+    let policy = state.policy(&r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let consent = match &r.consent {
         Some(c) => vec![
