@@ -223,6 +223,32 @@ test('GP sees the outcome', async () => {
   });
 });
 
+test('GP copies a returned referral into a new one, keeping the patient, history and photos', async () => {
+  await timed('gp-copies-returned', async () => {
+    const page = shared.gp;
+    await page.goto(`${server.base}/referrals`);
+    // The demo's returned referral links to what to do next from the list.
+    const row = page.locator('tr').filter({ has: page.getByRole('link', { name: /^See why and what to do next/ }) }).first();
+    await row.waitFor();
+    const patient = (await row.locator('td').first().locator('a').innerText()).trim();
+    await row.getByRole('link', { name: `See why and what to do next for ${patient}` }).click();
+    await page.locator('#next-steps').waitFor();
+    await check(page, report, 'gp-returned-next-steps');
+    const original = new URL(page.url()).pathname;
+    await page.getByRole('button', { name: 'Copy into a new referral' }).click();
+    await page.waitForURL(/\/referrals\/[^/]+\/start\?copied=1$/);
+    assert.notEqual(new URL(page.url()).pathname, `${original}/start`, 'a new draft, not the original');
+    await page.locator('[data-copied]').waitFor();
+    const [given] = patient.split(' ');
+    assert.equal(await page.getByLabel('First name').inputValue(), given, 'the patient came with it');
+    await check(page, report, 'gp-copied-referral-start');
+    // Its photos came too: the photos step lists them.
+    const draft = new URL(page.url()).pathname.replace(/\/start$/, '');
+    await page.goto(`${server.base}${draft}/photos`);
+    assert.ok((await page.locator('[data-photo]').count()) >= 1, 'the photos were copied');
+  });
+});
+
 test('patient opens an upload link on a phone, fails the date of birth once, passes, uploads two photos', async () => {
   await timed('patient-upload', async () => {
     const gp = shared.gp;

@@ -5,15 +5,18 @@
 //!
 //! | change | told |
 //! |---|---|
-//! | submitted | the patient (received); the service's consultants (a new case on their worklist) |
+//! | submitted | the patient (received); the service's consultants (a new case on their worklist; marked urgent for urgent and two-week-wait priority) |
 //! | claimed by someone else | the consultant it is assigned to |
 //! | information requested | the referrer |
-//! | outcome issued | the referrer and the patient |
+//! | the referrer replied | the consultant who asked (the assignee) |
+//! | outcome issued | the referrer (marked urgent for an urgent outcome, [`telederm_domain::flags::urgency`]) and the patient |
+//! | the patient finished sending photos through their link | the referrer ([`patient_photos_arrived`]) |
 //! | rejected (returned) | the referrer and the patient |
 //! | patient upload link created | the patient (photos needed, with the upload link) |
 //!
 //! SLA reminders (due tomorrow, due today, breached) come from the `sla_reminders` job.
 
+use telederm_domain::flags::{Urgency, urgency};
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::referral::{Action, Referral};
 use telederm_domain::notification::{Channel, Template};
@@ -72,31 +75,46 @@ pub async fn for_action(state: &App, r: &Referral, action: Action, actor: &User)
     let link = referral_link(state, r);
     let mut out = Vec::new();
     let referrer = || async { state.store.get_user(r.referrer_id).await };
+    let urgent = urgency(r.priority, r.outcome.as_ref().map(|o| o.code)) != Urgency::Routine;
+    let assigned = if urgent { Template::ConsultantUrgentCaseAssigned } else { Template::ConsultantCaseAssigned };
     match action {
         Action::Submit => {
             out.extend(to_patient(state, r, Template::PatientReferralSent, patient_home_link(state), &key));
             for u in state.store.list_users().await? {
                 if u.role == Role::Consultant && u.services.contains(&r.service_id) {
-                    out.push(to_user(r, &u, Template::ConsultantCaseAssigned, &link, &key));
+                    out.push(to_user(r, &u, assigned, &link, &key));
                 }
             }
         }
         Action::Claim => {
             if let Some(assignee) = r.assignee_id.filter(|a| *a != actor.id) {
                 let u = state.store.get_user(assignee).await?;
-                out.push(to_user(r, &u, Template::ConsultantCaseAssigned, &link, &key));
+                out.push(to_user(r, &u, assigned, &link, &key));
             }
         }
         Action::RequestInformation => out.push(to_user(r, &referrer().await?, Template::GpInformationRequested, &link, &key)),
+        Action::Reply => {
+            if let Some(assignee) = r.assignee_id {
+                out.push(to_user(r, &state.store.get_user(assignee).await?, Template::ConsultantGpReplied, &link, &key));
+            }
+        }
         Action::IssueOutcome => {
-            out.push(to_user(r, &referrer().await?, Template::GpResponseReady, &link, &key));
+            let ready = if urgent { Template::GpUrgentResponseReady } else { Template::GpResponseReady };
+            out.push(to_user(r, &referrer().await?, ready, &link, &key));
             out.extend(to_patient(state, r, Template::PatientResponseReady, patient_home_link(state), &key));
         }
         Action::Reject => {
             out.push(to_user(r, &referrer().await?, Template::GpRequestReturned, &link, &key));
             out.extend(to_patient(state, r, Template::PatientResponseReady, patient_home_link(state), &key));
         }
-        Action::Reply | Action::Close | Action::Withdraw => {}
+        Action::Close | Action::Withdraw => {}
     }
     Ok(out)
+}
+
+/// The referrer's alert that the patient finished sending photos through an upload link (written
+/// with the link's finish, [`crate::patient_links::finish`]); keyed by the link, so once per link.
+pub async fn patient_photos_arrived(state: &App, r: &Referral, link_id: uuid::Uuid) -> Result<Vec<OutboxMessage>> {
+    let referrer = state.store.get_user(r.referrer_id).await?;
+    Ok(vec![to_user(r, &referrer, Template::GpPatientPhotosArrived, &referral_link(state, r), &format!("link{link_id}"))])
 }

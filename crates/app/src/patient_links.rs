@@ -234,7 +234,9 @@ pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec
 /// The patient has finished: the link takes no more photos.
 pub async fn finish(state: &App, link: &PatientLink) -> Result<()> {
     let entry = link_entry(link, "patient_link.submit", AuditOutcome::Allowed, "");
-    let result = state.store.submit_patient_link(link.id, state.now(), &entry).await.map_err(Error::from);
+    let r = state.store.get_referral(link.referral_id).await?;
+    let alert = crate::notices::patient_photos_arrived(state, &r, link.id).await?;
+    let result = state.store.submit_patient_link(link.id, state.now(), &alert, &entry).await.map_err(Error::from);
     if result.is_err() {
         link_audit(state, link, "patient_link.submit", AuditOutcome::Failed, "").await?;
     }

@@ -97,6 +97,7 @@ pub async fn prepare(
     let preview_key = state.blobs.put(intake.preview.bytes).await?;
     let thumbnail_key = state.blobs.put(intake.thumbnail.bytes).await?;
     let record = PhotoRecord {
+        face_confirmed: None,
         id: PhotoId::new(),
         referral_id: referral.id,
         kind,
@@ -147,3 +148,38 @@ pub async fn delete(state: &App, user: &User, referral: &Referral, photo: &Photo
     result
 }
 
+/// The referrer confirms, on one photo, that the face the photo check detected in it is not
+/// identifiable (for example, facial skin close up with no eyes in view): the child-face rule then
+/// lets that photo go. Recorded on the photo (who, when) with its `photo.confirm_face` audit entry.
+pub async fn confirm_face_not_identifiable(state: &App, user: &User, referral: &Referral, photo: &PhotoRecord) -> Result<PhotoRecord> {
+    let target = audit::Target::within("photo", photo.id, referral.id);
+    let result = async {
+        editable(referral)?;
+        if !face_detected(&photo.report) {
+            return Err(Error::new(Code::NoFaceDetected, "The photo check found no face in this photo: there is nothing to confirm."));
+        }
+        let confirmation = telederm_store::FaceConfirmation { by: user.id, at: state.now() };
+        let entry = audit::entry(&audit::Actor::user(user), "photo.confirm_face", target.clone(), AuditOutcome::Allowed, "");
+        state.store.confirm_photo_face(photo.id, &confirmation, &entry).await?;
+        // As stored (the database keeps the time to the microsecond).
+        Ok(state.store.get_photo(photo.id).await?)
+    }
+    .await;
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::user(user), "photo.confirm_face", target, &result, "").await;
+    }
+    result
+}
+
+/// How a person names a referral's photo: its place in the referral and its kind ("photo 2
+/// (close-up)"), never its id.
+pub fn photo_name(position: usize, photo: &PhotoRecord) -> String {
+    format!("photo {} ({})", position + 1, photo.kind.short_name())
+}
+
+/// Whether a photo's quality report says a face was detected (`faces` > 0 or a `face_detected`
+/// issue; see `telederm_imaging::IssueCode::FaceDetected`).
+pub fn face_detected(report: &serde_json::Value) -> bool {
+    report["faces"].as_u64().is_some_and(|n| n > 0)
+        || report["issues"].as_array().is_some_and(|issues| issues.iter().any(|i| i["code"] == "face_detected"))
+}

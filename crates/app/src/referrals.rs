@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
 use telederm_domain::eligibility::{Decision, EligibilityAnswers, child_face_exclusion_applies, evaluate};
+use telederm_domain::flags::{Flag, FlagFacts, flags};
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
 use telederm_domain::patient::Patient;
@@ -259,10 +260,11 @@ pub fn submission_problems(policy: &ServicePolicy, r: &Referral, photos: &[teled
     if r.eligibility_answers.is_none() {
         problems.push(Problem { field: "eligibility_answers", message: "Complete the eligibility checklist.".into() });
     }
-    for p in photos.iter().filter(|p| !p.verdict.usable()) {
+    for (i, p) in photos.iter().enumerate().filter(|(_, p)| !p.verdict.usable()) {
+        let name = crate::photos::photo_name(i, p);
         problems.push(Problem {
             field: "photos",
-            message: format!("Photo {} failed the quality check; replace it before submitting.", p.id),
+            message: format!("{}{} failed the quality check: remove it and take it again before sending.", name[..1].to_uppercase(), &name[1..]),
         });
     }
     {
@@ -345,46 +347,56 @@ pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store:
         return Ok(Readiness::Ready(decision_json));
     }
     let (code, message) = match decision.decision {
-        Decision::Redirect2ww => (
-            Code::Redirect2ww,
-            "This patient meets the two-week-wait criteria: refer them on the two-week-wait (suspected cancer) pathway using the 2WW form, not to this service.".to_string(),
-        ),
+        Decision::Redirect2ww => (Code::Redirect2ww, two_week_wait_instruction(policy)),
         _ => (Code::NotEligible, format!("{} cannot accept this referral: see the reasons, each quoting the service's criteria.", policy.name)),
     };
     let err = Error::new(code, message).with_details(decision_json.clone());
     Ok(Readiness::Ineligible(decision_json, err))
 }
 
-/// Whether a photo's quality report says a face was detected (`faces` > 0 or a `face_detected`
-/// issue; see `telederm_imaging::IssueCode::FaceDetected`).
-pub fn face_detected(report: &serde_json::Value) -> bool {
-    report["faces"].as_u64().is_some_and(|n| n > 0)
-        || report["issues"].as_array().is_some_and(|issues| issues.iter().any(|i| i["code"] == "face_detected"))
+/// What a GP is told to do when the rules send the patient to the two-week-wait pathway: the
+/// next step, with the service's local 2WW form where its policy names one.
+pub fn two_week_wait_instruction(policy: &ServicePolicy) -> String {
+    let form = match &policy.two_week_wait_form_url {
+        Some(url) => format!("your local two-week-wait form ({url})"),
+        None => "your local two-week-wait form (through e-RS or your practice's referral templates)".to_string(),
+    };
+    format!(
+        "This patient meets the two-week-wait criteria: do not send this to {}. Refer them today on the suspected skin cancer pathway using {form}, and tell the patient they should be seen within two weeks. Then discard this draft; its answers and photos can be copied into a new referral if you need them.",
+        policy.name
+    )
 }
+
 
 /// The child-face rule (hazard H3): a child referred to a service that excludes identifiable
 /// children's faces may not be sent with a photo in which a face was detected, even when the
 /// checklist says no face is identifiable: the detector's flag needs a person's decision.
-/// A per-photo "face not identifiable" confirmation by the GP is not implemented yet, so the only
-/// way on is to remove (or retake) the photo.
+/// The way on is to remove or retake the photo, or for the referrer to confirm on the photo that
+/// the face is not identifiable ([`crate::photos::confirm_face_not_identifiable`], recorded and
+/// audited).
 fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos: &[telederm_store::PhotoRecord]) -> Result<()> {
     if !child_face_exclusion_applies(policy, answers) {
         return Ok(());
     }
-    let flagged: Vec<String> = photos.iter().filter(|p| p.verdict.usable() && face_detected(&p.report)).map(|p| p.id.to_string()).collect();
+    let flagged: Vec<(usize, &telederm_store::PhotoRecord)> = photos
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.verdict.usable() && crate::photos::face_detected(&p.report) && p.face_confirmed.is_none())
+        .collect();
     if flagged.is_empty() {
         return Ok(());
     }
+    let names: Vec<String> = flagged.iter().map(|(i, p)| crate::photos::photo_name(*i, p)).collect();
+    let ids: Vec<String> = flagged.iter().map(|(_, p)| p.id.to_string()).collect();
     let wording = policy.wording_for(telederm_domain::policy::ReasonCode::ChildFaceIdentifiable).unwrap_or("Images where a child's face can be identified");
     Err(Error::new(Code::ChildFaceIdentifiable,
         format!(
-            "A face was detected in {} photo(s) of this child, and {} does not accept them (\"{wording}\"). Remove the photo(s), or retake them showing only the affected skin with no face in view, then send the referral. Photos: {}.",
-            flagged.len(),
+            "A face was detected in {} of this child, and {} does not accept identifiable faces (\"{wording}\"). Remove or retake the photo showing only the affected skin, or, if the face cannot be identified, confirm that on the photo; then send the referral.",
+            names.join(" and "),
             policy.name,
-            flagged.join(", ")
         ),
     )
-    .with_details(serde_json::json!({ "photos": flagged })))
+    .with_details(serde_json::json!({ "photos": ids, "photo_names": names })))
 }
 
 pub async fn submit(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -468,9 +480,20 @@ pub async fn request_information(state: &App, user: &User, id: &str, message: &s
     .await
 }
 
+/// The referrer answers the consultant's question. Where the service's clock stops while it waits
+/// (`pause_clock_while_awaiting_information`), the due date moves on by the working days it
+/// waited, counted from the question ([`telederm_domain::calendar::Calendar::resume_after_pause`]).
 pub async fn reply(state: &App, user: &User, id: &str, message: &str) -> Result<Referral> {
     write(state, user, id, Capability::Reply, "reply", |mut r| async move {
         let text = message_text(message)?;
+        let pauses = state.policy(&r.service_id)?.pause_clock_while_awaiting_information;
+        if let (true, ReferralStatus::AwaitingInformation, Some(due)) = (pauses, r.status, r.due_date) {
+            let asked = state.store.list_messages(r.id).await?.into_iter().rev().find(|m| m.kind == MessageKind::InformationRequest);
+            if let Some(asked) = asked {
+                let resumed = state.calendar.get().resume_after_pause(due, asked.created_at, state.now());
+                r.due_date = Some(resumed.map_err(|e| Error::internal("due date after the pause", e))?);
+            }
+        }
         let change = transition(state, user, &mut r, Action::Reply, Some((MessageKind::Reply, text))).await?;
         Ok((r, change))
     })
@@ -540,13 +563,108 @@ pub struct WithdrawBody {
     pub reason: Option<String>,
 }
 
+/// The referrer withdraws a referral before its outcome. Once the service has it, the reason is
+/// required (it is the service's record of why the work stopped); a draft can go without one
+/// ([`discard_draft`]).
 pub async fn withdraw(state: &App, user: &User, id: &str, body: WithdrawBody) -> Result<Referral> {
     write(state, user, id, Capability::Withdraw, "withdraw", |mut r| async move {
-        let reason = body.reason.filter(|s| !s.trim().is_empty());
-        let change = transition(state, user, &mut r, Action::Withdraw, reason.map(|t| (MessageKind::Reply, format!("Withdrawn: {t}")))).await?;
+        r.status.after(Action::Withdraw)?;
+        let reason = body.reason.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        if reason.is_none() && r.status != ReferralStatus::Draft {
+            return Err(Error::new(Code::WithdrawReasonRequired,
+                "Say why you are withdrawing this referral (for example: the rash has cleared, or the patient was referred elsewhere), so the service knows.",
+            ));
+        }
+        let message = match reason {
+            Some(t) => Some((MessageKind::Reply, format!("Withdrawn: {}", message_text(&t)?))),
+            None => None,
+        };
+        let change = transition(state, user, &mut r, Action::Withdraw, message).await?;
         Ok((r, change))
     })
     .await
+}
+
+/// The referrer discards a draft they will not send: it leaves their list (withdrawn, never sent;
+/// kept for the record until retention removes it).
+pub async fn discard_draft(state: &App, user: &User, id: &str) -> Result<Referral> {
+    write(state, user, id, Capability::Withdraw, "discard", |mut r| async move {
+        if r.status != ReferralStatus::Draft {
+            return Err(Error::new(Code::IllegalTransition, format!("Only a draft can be discarded; this referral is {}. Withdraw it instead.", r.status.label())));
+        }
+        let change = transition(state, user, &mut r, Action::Withdraw, None).await?;
+        Ok((r, change))
+    })
+    .await
+}
+
+async fn copy_blob(state: &App, key: &str) -> Result<String> {
+    Ok(state.blobs.put(state.blobs.get(key).await?).await?)
+}
+
+/// A discarded draft: withdrawn before it was ever sent. Lists leave these out.
+pub fn is_discarded(status: ReferralStatus, submitted_at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+    status == ReferralStatus::Withdrawn && submitted_at.is_none()
+}
+
+/// Starts a new draft from a referral that will not get the patient the answer they need here
+/// (returned, withdrawn, answered, or a draft the rules turned away): the same patient, clinical
+/// history, consent, checklist answers (checked again before it is sent) and photos (copied, so
+/// each referral keeps its own). The original is not changed. The GP then chooses the service
+/// and route again. Refused while the service still has the original (`referral_still_open`).
+pub async fn copy_into_new(state: &App, user: &User, id: &str) -> Result<Referral> {
+    let actor = audit::Actor::user(user);
+    let source = load_allowed(state, user, id, Capability::View, "referral.copy").await?;
+    let result = copy_allowed(state, user, &source).await;
+    if result.is_err() {
+        audit::outcome_of(state, &actor, "referral.copy", audit::Target::referral(source.id), &result, "").await;
+    }
+    result
+}
+
+async fn copy_allowed(state: &App, user: &User, source: &Referral) -> Result<Referral> {
+    if user.role != Role::Referrer || source.practice_id != user.organisation_id {
+        return Err(Error::forbidden("Only a referrer of the referring practice can copy a referral into a new one."));
+    }
+    if source.status.is_open_for_service() {
+        return Err(Error::new(Code::ReferralStillOpen,
+            format!("This referral is {} with the service. Withdraw it first if you want to send a new one instead.", source.status.label()),
+        ));
+    }
+    let copy = new_draft(state, user, CreateReferral {
+        service_id: source.service_id.clone(),
+        route: source.route,
+        priority: source.priority,
+        patient: source.patient.clone(),
+        history: source.history.clone(),
+        consent: source.consent.clone(),
+        eligibility_answers: source.eligibility_answers.clone(),
+        conversion_authorised: source.conversion_authorised,
+    })?;
+    // Blobs first, then the records: a crash in between leaves only unreferenced blobs, which
+    // the orphan sweep removes.
+    let mut photos = Vec::new();
+    for p in state.store.list_photos(source.id).await? {
+        photos.push(telederm_store::PhotoRecord {
+            id: telederm_domain::PhotoId::new(),
+            referral_id: copy.id,
+            original_key: copy_blob(state, &p.original_key).await?,
+            attachment_key: copy_blob(state, &p.attachment_key).await?,
+            preview_key: copy_blob(state, &p.preview_key).await?,
+            thumbnail_key: copy_blob(state, &p.thumbnail_key).await?,
+            face_confirmed: None,
+            ..p
+        });
+    }
+    let entry = audit::entry(&audit::Actor::user(user), "referral.copy", audit::Target::referral(copy.id), AuditOutcome::Allowed, format!("from={}", source.id));
+    let mut w = state.store.begin().await?;
+    telederm_store::insert_referral_in(&mut w, &copy).await?;
+    for p in &photos {
+        telederm_store::insert_photo_in(&mut w, p).await?;
+    }
+    telederm_store::audit::append_audit_in(&mut w, state.store.dialect(), &entry).await?;
+    w.commit().await?;
+    Ok(copy)
 }
 
 pub async fn close(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -625,20 +743,43 @@ pub struct ListItem {
     /// The due date is past the official bank-holiday data: computed from the statutory rules, a
     /// bank holiday proclaimed later could move it.
     pub due_date_provisional: bool,
+    /// The service's clock is stopped while it waits for the referrer's answer: not overdue or
+    /// due while this is true.
+    pub clock_paused: bool,
+    /// What the list calls out, most urgent first ([`telederm_domain::flags::flags`]).
+    pub flags: Vec<Flag>,
+}
+
+/// Whether `r`'s service clock is stopped now (awaiting the referrer, in a service that pauses).
+pub fn clock_paused(state: &App, service_id: &str, status: ReferralStatus) -> bool {
+    status == ReferralStatus::AwaitingInformation
+        && state.policies.get(service_id).is_some_and(|p| p.pause_clock_while_awaiting_information)
 }
 
 pub fn with_flags(state: &App, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
     let today: NaiveDate = state.now().with_timezone(&London).date_naive();
     let calendar = state.calendar.get();
+    let next_working_day = calendar.add_working_days(today, 1).ok();
     items
         .into_iter()
         .map(|s| {
-            let open = s.status.is_open_for_service();
+            let paused = clock_paused(state, &s.service_id, s.status);
+            let open = s.status.is_open_for_service() && !paused;
+            let flags = flags(FlagFacts {
+                priority: s.priority,
+                outcome: s.outcome_code.as_deref().and_then(OutcomeCode::parse),
+                status: s.status,
+                last_action: s.last_action,
+                patient_photos_new: s.patient_photos_new(),
+                due_tomorrow: open && s.due_date.is_some_and(|d| d > today && Some(d) <= next_working_day),
+            });
             ListItem {
                 service_name: state.policies.get(&s.service_id).map(|p| p.name.clone()),
                 overdue: open && s.due_date.is_some_and(|d| d < today),
                 due_today: open && s.due_date == Some(today),
                 due_date_provisional: s.due_date.is_some_and(|d| calendar.is_provisional(d)),
+                clock_paused: paused,
+                flags,
                 summary: s,
             }
         })

@@ -46,6 +46,7 @@ const STORE_WRITES: &[&str] = &[
     "insert_photo_audited",
     "delete_photo",
     "delete_photo_audited",
+    "confirm_photo_face",
     "create_patient_link_notifying",
     "record_patient_link_failure",
     "verify_patient_link",

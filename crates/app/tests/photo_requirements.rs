@@ -9,6 +9,7 @@ use telederm_store::PhotoRecord;
 
 fn photo(kind: PhotoKind, verdict: Verdict) -> PhotoRecord {
     PhotoRecord {
+        face_confirmed: None,
         id: PhotoId::new(),
         referral_id: ReferralId::new(),
         kind,

@@ -211,6 +211,22 @@ impl Calendar {
         Ok(day)
     }
 
+    /// The working days after `from` up to and including `to` (0 when `to` is not after `from`):
+    /// how long a clock stopped on `from` and restarted on `to` was stopped.
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> u32 {
+        from.iter_days().skip(1).take_while(|d| *d <= to).filter(|d| self.is_working_day(*d)).count() as u32
+    }
+
+    /// A due date moved on by the working days a clock was paused (from the local date of
+    /// `paused` to that of `resumed`): the service's target counts only days it could work on the
+    /// request. Unchanged when no working day passed.
+    pub fn resume_after_pause(&self, due: NaiveDate, paused: DateTime<Utc>, resumed: DateTime<Utc>) -> Result<NaiveDate, CalendarError> {
+        match self.working_days_between(received_local_date(paused), received_local_date(resumed)) {
+            0 => Ok(due),
+            n => self.add_working_days(due, n),
+        }
+    }
+
     /// The due date for something received at `received`: the local (Europe/London) date of
     /// receipt never counts; the due date is the `working_days`-th following working day. Past the
     /// official data it is computed from the statutory rules ([`Calendar::is_provisional`]).
@@ -323,5 +339,25 @@ mod tests {
         assert_eq!(cal.last_day(), NaiveDate::from_ymd_opt(2027, 12, 31).unwrap());
         assert_eq!(cal.holidays().count(), 24);
         assert!(cal.is_provisional(NaiveDate::from_ymd_opt(2028, 1, 4).unwrap()));
+    }
+
+    #[test]
+    fn a_pause_moves_the_due_date_by_the_working_days_it_lasted() {
+        let cal = Calendar::builtin();
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let at = |y, m, day, h| chrono::TimeZone::with_ymd_and_hms(&Utc, y, m, day, h, 0, 0).unwrap();
+        // Thursday 18 Dec 2025 to Monday 29 Dec: Fri 19, Mon 22, Tue 23, Wed 24 are working days;
+        // 25 and 26 Dec are bank holidays; Mon 29 is one more.
+        assert_eq!(cal.working_days_between(d(2025, 12, 18), d(2025, 12, 29)), 5);
+        assert_eq!(cal.working_days_between(d(2025, 12, 18), d(2025, 12, 18)), 0);
+        assert_eq!(cal.working_days_between(d(2025, 12, 19), d(2025, 12, 18)), 0);
+        // Paused and resumed on the same day: no change.
+        assert_eq!(cal.resume_after_pause(d(2025, 12, 22), at(2025, 12, 18, 9), at(2025, 12, 18, 16)).unwrap(), d(2025, 12, 22));
+        // Paused Thursday, resumed Monday (Fri 19 and Mon 22 count): due Mon 22 moves two working
+        // days, to Wed 24.
+        assert_eq!(cal.resume_after_pause(d(2025, 12, 22), at(2025, 12, 18, 9), at(2025, 12, 22, 9)).unwrap(), d(2025, 12, 24));
+        // Over Christmas: five working days after Wed 24 skip 25 and 26 Dec, the weekends and
+        // New Year's Day: Mon 29, Tue 30, Wed 31, Fri 2, Mon 5 Jan.
+        assert_eq!(cal.resume_after_pause(d(2025, 12, 24), at(2025, 12, 18, 9), at(2025, 12, 29, 9)).unwrap(), d(2026, 1, 5));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod eligibility;
+pub mod flags;
 pub mod ids;
 pub mod nhs_number;
 pub mod notification;

@@ -39,11 +39,20 @@ pub enum Template {
     GpInformationRequested,
     /// To the referrer: the consultant has recorded an outcome.
     GpResponseReady,
+    /// To the referrer: the consultant has recorded an urgent or two-week-wait outcome (subject
+    /// marked "Urgent").
+    GpUrgentResponseReady,
+    /// To the referrer: the patient has sent photos through their upload link.
+    GpPatientPhotosArrived,
     /// To the referrer: the request was returned without an assessment.
     GpRequestReturned,
     /// To a consultant: a request is on their worklist (a new one for their service, or one
     /// assigned to them).
     ConsultantCaseAssigned,
+    /// As `ConsultantCaseAssigned`, for an urgent or two-week-wait request (subject marked "Urgent").
+    ConsultantUrgentCaseAssigned,
+    /// To the consultant who asked: the referrer has answered.
+    ConsultantGpReplied,
     /// To the service's consultants: a request is due tomorrow.
     SlaDueTomorrow,
     /// To the service's consultants: a request is due today.
@@ -53,14 +62,18 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 14] = [
         Template::PatientPhotoRequest,
         Template::PatientReferralSent,
         Template::PatientResponseReady,
         Template::GpInformationRequested,
         Template::GpResponseReady,
+        Template::GpUrgentResponseReady,
+        Template::GpPatientPhotosArrived,
         Template::GpRequestReturned,
         Template::ConsultantCaseAssigned,
+        Template::ConsultantUrgentCaseAssigned,
+        Template::ConsultantGpReplied,
         Template::SlaDueTomorrow,
         Template::SlaDueToday,
         Template::SlaBreached,
@@ -73,8 +86,12 @@ impl Template {
             Template::PatientResponseReady => "patient_response_ready",
             Template::GpInformationRequested => "gp_information_requested",
             Template::GpResponseReady => "gp_response_ready",
+            Template::GpUrgentResponseReady => "gp_urgent_response_ready",
+            Template::GpPatientPhotosArrived => "gp_patient_photos_arrived",
             Template::GpRequestReturned => "gp_request_returned",
             Template::ConsultantCaseAssigned => "consultant_case_assigned",
+            Template::ConsultantUrgentCaseAssigned => "consultant_urgent_case_assigned",
+            Template::ConsultantGpReplied => "consultant_gp_replied",
             Template::SlaDueTomorrow => "sla_due_tomorrow",
             Template::SlaDueToday => "sla_due_today",
             Template::SlaBreached => "sla_breached",

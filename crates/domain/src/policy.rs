@@ -88,6 +88,17 @@ pub enum PhotoKind {
     Dermoscopic,
 }
 
+impl PhotoKind {
+    /// The kind in a sentence ("photo 2 (close-up)").
+    pub fn short_name(self) -> &'static str {
+        match self {
+            PhotoKind::Locator => "locator",
+            PhotoKind::CloseUp => "close-up",
+            PhotoKind::Dermoscopic => "dermoscopic",
+        }
+    }
+}
+
 /// Why a referral is not eligible (or must go elsewhere). The snake_case names are stable and are
 /// what the API, the UI and the CLI show as `code`. Declaration order is the order reasons are
 /// reported in.
@@ -253,6 +264,10 @@ impl AgeRange {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_child_under_age() -> u32 {
     18
 }
@@ -351,6 +366,14 @@ pub struct ServicePolicy {
     #[serde(default, deserialize_with = "deserialize_districts")]
     pub catchment_edge_districts: Vec<String>,
     pub response_target_working_days: u32,
+    /// While the service waits for the referrer's answer to its question, the response clock
+    /// stops: the due date moves on by the working days it waited, and no reminder is sent.
+    #[serde(default = "default_true")]
+    pub pause_clock_while_awaiting_information: bool,
+    /// The local two-week-wait (suspected cancer) referral form or its instructions (https),
+    /// linked wherever Telederm tells a GP to use the two-week-wait pathway instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_week_wait_form_url: Option<String>,
     /// Patients younger than this on the referral date count as children for child-only criteria.
     #[serde(default = "default_child_under_age")]
     pub child_under_age: u32,
@@ -440,6 +463,11 @@ impl ServicePolicy {
             if value.trim().is_empty() {
                 return fail(key, format!("`{key}` must not be empty"));
             }
+        }
+        if let Some(url) = &self.two_week_wait_form_url
+            && (!url.starts_with("https://") || url.len() <= "https://".len() || url.contains(char::is_whitespace))
+        {
+            return fail("two_week_wait_form_url", format!("`two_week_wait_form_url` must be an https:// address, not {url:?}"));
         }
         if let Err(reason) = non_empty_unique("routes", &self.routes) {
             return fail("routes", reason);

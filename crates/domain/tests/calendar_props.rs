@@ -43,6 +43,19 @@ proptest! {
     }
 
     #[test]
+    fn a_pause_adds_exactly_the_working_days_it_lasted(t in instant(), n in 1u32..=10, paused_after in 0i64..20 * 86_400, lasted in 0i64..30 * 86_400) {
+        let cal = Calendar::builtin();
+        let Ok(due) = cal.due_date(t, n) else { return Ok(()) };
+        let paused = t + Duration::seconds(paused_after);
+        let resumed = paused + Duration::seconds(lasted);
+        let moved = cal.resume_after_pause(due, paused, resumed).unwrap();
+        let waited = working_days_between(&cal, received_local_date(paused), received_local_date(resumed));
+        prop_assert_eq!(working_days_between(&cal, due, moved), waited);
+        prop_assert!(cal.is_working_day(moved));
+        prop_assert!(moved >= due);
+    }
+
+    #[test]
     fn due_dates_are_monotonic_in_receipt_time(a in instant(), b in instant(), n in 1u32..=10) {
         let cal = Calendar::builtin();
         let (early, late) = if a <= b { (a, b) } else { (b, a) };

@@ -488,6 +488,7 @@ fn read_photo(ctx: &mut Ctx, at: usize, referral: ReferralId) -> Option<Photo> {
     let key = crate::sha256_hex(&bytes);
     Some(Photo {
         record: PhotoRecord {
+            face_confirmed: None,
             id: uuid_of(identifier(res, &id_system("photo"))).unwrap_or_else(PhotoId::new),
             referral_id: referral,
             kind,

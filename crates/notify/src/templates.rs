@@ -24,8 +24,12 @@ impl TemplateText for Template {
             Template::PatientResponseReady => "There is an update about your skin review",
             Template::GpInformationRequested => "Teledermatology: more information requested",
             Template::GpResponseReady => "Teledermatology: a response is ready",
+            Template::GpUrgentResponseReady => "URGENT - Teledermatology: a response needs your action",
+            Template::GpPatientPhotosArrived => "Teledermatology: your patient has sent photos",
             Template::GpRequestReturned => "Teledermatology: a request was returned",
             Template::ConsultantCaseAssigned => "Teledermatology: a request is on your worklist",
+            Template::ConsultantUrgentCaseAssigned => "URGENT - Teledermatology: an urgent request is on your worklist",
+            Template::ConsultantGpReplied => "Teledermatology: the referrer has replied",
             Template::SlaDueTomorrow => "Teledermatology: a request is due tomorrow",
             Template::SlaDueToday => "Teledermatology: a request is due today",
             Template::SlaBreached => "Teledermatology: a request is past its deadline",
@@ -53,10 +57,24 @@ impl TemplateText for Template {
             Template::GpResponseReady => {
                 "A dermatologist has responded to a request from your practice. Sign in to read the response:"
             }
+            Template::GpUrgentResponseReady => {
+                "A dermatologist has responded to a request from your practice and marked it URGENT. \
+                 Sign in to read the response and the action for you:"
+            }
+            Template::GpPatientPhotosArrived => {
+                "A patient has sent photos through the upload link your practice gave them. \
+                 Sign in to check them and send the request on:"
+            }
             Template::GpRequestReturned => {
                 "A request from your practice was returned by the dermatology service. Sign in to see why and what to do next:"
             }
             Template::ConsultantCaseAssigned => "A teledermatology request is on your worklist. Sign in to see it:",
+            Template::ConsultantUrgentCaseAssigned => {
+                "An URGENT teledermatology request is on your worklist. Sign in to see it:"
+            }
+            Template::ConsultantGpReplied => {
+                "The referrer has answered your question about a teledermatology request. Sign in to read the reply:"
+            }
             Template::SlaDueTomorrow => "A request on your worklist is due tomorrow. Sign in to see it:",
             Template::SlaDueToday => "A request on your worklist is due today. Sign in to see it:",
             Template::SlaBreached => {

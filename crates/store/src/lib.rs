@@ -34,7 +34,7 @@ use sqlx::{AnyPool, ConnectOptions};
 pub use audit::{AuditEntry, AuditFilter, AuditOutcome, NewAuditEntry};
 pub use jobs::{Job, JobState, NewJob, enqueue_job_in};
 pub use outbox::{Channel, OutboxMessage, OutboxRecord, OutboxState, Template, insert_outbox};
-pub use referrals::{EventRecord, PhotoRecord, ReferralFilter, ReferralSummary, add_message_in, insert_import_source_in, insert_photo_in, insert_referral_in};
+pub use referrals::{EventRecord, FaceConfirmation, PhotoRecord, ReferralFilter, ReferralSummary, add_message_in, insert_import_source_in, insert_photo_in, insert_referral_in};
 pub use sweep::{SweepError, SweepReport, sweep_orphan_blobs};
 pub use users::{OidcLogin, SessionUser, UserOrigin, create_organisation_in, create_user_in};
 

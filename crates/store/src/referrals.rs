@@ -32,6 +32,17 @@ pub struct ReferralSummary {
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub due_date: Option<NaiveDate>,
+    /// The last state-machine action applied (none while a draft was never sent).
+    pub last_action: Option<Action>,
+    /// When the patient last finished sending photos through an upload link.
+    pub patient_photos_at: Option<DateTime<Utc>>,
+}
+
+impl ReferralSummary {
+    /// The patient sent photos after the referral last changed (the GP has not acted on them yet).
+    pub fn patient_photos_new(&self) -> bool {
+        self.patient_photos_at.is_some_and(|at| at > self.updated_at)
+    }
 }
 
 /// Which referrals to list. Every field narrows; `None` means any.
@@ -73,6 +84,17 @@ pub struct PhotoRecord {
     #[schema(schema_with = quality_report_schema)]
     pub report: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// The referrer confirmed that the face the photo check detected is not identifiable (the
+    /// child-face rule then lets the photo go).
+    #[serde(default)]
+    pub face_confirmed: Option<FaceConfirmation>,
+}
+
+/// Who confirmed a detected face is not identifiable, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FaceConfirmation {
+    pub by: UserId,
+    pub at: DateTime<Utc>,
 }
 
 /// The API document's `QualityReport` schema (the imaging crate's type; this crate does not depend
@@ -92,7 +114,7 @@ pub struct EventRecord {
 }
 
 const SUMMARY_COLUMNS: &str = "id, service_id, route, priority, status, practice_id, referrer_id, assignee_id, \
-     patient_name, nhs_number, outcome_code, created_at, updated_at, submitted_at, due_date";
+     patient_name, nhs_number, outcome_code, created_at, updated_at, submitted_at, due_date, last_action, patient_photos_at";
 
 fn opt_uuid<T: From<uuid::Uuid>>(s: Option<String>) -> Result<Option<T>> {
     s.as_deref().map(uuid).transpose()
@@ -140,6 +162,8 @@ fn summary_from_row(r: &impl TextColumns) -> Result<ReferralSummary> {
         updated_at: parse_ts(&r.text("updated_at")?)?,
         submitted_at: r.opt_text("submitted_at")?.as_deref().map(parse_ts).transpose()?,
         due_date: r.opt_text("due_date")?.as_deref().map(parse_date).transpose()?,
+        last_action: r.opt_text("last_action")?.as_deref().map(parse_name).transpose()?,
+        patient_photos_at: r.opt_text("patient_photos_at")?.as_deref().map(parse_ts).transpose()?,
     })
 }
 
@@ -269,7 +293,7 @@ impl Store {
             let literal = n.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             push(&mut sql, " AND LOWER(patient_name) LIKE ? ESCAPE '\\'", format!("%{literal}%"));
         }
-        let order = if f.by_due_date { " ORDER BY due_date IS NULL, due_date, submitted_at, id" } else { " ORDER BY updated_at DESC, id" };
+        let order = if f.by_due_date { " ORDER BY due_date IS NULL, due_date, priority = 'routine', submitted_at, id" } else { " ORDER BY updated_at DESC, id" };
         let page = format!(" LIMIT {} OFFSET {}", f.limit.unwrap_or(200).clamp(1, 1000), f.offset.unwrap_or(0).max(0));
         let sql = if f.patient_name.is_some() {
             // A name search reads many rows to keep few: find the page's ids from the index alone
@@ -407,7 +431,7 @@ pub(crate) async fn write_referral_update(
             nhs_number = $6, patient_name = $7, patient_json = $8, history_json = $9, consent_json = $10,
             eligibility_answers_json = $11, eligibility_json = $12, conversion_authorised = $13,
             outcome_json = $14, outcome_code = $15, updated_at = $16, submitted_at = $17, due_date = $18,
-            version = version + 1
+            last_action = COALESCE($21, last_action), version = version + 1
          WHERE id = $19 AND version = $20",
     )
     .bind(&r.service_id)
@@ -430,6 +454,7 @@ pub(crate) async fn write_referral_update(
     .bind(r.due_date.map(date))
     .bind(r.id.to_string())
     .bind(r.version)
+    .bind(event.map(|e| name(&e.action)))
     .execute(&mut *w.tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -491,6 +516,10 @@ fn photo_from_row(r: &AnyRow) -> Result<PhotoRecord> {
         verdict: parse_name(r.get::<String, _>("verdict").as_str())?,
         report: parse_json(r.get::<String, _>("report_json").as_str())?,
         created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
+        face_confirmed: match (opt_uuid(r.get("face_confirmed_by"))?, r.get::<Option<String>, _>("face_confirmed_at")) {
+            (Some(by), Some(at)) => Some(FaceConfirmation { by, at: parse_ts(&at)? }),
+            _ => None,
+        },
     })
 }
 
@@ -535,8 +564,9 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
 pub async fn insert_photo_in(w: &mut WriteTx<'_>, p: &PhotoRecord) -> Result<()> {
     sqlx::query(
         "INSERT INTO photos (id, referral_id, kind, source, uploaded_by, original_key, original_type, attachment_key,
-            preview_key, thumbnail_key, width, height, size_bytes, verdict, report_json, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            preview_key, thumbnail_key, width, height, size_bytes, verdict, report_json, created_at,
+            face_confirmed_by, face_confirmed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(p.id.to_string())
     .bind(p.referral_id.to_string())
@@ -554,6 +584,8 @@ pub async fn insert_photo_in(w: &mut WriteTx<'_>, p: &PhotoRecord) -> Result<()>
     .bind(p.verdict.as_str())
     .bind(json(&p.report))
     .bind(ts(p.created_at))
+    .bind(p.face_confirmed.as_ref().map(|c| c.by.to_string()))
+    .bind(p.face_confirmed.as_ref().map(|c| ts(c.at)))
     .execute(&mut *w.tx)
     .await?;
     Ok(())
@@ -592,6 +624,23 @@ impl Store {
     pub async fn insert_photo_audited(&self, p: &PhotoRecord, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         insert_photo_in(&mut w, p).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
+    /// Records the referrer's confirmation that the face detected in a photo is not identifiable,
+    /// with its audit entry, in one transaction.
+    pub async fn confirm_photo_face(&self, id: PhotoId, confirmation: &FaceConfirmation, audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE photos SET face_confirmed_by = $2, face_confirmed_at = $3 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(confirmation.by.to_string())
+            .bind(ts(confirmation.at))
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }

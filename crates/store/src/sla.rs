@@ -29,13 +29,16 @@ impl Store {
     }
 
     /// Writes the reminders due on `today` (with `next_working_day` the day after, by the
-    /// service calendar). `link_for` makes the sign-in link for a referral. Returns how many
-    /// messages were written (0 when the scan already ran today).
+    /// service calendar). `link_for` makes the sign-in link for a referral. A referral awaiting
+    /// the referrer's answer gets none when `clock_paused(service id)` (the service's clock stops
+    /// while it waits, `pause_clock_while_awaiting_information`). Returns how many messages were
+    /// written (0 when the scan already ran today).
     pub async fn queue_sla_reminders(
         &self,
         today: NaiveDate,
         next_working_day: NaiveDate,
         link_for: impl Fn(ReferralId) -> String,
+        clock_paused: impl Fn(&str) -> bool,
     ) -> Result<usize> {
         let open = vec![ReferralStatus::Submitted, ReferralStatus::InReview, ReferralStatus::AwaitingInformation];
         debug_assert!(open.iter().all(|s| s.is_open_for_service()));
@@ -55,6 +58,9 @@ impl Store {
             let n = page.len() as i64;
             for r in page {
                 let Some(due) = r.due_date else { continue };
+                if r.status == ReferralStatus::AwaitingInformation && clock_paused(&r.service_id) {
+                    continue;
+                }
                 let (template, role, key) = if due < today {
                     // Escalated once per referral and lead, not every day.
                     (Template::SlaBreached, Role::ServiceAdmin, format!("sla:breached:{}", r.id))

@@ -464,6 +464,7 @@ async fn due_date_ordering_and_paging(store: &Store) {
 fn photo(referral: ReferralId, kind: PhotoKind, n: u8, t: DateTime<Utc>) -> PhotoRecord {
     let k = |c: char| std::iter::repeat_n(c, 63).collect::<String>() + &n.to_string();
     PhotoRecord {
+        face_confirmed: None,
         id: PhotoId::new(),
         referral_id: referral,
         kind,

@@ -270,7 +270,7 @@ async fn sla_reminders_reach_consultants_then_the_lead_once(db: &TestDatabase) {
         store.insert_referral(r).await.unwrap();
     }
     let link = |id: ReferralId| format!("https://telederm.example/r/{id}");
-    assert_eq!(store.queue_sla_reminders(day(6), day(9), link).await.unwrap(), 3);
+    assert_eq!(store.queue_sla_reminders(day(6), day(9), link, |_| false).await.unwrap(), 3);
     let got = |r: &Referral| {
         let store = store.clone();
         let id = r.id;
@@ -286,8 +286,21 @@ async fn sla_reminders_reach_consultants_then_the_lead_once(db: &TestDatabase) {
 
     // The scan runs again (another node, a retry): nothing new. The next day the overdue one is
     // not escalated again, and the due-tomorrow one is now due today.
-    assert_eq!(store.queue_sla_reminders(day(6), day(9), link).await.unwrap(), 0);
-    assert_eq!(store.queue_sla_reminders(day(9), day(10), link).await.unwrap(), 2, "due today + newly breached");
+    assert_eq!(store.queue_sla_reminders(day(6), day(9), link, |_| false).await.unwrap(), 0);
+    assert_eq!(store.queue_sla_reminders(day(9), day(10), link, |_| false).await.unwrap(), 2, "due today + newly breached");
     assert_eq!(got(&rs[0]).await.len(), 2);
     assert_eq!(got(&rs[2]).await.len(), 1);
+
+    // A service whose clock stops while it waits for the referrer: nothing is due while it waits,
+    // so no reminder or escalation; a service without the pause reminds as before.
+    let waiting = make(10, ReferralStatus::AwaitingInformation);
+    let late = make(3, ReferralStatus::AwaitingInformation);
+    for r in [&waiting, &late] {
+        store.insert_referral(r).await.unwrap();
+    }
+    store.queue_sla_reminders(day(10), day(11), link, |service| service == "homerton").await.unwrap();
+    assert!(got(&waiting).await.is_empty() && got(&late).await.is_empty());
+    store.queue_sla_reminders(day(10), day(11), link, |_| false).await.unwrap();
+    assert_eq!(got(&waiting).await, [("derm@example.nhs.uk".to_string(), telederm_store::Template::SlaDueToday)]);
+    assert_eq!(got(&late).await, [("lead@example.nhs.uk".to_string(), telederm_store::Template::SlaBreached)]);
 }

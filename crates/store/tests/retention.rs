@@ -26,6 +26,7 @@ async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: Referr
     let keys: Vec<String> = futures_keys(blobs, blob_seed).await;
     store
         .insert_photo(&PhotoRecord {
+            face_confirmed: None,
             id: PhotoId::new(),
             referral_id: r.id,
             kind: PhotoKind::CloseUp,

@@ -25,6 +25,7 @@ async fn sweep_contract(store: &Store, blobs: &BlobStore) {
     let keys = [put(blobs, "original").await, put(blobs, "attachment").await, put(blobs, "preview").await, put(blobs, "thumb").await];
     store
         .insert_photo(&PhotoRecord {
+            face_confirmed: None,
             id: PhotoId::new(),
             referral_id: referral,
             kind: PhotoKind::CloseUp,

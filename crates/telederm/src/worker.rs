@@ -219,7 +219,9 @@ async fn sla_reminders(cx: &JobContext, job: &Job) -> Result<(), JobError> {
     let written = cx
         .state
         .store
-        .queue_sla_reminders(today, next_working_day(cx, today), |id| format!("{base}/referrals/{id}"))
+        .queue_sla_reminders(today, next_working_day(cx, today), |id| format!("{base}/referrals/{id}"), |service| {
+            cx.state.policies.get(service).is_some_and(|p| p.pause_clock_while_awaiting_information)
+        })
         .await
         .map_err(|e| JobError::Retry(e.to_string()))?;
     tracing::info!(%today, reminders = written, "SLA reminders queued");

@@ -106,8 +106,13 @@ fn api_rows() -> Vec<Row> {
         // With its outcome issued, R can no longer be withdrawn; it can be closed.
         api("post", "/referrals/{id}/withdraw", &[Referrer], Refused(409, "illegal_transition")),
         api("post", "/referrals/{id}/close", &[Referrer], Status(200)),
+        // Closed, R is no draft to discard; it can be copied into a new draft.
+        api("post", "/referrals/{id}/discard", &[Referrer], Refused(409, "illegal_transition")),
+        api("post", "/referrals/{id}/copy", &[Referrer], Status(201)),
         api("get", "/referrals/{id}/photos", SEES_R, Status(200)),
         api("post", "/referrals/{id}/photos", &[Referrer], Status(201)),
+        // D's photo shows no face: nothing to confirm.
+        api("post", "/referrals/{id}/photos/{photo_id}/face-not-identifiable", &[Referrer], Refused(409, "no_face_detected")),
         api("get", "/referrals/{id}/photos/{photo_id}/{variant}", SEES_R, Status(200)),
         // Over HTTP an import is a referral from the caller: referrers only (operators restore with the CLI).
         api("post", "/fhir", &[Referrer], Status(201)),
@@ -152,6 +157,11 @@ fn page_rows() -> Vec<Row> {
         row("get", "/referrals/{id}/review", &[Referrer]),
         row("post", "/referrals/{id}/submit", &[Referrer]),
         row("post", "/referrals/{id}/reply", &[Referrer]),
+        row("post", "/referrals/{id}/photos/{photo_id}/confirm-face", &[Referrer]),
+        row("post", "/referrals/{id}/withdraw", &[Referrer]),
+        row("post", "/referrals/{id}/discard", &[Referrer]),
+        row("post", "/referrals/{id}/close", &[Referrer]),
+        row("post", "/referrals/{id}/copy", &[Referrer]),
         row("get", "/worklist", SERVICE_STAFF),
         row("get", "/referrals/{id}", SEES_R),
         row("post", "/referrals/{id}/claim", &[Consultant]),
@@ -570,6 +580,8 @@ async fn allowed_page_posts_get_exactly_their_answer() {
             PageAnswer::To(format!("/referrals/{d}/photos")),
         ),
         ("/referrals/{id}/photos", Referrer, f(&[("kind", "close_up")]), Some(common::photo(11, 0.0)), PageAnswer::ToLike(format!("/referrals/{d}/photos?uploaded="), "&kind=close_up#photo-check")),
+        // D's photo shows no face: the refusal is the error page, with the reason.
+        ("/referrals/{id}/photos/{photo_id}/confirm-face", Referrer, vec![], None, PageAnswer::Form(409, "found no face")),
         ("/referrals/{id}/photos/{photo_id}/delete", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}/photos?kind="), "")),
         ("/referrals/{id}/patient-links", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}?link=%2Fp%2F"), "#patient-link")),
         ("/referrals/{id}/patient-links/{link_id}/revoke", Referrer, vec![], None, PageAnswer::To(format!("/referrals/{d}#patient-link"))),
@@ -585,6 +597,11 @@ async fn allowed_page_posts_get_exactly_their_answer() {
             None,
             PageAnswer::To(format!("/referrals/{r}?done=outcome")),
         ),
+        // Answered, R can no longer be withdrawn (shown on its page), nor discarded; it is closed, then copied.
+        ("/referrals/{id}/withdraw", Referrer, f(&[("reason", "matrix")]), None, PageAnswer::ToLike(format!("/referrals/{r}?error="), "#withdraw")),
+        ("/referrals/{id}/discard", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{r}?error="), "#next-steps")),
+        ("/referrals/{id}/close", Referrer, vec![], None, PageAnswer::To("/referrals?done=closed".into())),
+        ("/referrals/{id}/copy", Referrer, vec![], None, PageAnswer::ToLike("/referrals/".into(), "/start?copied=1")),
         (
             "/admin/users",
             SystemAdmin,
@@ -657,9 +674,11 @@ async fn allowed_page_posts_get_exactly_their_answer() {
         }
     }
     assert!(failures.is_empty(), "{} unexpected answers:\n{}", failures.len(), failures.join("\n"));
-    // The effects are there: R went through its review, the new user exists.
+    // The effects are there: R went through its review and was closed, the new user exists.
     let detail = call(&w, Referrer, "get", &format!("{base}/api/v1/referrals/{r}"), None, false, None).await.json::<Value>().await.unwrap();
-    assert_eq!(detail["referral"]["status"], "outcome_issued", "{detail}");
+    assert_eq!(detail["referral"]["status"], "closed", "{detail}");
+    let actions: Vec<&str> = detail["events"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["submit", "claim", "request_information", "reply", "issue_outcome", "close"]);
     let (ok, out, err) = w.server.cli(&["user", "list"], &[]);
     assert!(ok && out.contains("new.person@example.nhs.uk"), "{out}{err}");
 }

@@ -70,8 +70,10 @@ async fn a_childs_photo_with_a_detected_face_is_refused_at_submit() {
     let (s, body) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("child_face_identifiable")), "{body}");
     let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains("Remove the photo"), "{message}");
-    assert!(message.contains(&face_id), "the message names the photo: {message}");
+    assert!(message.contains("Remove or retake the photo"), "{message}");
+    // The photo is named as the GP sees it (the fourth photo, a locator shot), never by its id.
+    assert!(message.contains("photo 4 (locator)") && !message.contains(&face_id), "{message}");
+    assert_eq!(body["details"]["photos"], json!([face_id]));
     let (_, detail) = gp.get(&format!("/referrals/{id}")).await;
     let status = detail["referral"]["status"].as_str().or(detail["status"].as_str());
     assert_eq!(status, Some("draft"), "nothing was sent: {detail}");
@@ -93,3 +95,45 @@ async fn an_adults_photo_with_a_detected_face_is_not_refused_by_the_child_rule()
     let (s, body) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gp_can_confirm_on_the_photo_that_a_detected_face_is_not_identifiable() {
+    let server = Server::demo().await;
+    let gp = server.sign_in_as("referrer").await;
+    let id = homerton_draft(&gp, &child_dob()).await;
+    let (_, face) = gp.upload(&id, "locator", photo_with_faces()).await;
+    let face_id = face["id"].as_str().unwrap().to_string();
+    let (_, plain) = gp.get(&format!("/referrals/{id}/photos")).await;
+    let plain_id = plain["photos"][0]["id"].as_str().unwrap().to_string();
+    assert_ne!(plain_id, face_id);
+
+    // Nothing to confirm on a photo without a detected face; a consultant cannot confirm.
+    let (s, b) = gp.post(&format!("/referrals/{id}/photos/{plain_id}/face-not-identifiable"), &json!({})).await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::CONFLICT, Some("no_face_detected")), "{b}");
+    let consultant = server.sign_in_as("consultant").await;
+    let (s, _) = consultant.post(&format!("/referrals/{id}/photos/{face_id}/face-not-identifiable"), &json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a consultant cannot see (or confirm on) a draft");
+
+    // The GP's photo page offers the confirmation on that photo only.
+    let html = gp.client.get(format!("{}/referrals/{id}/photos", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("/photos/{face_id}/confirm-face")) && !html.contains(&format!("/photos/{plain_id}/confirm-face")));
+
+    let (s, confirmed) = gp.post(&format!("/referrals/{id}/photos/{face_id}/face-not-identifiable"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{confirmed}");
+    let me = gp.get("/me").await.1;
+    assert_eq!(confirmed["face_confirmed"]["by"], me["id"], "{confirmed}");
+    let (_, photos) = gp.get(&format!("/referrals/{id}/photos")).await;
+    let stored = photos["photos"].as_array().unwrap().iter().find(|p| p["id"] == face_id.as_str()).unwrap().clone();
+    assert_eq!(stored["face_confirmed"], confirmed["face_confirmed"], "recorded on the photo");
+
+    // The confirmation is audited with the photo as its target, and the referral now goes.
+    let (ok, out, err) = server.cli(&["audit", "export", "--since", "2000-01-01", "--format", "jsonl"], &[]);
+    assert!(ok, "{err}");
+    let entries: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let confirmations: Vec<&serde_json::Value> = entries.iter().filter(|e| e["action"] == "photo.confirm_face").collect();
+    let outcomes: Vec<(&str, bool)> = confirmations.iter().map(|e| (e["outcome"].as_str().unwrap(), e.to_string().contains(&face_id))).collect();
+    assert_eq!(outcomes, [("failed", false), ("allowed", true)], "the refusal on the photo without a face, then the confirmation: {confirmations:#?}");
+    let (s, body) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+

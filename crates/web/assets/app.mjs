@@ -126,6 +126,7 @@ if (elig) {
     const a = answers();
     if (Object.values(a).some((v) => v === null) || !a.body_sites.length || Number.isNaN(a.lesion_count)) {
       panel.innerHTML = '<p class="nhsuk-body-s">Answer every question to see the decision.</p>';
+      for (const next of document.querySelectorAll('[data-decision-next]')) next.hidden = true;
       return;
     }
     try {
@@ -137,10 +138,9 @@ if (elig) {
       if (!res.ok) { panel.innerHTML = `<p class="nhsuk-body-s">${esc(body.message || 'Check the answers.')}</p>`; return; }
       const label = { eligible: 'Eligible', excluded: 'Not eligible for this service', redirect_2ww: 'Use the two-week-wait form' }[body.decision] || body.decision;
       const cls = body.decision === 'eligible' ? 'nhsuk-tag--green' : 'nhsuk-tag--red';
+      // What to do next is the server's text (with the service's 2WW form): shown for the decision.
+      for (const next of document.querySelectorAll('[data-decision-next]')) next.hidden = next.dataset.decisionNext !== body.decision;
       let html = '';
-      if (body.decision === 'redirect_2ww') {
-        html += '<div class="nhsuk-warning-callout"><h2 class="nhsuk-warning-callout__label"><span role="text"><span class="nhsuk-u-visually-hidden">Important: </span>Use the two-week-wait form</span></h2><p>This patient meets the two-week-wait criteria. Refer them on the suspected cancer pathway using the 2WW form, not to this service.</p></div>';
-      }
       html += `<h2>Decision: <strong class="nhsuk-tag ${cls}">${esc(label)}</strong></h2>`;
       if (body.reasons.length) html += `<h3>Reasons</h3><ul>${body.reasons.map((r) => `<li>${esc(r.message)}</li>`).join('')}</ul>`;
       if (body.warnings.length) html += `<h3>Check before sending</h3><ul>${body.warnings.map((w) => `<li>${esc(w.message)}</li>`).join('')}</ul>`;

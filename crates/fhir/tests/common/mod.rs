@@ -176,6 +176,7 @@ pub fn photo(n: u128, kind: PhotoKind, file: &str) -> Photo {
     let dermoscopic = kind == PhotoKind::Dermoscopic;
     Photo {
         record: PhotoRecord {
+            face_confirmed: None,
             id: PhotoId(id(200 + n)),
             referral_id: referral_id(),
             kind,

@@ -47,11 +47,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/referrals/{id}/outcome", post(referrals::record_outcome))
         .route("/referrals/{id}/withdraw", post(referrals::withdraw))
         .route("/referrals/{id}/close", post(referrals::close))
+        .route("/referrals/{id}/discard", post(referrals::discard))
+        .route("/referrals/{id}/copy", post(referrals::copy))
         .route(
             "/referrals/{id}/photos",
             get(photos::list).post(photos::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route("/referrals/{id}/photos/{photo_id}", axum::routing::delete(photos::delete))
+        .route("/referrals/{id}/photos/{photo_id}/face-not-identifiable", post(photos::confirm_face))
         .route("/referrals/{id}/photos/{photo_id}/{variant}", get(photos::download))
         .route("/worklist", get(referrals::worklist))
         .route("/admin/jobs", get(admin::list))

@@ -143,6 +143,21 @@ pub async fn delete(State(state): State<AppState>, CurrentUser(user): CurrentUse
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, path = "/referrals/{id}/photos/{photo_id}/face-not-identifiable", operation_id = "confirm_face_not_identifiable", tag = "photos",
+    summary = "Confirm that the face the photo check detected is not identifiable (referrers; the child-face rule then lets the photo go)",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("photo_id" = uuid::Uuid, Path, description = "The photo's id")),
+    responses(
+        (status = 200, description = "The photo with its confirmation", body = PhotoRecord),
+        (status = 403, description = "Your role may not do this", body = ErrorBody),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "Photos are locked in this state (photos_locked), or no face was detected (no_face_detected)", body = ErrorBody),
+    ))]
+pub async fn confirm_face(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path((id, photo_id)): Path<(String, String)>) -> ApiResult<Response> {
+    let referral = load(&state, &user, &id, Capability::UploadPhoto).await?;
+    let photo = photos::of_referral(&state, &referral, &photo_id).await?;
+    Ok(Json(photos::confirm_face_not_identifiable(&state, &user, &referral, &photo).await?).into_response())
+}
+
 #[utoipa::path(get, path = "/referrals/{id}/photos/{photo_id}/{variant}", operation_id = "download_photo", tag = "photos",
     summary = "Photo bytes",
     params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("photo_id" = uuid::Uuid, Path, description = "The photo's id"),

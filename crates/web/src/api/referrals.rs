@@ -230,6 +230,34 @@ pub async fn close(State(state): State<AppState>, CurrentUser(user): CurrentUser
     Ok(out(&state, &referrals::close(&state, &user, &id).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/referrals/{id}/discard", operation_id = "discard_draft", tag = "referrals",
+    summary = "Discard a draft that will not be sent (referrers); it leaves the referrer's list",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "The referral after the change (withdrawn, never submitted)", body = ReferralView),
+        (status = 403, description = "Your role may not do this", body = ErrorBody),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "Not a draft (illegal_transition)", body = ErrorBody),
+    ))]
+pub async fn discard(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(out(&state, &referrals::discard_draft(&state, &user, &id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/referrals/{id}/copy", operation_id = "copy_referral", tag = "referrals",
+    summary = "Copy a finished referral (returned, withdrawn, answered) or a turned-away draft into a new draft (referrers of its practice)",
+    description = "The new draft has the same patient, history, consent, checklist answers and photos (copied); the original is unchanged.",
+    params(("id" = uuid::Uuid, Path, description = "The referral's id")),
+    responses(
+        (status = 201, description = "The new draft", body = ReferralView),
+        (status = 403, description = "Your role may not do this", body = ErrorBody),
+        (status = 404, description = "No such record you can see", body = ErrorBody),
+        (status = 409, description = "The service still has the referral (referral_still_open)", body = ErrorBody),
+    ))]
+pub async fn copy(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> ApiResult<Response> {
+    let r = referrals::copy_into_new(&state, &user, &id).await?;
+    Ok((StatusCode::CREATED, out(&state, &r)).into_response())
+}
+
 #[utoipa::path(get, path = "/referrals/{id}", operation_id = "get_referral", tag = "referrals",
     summary = "A referral with its photos, messages, history and permitted actions",
     params(("id" = uuid::Uuid, Path, description = "The referral's id")),

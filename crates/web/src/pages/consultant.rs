@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
-use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::London;
@@ -15,7 +14,7 @@ use telederm_domain::referral::{Action, MessageKind, Priority, Referral, Referra
 use super::form::FormData;
 use super::gp::{DecisionView, Row, ServiceCard, decision_view, priority_label, rows, service_card};
 use super::views::{self, Nav, PhotoView};
-use super::{PageError, PageResult, Viewer, html, see_other};
+use super::{PageError, PageResult, Viewer, back_to_case, html, see_other};
 use crate::AppState;
 use telederm_app::access::{self, Capability, Scope};
 use crate::error::{ApiError, Code};
@@ -94,6 +93,18 @@ pub struct LinkView {
     pub usable: bool,
 }
 
+/// What the referrer can do next with this referral (each shown only when it applies).
+#[derive(Default)]
+pub struct NextSteps {
+    pub discard: bool,
+    pub withdraw: bool,
+    pub close: bool,
+    pub copy: bool,
+    /// The rules or the consultant send the patient to the two-week-wait pathway: what to do.
+    pub two_week_wait: String,
+    pub two_week_wait_url: String,
+}
+
 #[derive(Template)]
 #[template(path = "case.html")]
 struct CasePage {
@@ -114,6 +125,12 @@ struct CasePage {
     due_provisional: bool,
     overdue: bool,
     due_today: bool,
+    /// "Urgent" or "Two-week wait" when the priority or the outcome calls for it.
+    urgency: Option<&'static str>,
+    clock_paused: bool,
+    /// The outcome's "Action for you" line for the GP.
+    gp_action: String,
+    next: NextSteps,
     decision: Option<DecisionView>,
     consent: Vec<(&'static str, String)>,
     photos: Vec<PhotoView>,
@@ -203,6 +220,34 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     } else {
         Vec::new()
     };
+    let urgency = telederm_domain::flags::urgency(r.priority, r.outcome.as_ref().map(|o| o.code)).label();
+    let clock_paused = referrals::clock_paused(&state, &r.service_id, r.status);
+    let gp_action = r
+        .outcome
+        .as_ref()
+        .filter(|o| o.code != OutcomeCode::Rejected)
+        .map(|o| telederm_domain::outcome::next_step(r.route, o.code, r.conversion_authorised).gp_action.to_string())
+        .unwrap_or_default();
+    let redirected = decision.as_ref().is_some_and(|d| d.two_week_wait)
+        || r.outcome.as_ref().is_some_and(|o| {
+            o.code == OutcomeCode::RedirectTwoWeekWait || o.rejection_reason == Some(RejectionReason::ShouldBeTwoWeekWait)
+        });
+    let next = if is_referrer {
+        NextSteps {
+            discard: r.status == ReferralStatus::Draft,
+            withdraw: r.status.is_open_for_service(),
+            close: r.status == ReferralStatus::OutcomeIssued,
+            // A finished referral, or a draft the rules turned away (never one the service has).
+            copy: match r.status {
+                ReferralStatus::Draft => decision.as_ref().is_some_and(|d| !d.eligible),
+                s => !s.is_open_for_service(),
+            },
+            two_week_wait: if redirected { referrals::two_week_wait_instruction(policy) } else { String::new() },
+            two_week_wait_url: policy.two_week_wait_form_url.clone().unwrap_or_default(),
+        }
+    } else {
+        NextSteps::default()
+    };
     let page = CasePage {
         nav: Nav::for_viewer(&v, ""),
         id: r.id.to_string(),
@@ -217,8 +262,12 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         status: views::status_tag(r.status),
         due: views::opt_date(r.due_date),
         due_provisional: r.due_date.is_some_and(|d| state.calendar.get().is_provisional(d)),
-        overdue: open && r.due_date.is_some_and(|d| d < today),
-        due_today: open && r.due_date == Some(today),
+        overdue: open && !clock_paused && r.due_date.is_some_and(|d| d < today),
+        due_today: open && !clock_paused && r.due_date == Some(today),
+        urgency,
+        clock_paused,
+        gp_action,
+        next,
         decision,
         consent,
         photos: photos.iter().map(PhotoView::from).collect(),
@@ -244,6 +293,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
             "claimed" => "You have claimed this referral.".into(),
             "requested" => "Your request has been sent to the referrer.".into(),
             "outcome" => "The outcome has been recorded and the referrer told.".into(),
+            "withdrawn" => "The referral was withdrawn; it has left the service's worklist.".into(),
             _ if q.has("submitted") => "Referral sent. The service will reply by the due date below.".into(),
             _ if q.has("replied") => "Your reply has been sent to the consultant.".into(),
             _ => String::new(),
@@ -271,10 +321,6 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     Ok(html(&page))
 }
 
-fn back_with_error(id: &str, anchor: &str, e: &ApiError) -> Response {
-    let msg: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
-    see_other(&format!("/referrals/{id}?error={msg}#{anchor}"))
-}
 
 async fn claim(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
@@ -286,16 +332,10 @@ async fn request_information(State(state): State<AppState>, v: Viewer, Path(id):
     v.check(&form)?;
     match referrals::request_information(&state, &v.user, &id, form.get("message")).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=requested"))),
-        Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, "request", &e)),
-        Err(e) => Err(e.into()),
+        Err(e) => back_to_case(&id, "request", e),
     }
 }
 
-/// A refusal to show on the case page (a state conflict or a form mistake). Not being allowed
-/// (403) or not being able to see the referral (404) is an error page, never a redirect.
-fn refusal_shown_on_the_case(e: &ApiError) -> bool {
-    e.is_client_error() && !matches!(e.code, Code::NotFound | Code::Forbidden)
-}
 
 async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
@@ -309,7 +349,7 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
         OutcomeCode::parse(form.get("code"))
     };
     let Some(code) = code else {
-        return Ok(back_with_error(&id, anchor, &ApiError::new(Code::InvalidOutcome, "Choose an outcome.")));
+        return back_to_case(&id, anchor, ApiError::new(Code::InvalidOutcome, "Choose an outcome."));
     };
     let reason = if rejecting {
         match form.get("rejection_reason") {
@@ -318,7 +358,7 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
             "should_be_two_week_wait" => Some(RejectionReason::ShouldBeTwoWeekWait),
             "insufficient_information" => Some(RejectionReason::InsufficientInformation),
             "other" => Some(RejectionReason::Other),
-            _ => return Ok(back_with_error(&id, anchor, &ApiError::new(Code::InvalidOutcome, "Choose the reason for rejecting."))),
+            _ => return back_to_case(&id, anchor, ApiError::new(Code::InvalidOutcome, "Choose the reason for rejecting.")),
         }
     } else {
         None
@@ -334,7 +374,6 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
     };
     match referrals::record_outcome(&state, &v.user, &id, body).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=outcome"))),
-        Err(e) if refusal_shown_on_the_case(&e) => Ok(back_with_error(&id, anchor, &e)),
-        Err(e) => Err(e.into()),
+        Err(e) => back_to_case(&id, anchor, e),
     }
 }

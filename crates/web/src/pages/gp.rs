@@ -21,7 +21,7 @@ use telederm_domain::referral::{
 
 use super::form::{self, FormData, read_upload};
 use super::views::{self, Errors, Nav, PhotoView};
-use super::{PageError, PageResult, Viewer, html, see_other};
+use super::{PageError, PageResult, Viewer, back_to_case, html, see_other};
 use crate::AppState;
 use telederm_app::access::Capability;
 use crate::error::{ApiError, Code};
@@ -43,6 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/referrals/{id}/review", get(review_page))
         .route("/referrals/{id}/submit", post(submit))
         .route("/referrals/{id}/reply", post(reply))
+        .route("/referrals/{id}/photos/{photo_id}/confirm-face", post(photo_confirm_face))
+        .route("/referrals/{id}/withdraw", post(withdraw))
+        .route("/referrals/{id}/discard", post(discard))
+        .route("/referrals/{id}/close", post(close))
+        .route("/referrals/{id}/copy", post(copy))
 }
 
 fn referrer_only(v: &Viewer) -> Result<(), PageError> {
@@ -84,9 +89,15 @@ pub struct Row {
     pub due_today: bool,
     pub needs_reply: bool,
     pub answered: bool,
+    /// Returned by the service without an assessment.
+    pub returned: bool,
     pub draft: bool,
     pub priority: &'static str,
     pub claimable: bool,
+    /// The list's tags (text, colour class), most urgent first.
+    pub flags: Vec<(&'static str, &'static str)>,
+    /// The service's clock is stopped while it waits for the referrer.
+    pub clock_paused: bool,
 }
 
 pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
@@ -104,10 +115,13 @@ pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
             overdue: i.overdue,
             due_today: i.due_today,
             needs_reply: i.summary.status == ReferralStatus::AwaitingInformation,
-            answered: matches!(i.summary.status, ReferralStatus::OutcomeIssued | ReferralStatus::Rejected),
+            answered: i.summary.status == ReferralStatus::OutcomeIssued,
+            returned: i.summary.status == ReferralStatus::Rejected,
             draft: i.summary.status == ReferralStatus::Draft,
             priority: priority_label(i.summary.priority),
             claimable: i.summary.status == ReferralStatus::Submitted,
+            flags: i.flags.iter().map(|f| (f.label(), f.tag_class())).collect(),
+            clock_paused: i.clock_paused,
         })
         .collect()
 }
@@ -125,12 +139,20 @@ pub fn priority_label(p: Priority) -> &'static str {
 struct ListPage {
     nav: Nav,
     rows: Vec<Row>,
+    flash: &'static str,
 }
 
-async fn my_referrals(State(state): State<AppState>, v: Viewer) -> PageResult {
+async fn my_referrals(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
     referrer_only(&v)?;
-    let items = referrals::list(&state, &v.user, &ListQuery::default()).await?;
-    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items) }))
+    let mut items = referrals::list(&state, &v.user, &ListQuery::default()).await?;
+    // A discarded draft was never sent: it leaves the list (the record stays until retention).
+    items.retain(|i| !referrals::is_discarded(i.summary.status, i.summary.submitted_at));
+    let flash = match FormData::from_query(uri.query().unwrap_or("")).get("done") {
+        "discarded" => "The draft was discarded.",
+        "closed" => "The referral was closed.",
+        _ => "",
+    };
+    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items), flash }))
 }
 
 // ---------------------------------------------------------------- step 1: patient and service
@@ -319,6 +341,8 @@ fn y_ok(d: NaiveDate, today: NaiveDate) -> bool {
 struct StartPage {
     nav: Nav,
     errors: Errors,
+    /// This draft was just copied from an earlier referral.
+    copied: bool,
     values: StartValues,
     services: Vec<ServiceCard>,
     action: String,
@@ -330,13 +354,14 @@ struct StartPage {
 }
 
 /// Step 1, for a new referral (`id` is `None`) or an existing draft.
-fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues, id: Option<&str>) -> Response {
+fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues, id: Option<&str>, copied: bool) -> Response {
     let (action, autosave) = match id {
         None => ("/referrals/new".to_string(), "start:new".to_string()),
         Some(id) => (format!("/referrals/{id}/start"), format!("start:{id}")),
     };
     html(&StartPage {
         nav: Nav::for_viewer(v, "/referrals/new"),
+        copied,
         errors,
         values,
         services: service_cards(state),
@@ -352,12 +377,13 @@ fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues,
 
 async fn start_page(State(state): State<AppState>, v: Viewer) -> PageResult {
     referrer_only(&v)?;
-    Ok(start_view(&v, &state, Errors::default(), StartValues::default(), None))
+    Ok(start_view(&v, &state, Errors::default(), StartValues::default(), None, false))
 }
 
-async fn start_page_existing(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+async fn start_page_existing(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
     let r = load_draft(&state, &v, &id).await?;
-    Ok(start_view(&v, &state, Errors::default(), StartValues::from_referral(&r), Some(&id)))
+    let copied = FormData::from_query(uri.query().unwrap_or("")).has("copied");
+    Ok(start_view(&v, &state, Errors::default(), StartValues::from_referral(&r), Some(&id), copied))
 }
 
 async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) -> PageResult {
@@ -365,7 +391,7 @@ async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) ->
     v.check(&form)?;
     let values = StartValues::from_form(&form);
     match values.parse(&state) {
-        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, None))),
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, None, false))),
         Ok((patient, service_id, route)) => {
             let r = referrals::create_draft(
                 &state,
@@ -406,7 +432,7 @@ async fn start_save_existing(State(state): State<AppState>, v: Viewer, Path(id):
     let r = load_draft(&state, &v, &id).await?;
     let values = StartValues::from_form(&form);
     match values.parse(&state) {
-        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, Some(&id)))),
+        Err(errors) => Ok(unprocessable(start_view(&v, &state, errors, values, Some(&id), false))),
         Ok((patient, service_id, route)) => {
             referrals::update_draft(
                 &state,
@@ -446,6 +472,8 @@ pub struct Question {
 
 /// The decision as the page shows it.
 pub struct DecisionView {
+    /// The decision's JSON name (`eligible`, `excluded`, `redirect_2ww`).
+    pub code: &'static str,
     pub label: &'static str,
     pub class: &'static str,
     pub two_week_wait: bool,
@@ -456,6 +484,11 @@ pub struct DecisionView {
 
 pub fn decision_view(d: &EligibilityDecision) -> DecisionView {
     DecisionView {
+        code: match d.decision {
+            Decision::Eligible => "eligible",
+            Decision::Excluded => "excluded",
+            Decision::Redirect2ww => "redirect_2ww",
+        },
         label: match d.decision {
             Decision::Eligible => "Eligible",
             Decision::Excluded => "Not eligible for this service",
@@ -497,6 +530,10 @@ struct EligibilityPage {
     questions: Vec<Question>,
     images_taken_by: String,
     decision: Option<DecisionView>,
+    /// The saved decision's code, for the next-step blocks ("" while incomplete).
+    decision_code: &'static str,
+    two_week_wait: String,
+    two_week_wait_url: String,
     yes_no: Vec<(&'static str, &'static str)>,
     conditions: Vec<(&'static str, &'static str)>,
     sources: Vec<(&'static str, &'static str)>,
@@ -530,7 +567,10 @@ fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value,
         sites: BodySite::ALL.iter().map(|s| (s.as_str(), sites.iter().any(|x| x == s.as_str()))).collect(),
         questions: QUESTIONS.iter().map(|(name, text)| Question { name, text, value: answer_str(answers, name) }).collect(),
         images_taken_by: Some(answer_str(answers, "images_taken_by")).filter(|s| !s.is_empty()).unwrap_or_else(|| "clinician".into()),
+        decision_code: current_decision(state, r).map_or("", |d| d.code),
         decision: current_decision(state, r),
+        two_week_wait: referrals::two_week_wait_instruction(policy),
+        two_week_wait_url: policy.two_week_wait_form_url.clone().unwrap_or_default(),
         yes_no: vec![("yes", "Yes"), ("no", "No")],
         conditions: policy
             .conditions
@@ -1015,3 +1055,48 @@ async fn reply(State(state): State<AppState>, v: Viewer, Path(id): Path<String>,
         Err(e) => Err(e.into()),
     }
 }
+
+// ---------------------------------------------------------------- next steps on a referral
+
+async fn withdraw(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let body = referrals::WithdrawBody { reason: form.opt("reason").map(str::to_string) };
+    match referrals::withdraw(&state, &v.user, &id, body).await {
+        Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=withdrawn"))),
+        Err(e) => back_to_case(&id, "withdraw", e),
+    }
+}
+
+async fn discard(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match referrals::discard_draft(&state, &v.user, &id).await {
+        Ok(_) => Ok(see_other("/referrals?done=discarded")),
+        Err(e) => back_to_case(&id, "next-steps", e),
+    }
+}
+
+async fn close(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match referrals::close(&state, &v.user, &id).await {
+        Ok(_) => Ok(see_other("/referrals?done=closed")),
+        Err(e) => back_to_case(&id, "next-steps", e),
+    }
+}
+
+/// A new draft with the patient, history, answers and photos; the GP checks the service first.
+async fn copy(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    match referrals::copy_into_new(&state, &v.user, &id).await {
+        Ok(r) => Ok(see_other(&format!("/referrals/{}/start?copied=1", r.id))),
+        Err(e) => back_to_case(&id, "next-steps", e),
+    }
+}
+
+async fn photo_confirm_face(State(state): State<AppState>, v: Viewer, Path((id, photo_id)): Path<(String, String)>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_for_photos(&state, &v, &id).await?;
+    let photo = telederm_app::photos::of_referral(&state, &r, &photo_id).await?;
+    telederm_app::photos::confirm_face_not_identifiable(&state, &v.user, &r, &photo).await?;
+    Ok(see_other(&format!("/referrals/{id}/photos#photo-{photo_id}")))
+}
+

@@ -186,6 +186,17 @@ pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// After a refused action on a referral: back to its case page with the refusal shown at
+/// `anchor` (a state conflict or a form mistake), or the error page when the person may not act
+/// (403) or see the referral (404), never a redirect that would hint at it.
+pub fn back_to_case(id: &str, anchor: &str, e: ApiError) -> PageResult {
+    if e.is_client_error() && !matches!(e.code, Code::NotFound | Code::Forbidden) {
+        let msg: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
+        return Ok(see_other(&format!("/referrals/{id}?error={msg}#{anchor}")));
+    }
+    Err(e.into())
+}
+
 async fn home(viewer: Viewer) -> Response {
     see_other(match viewer.user.role {
         Role::Referrer => "/referrals",

@@ -140,6 +140,10 @@ pub struct PhotoView {
     pub original: String,
     pub size: String,
     pub metadata_removed: String,
+    /// The photo check detected a face and nobody has confirmed it is not identifiable.
+    pub face_unconfirmed: bool,
+    /// "Face not identifiable: confirmed by the referrer on 6 Dec 2026 14:05", or empty.
+    pub face_confirmed: String,
 }
 
 impl PhotoView {
@@ -169,6 +173,12 @@ impl PhotoView {
             original: format!("{base}/original"),
             size: format!("{} x {} pixels", p.width, p.height),
             metadata_removed: removed,
+            face_unconfirmed: telederm_app::photos::face_detected(&p.report) && p.face_confirmed.is_none(),
+            face_confirmed: p
+                .face_confirmed
+                .as_ref()
+                .map(|c| format!("Face not identifiable: confirmed by the referrer on {}", when(c.at)))
+                .unwrap_or_default(),
         }
     }
 }
