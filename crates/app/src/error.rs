@@ -90,6 +90,7 @@ catalogue! {
     Redirect2ww = "redirect_2ww", 422, "The patient meets the two-week-wait criteria: refer on the suspected cancer pathway instead.";
     ChildFaceIdentifiable = "child_face_identifiable", 422, "A face was detected in a photo of a child sent to a service that excludes them.";
     EmptyMessage = "empty_message", 422, "The message is empty.";
+    ProfessionNotAccepted = "profession_not_accepted", 403, "The service takes referrals only from some professions, and the sender's is not one of them.";
     WithdrawReasonRequired = "withdraw_reason_required", 422, "A referral the service has received is withdrawn only with a reason it can act on.";
     ReferralStillOpen = "referral_still_open", 409, "The referral is still with the service: it cannot be copied into a new one (withdraw it first).";
     NoFaceDetected = "no_face_detected", 409, "The photo check found no face in this photo, so there is nothing to confirm.";

@@ -317,6 +317,23 @@ pub enum Readiness {
     Ineligible(serde_json::Value, Error),
 }
 
+/// Who may send a referral to the service (its `referrer_professions`); anyone at the practice may
+/// prepare the draft.
+pub fn check_referrer(policy: &ServicePolicy, user: &User) -> Result<()> {
+    if policy.accepts_referrer(user.profession) {
+        return Ok(());
+    }
+    let accepted: Vec<&str> = policy.referrer_professions.iter().map(|p| p.plural()).collect();
+    let you = user.profession.map_or("not recorded", |p| p.as_str());
+    Err(Error::new(Code::ProfessionNotAccepted,
+        format!(
+            "{} takes referrals from {} only (your profession: {you}). Ask one of them at your practice to check this draft and send it; it is kept as it is.",
+            policy.name,
+            accepted.join(" and ")
+        ),
+    ))
+}
+
 /// The submit rules over a draft and its photos, writing nothing. `Err` when the referral is not
 /// complete; [`Readiness::Ineligible`] when it is complete but the service cannot take it.
 pub fn readiness(policy: &ServicePolicy, r: &Referral, photos: &[telederm_store::PhotoRecord]) -> Result<Readiness> {
@@ -402,6 +419,7 @@ fn child_face_check(policy: &ServicePolicy, answers: &EligibilityAnswers, photos
 pub async fn submit(state: &App, user: &User, id: &str) -> Result<Referral> {
     write(state, user, id, Capability::Submit, "submit", |mut r| async move {
         let policy = state.policy(&r.service_id)?.clone();
+        check_referrer(&policy, user)?;
         let photos = state.store.list_photos(r.id).await?;
         let now = state.now();
         match readiness(&policy, &r, &photos)? {
@@ -411,10 +429,12 @@ pub async fn submit(state: &App, user: &User, id: &str) -> Result<Referral> {
         }
         // Past the official bank-holiday data the statutory rules answer (the date is then
         // provisional, shown as such); only a receipt before the data can fail here.
+        // The practice's own agreement with the service, if it has one.
+        let practice = state.store.get_organisation(r.practice_id).await?;
         let due = state
             .calendar
             .get()
-            .due_date(now, policy.response_target_working_days)
+            .due_date(now, policy.response_target_for(&practice.ods_code))
             .map_err(|e| Error::internal("due date", e))?;
         r.submitted_at = Some(now);
         r.due_date = Some(due);

@@ -17,6 +17,8 @@ pub struct NewUser {
     pub organisation_id: telederm_domain::OrganisationId,
     pub services: Vec<String>,
     pub password: String,
+    /// For referrers (services may accept only some professions).
+    pub profession: Option<telederm_domain::organisation::Profession>,
 }
 
 fn field(e: Error, name: &str) -> Error {
@@ -49,7 +51,18 @@ pub async fn create_user(state: &App, actor: &Actor, new: NewUser) -> Result<Use
             ));
         }
     }
-    let user = User { id: Default::default(), email, display_name: new.display_name, role: new.role, organisation_id: org.id, services: new.services };
+    if new.profession.is_some() && new.role != Role::Referrer {
+        return Err(field(Error::new(Code::InvalidBody, "Only referrers have a profession here; leave it empty for other roles."), "profession"));
+    }
+    let user = User {
+        id: Default::default(),
+        email,
+        display_name: new.display_name,
+        role: new.role,
+        organisation_id: org.id,
+        services: new.services,
+        profession: new.profession,
+    };
     let hash = hash_password_async(new.password).await?;
     let target = Target { record_type: "user", record_id: Some(user.id.to_string()), referral_id: None };
     let entry = audit::entry(actor, "user.create", target.clone(), AuditOutcome::Allowed, format!("role={}", user.role.as_str()));

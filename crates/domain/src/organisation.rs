@@ -56,6 +56,47 @@ impl Role {
     }
 }
 
+/// A referrer's profession, for services that say who may refer (seed 000: "The following
+/// clinicians can refer to this service: GPs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Profession {
+    Gp,
+    Nurse,
+    Pharmacist,
+    PhysicianAssociate,
+    Other,
+}
+
+impl Profession {
+    pub const ALL: [Profession; 5] = [Profession::Gp, Profession::Nurse, Profession::Pharmacist, Profession::PhysicianAssociate, Profession::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profession::Gp => "gp",
+            Profession::Nurse => "nurse",
+            Profession::Pharmacist => "pharmacist",
+            Profession::PhysicianAssociate => "physician_associate",
+            Profession::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profession> {
+        Profession::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Plural, for "referrals from GPs and nurses".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Profession::Gp => "GPs",
+            Profession::Nurse => "nurses",
+            Profession::Pharmacist => "pharmacists",
+            Profession::PhysicianAssociate => "physician associates",
+            Profession::Other => "other clinicians",
+        }
+    }
+}
+
 /// A person who signs in. The password hash lives in the store, never here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
@@ -69,4 +110,7 @@ pub struct User {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub services: Vec<ServiceId>,
+    /// For referrers: their profession (services may accept only some).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profession: Option<Profession>,
 }

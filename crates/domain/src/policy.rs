@@ -328,6 +328,15 @@ pub(crate) fn is_outward_code(s: &str) -> bool {
     }
 }
 
+/// A response target agreed with one practice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeTarget {
+    /// The practice's ODS code (e.g. `F84003`).
+    pub ods_code: String,
+    pub working_days: u32,
+}
+
 /// A teledermatology service's rules, as data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -366,6 +375,15 @@ pub struct ServicePolicy {
     #[serde(default, deserialize_with = "deserialize_districts")]
     pub catchment_edge_districts: Vec<String>,
     pub response_target_working_days: u32,
+    /// Who may send a referral (drafts may be prepared by anyone at the practice); empty = any
+    /// referrer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrer_professions: Vec<crate::organisation::Profession>,
+    /// Response targets agreed with particular practices, by ODS code (seed 003: "within 2-3
+    /// working days depending on our agreement with your practice"); every other practice gets
+    /// `response_target_working_days`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub practice_response_targets: Vec<PracticeTarget>,
     /// While the service waits for the referrer's answer to its question, the response clock
     /// stops: the due date moves on by the working days it waited, and no reminder is sent.
     #[serde(default = "default_true")]
@@ -418,6 +436,20 @@ impl ServicePolicy {
 
     pub fn accepts_condition(&self, condition: Condition) -> bool {
         self.conditions.contains(&condition)
+    }
+
+    /// Whether a referrer of this profession may send referrals here (`None`: not recorded).
+    pub fn accepts_referrer(&self, profession: Option<crate::organisation::Profession>) -> bool {
+        self.referrer_professions.is_empty() || profession.is_some_and(|p| self.referrer_professions.contains(&p))
+    }
+
+    /// The response target for a referral from the practice with this ODS code: its agreement
+    /// with the service if it has one, else the service's default.
+    pub fn response_target_for(&self, practice_ods: &str) -> u32 {
+        self.practice_response_targets
+            .iter()
+            .find(|t| t.ods_code.eq_ignore_ascii_case(practice_ods.trim()))
+            .map_or(self.response_target_working_days, |t| t.working_days)
     }
 
     /// Short side below which a photo draws a resolution warning (see
@@ -533,6 +565,19 @@ impl ServicePolicy {
                 "response_target_working_days",
                 "`response_target_working_days` must be at least 1".to_owned(),
             );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.practice_response_targets {
+            let ods = t.ods_code.trim().to_ascii_uppercase();
+            if !(3..=6).contains(&ods.len()) || !ods.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return fail("practice_response_targets", format!("`ods_code` {:?} is not an ODS code (3 to 6 letters and digits)", t.ods_code));
+            }
+            if t.working_days == 0 {
+                return fail("practice_response_targets", format!("the target for {ods} must be at least 1 working day"));
+            }
+            if !seen.insert(ods.clone()) {
+                return fail("practice_response_targets", format!("{ods} has two targets; give each practice one"));
+            }
         }
         if self.child_under_age == 0 {
             return fail("child_under_age", "`child_under_age` must be at least 1".to_owned());

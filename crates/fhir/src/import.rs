@@ -309,6 +309,7 @@ fn read_user(ctx: &mut Ctx, at: usize, role: Role, org: Option<OrganisationId>) 
         return None;
     };
     Some(User {
+        profession: None,
         id: uuid_of(identifier(res, &id_system("user"))).unwrap_or_default(),
         email: email?,
         display_name: name?,

@@ -284,6 +284,7 @@ impl Practice {
         };
         store.create_organisation(&practice).await.expect("seed practice");
         let gp = User {
+            profession: None,
             id: UserId::new(),
             email: "gp@example.nhs.uk".into(),
             display_name: "Dr GP".into(),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use telederm_domain::organisation::{Organisation, Role, User};
+use telederm_domain::organisation::{Organisation, Profession, Role, User};
 use telederm_domain::{OrganisationId, UserId};
 
 use crate::codec::{name, parse_name, parse_ts, ts, unique_violation, uuid};
@@ -100,6 +100,7 @@ impl Store {
             role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
             organisation_id: uuid(r.get::<String, _>("organisation_id").as_str())?,
             services: self.user_services(&id).await?,
+            profession: r.get::<Option<String>, _>("profession").as_deref().map(|p| Profession::parse(p).ok_or_else(|| StoreError::Corrupt(format!("profession {p:?}")))).transpose()?,
         })
     }
 
@@ -333,8 +334,8 @@ pub async fn create_organisation_in(w: &mut WriteTx<'_>, org: &Organisation) -> 
 /// [`Store::create_user`] inside a caller's transaction, saying where the account came from.
 pub async fn create_user_in(w: &mut WriteTx<'_>, user: &User, password_hash: &str, origin: UserOrigin) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, email, display_name, role, organisation_id, password_hash, created_at, origin)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO users (id, email, display_name, role, organisation_id, password_hash, created_at, origin, profession)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(user.id.to_string())
     .bind(user.email.to_lowercase())
@@ -344,6 +345,7 @@ pub async fn create_user_in(w: &mut WriteTx<'_>, user: &User, password_hash: &st
     .bind(password_hash)
     .bind(ts(Utc::now()))
     .bind(origin.as_str())
+    .bind(user.profession.map(|p| p.as_str()))
     .execute(&mut *w.tx)
     .await
     .map_err(|e| unique_violation(e, "a user with this email"))?;

@@ -61,6 +61,7 @@ fn org(kind: OrganisationKind, ods: &str, name: &str, services: &[&str]) -> Orga
 
 fn user(org: &Organisation, email: &str, role: Role, services: &[&str]) -> User {
     User {
+        profession: None,
         id: UserId::new(),
         email: email.into(),
         display_name: format!("Dr {email}"),

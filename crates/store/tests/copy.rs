@@ -28,6 +28,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
     store.create_organisation(&practice).await.unwrap();
     store.create_organisation(&provider).await.unwrap();
     let gp = User {
+        profession: None,
         id: UserId::new(),
         email: "gp@example.nhs.uk".into(),
         display_name: "Dr Gee — O'Neil ✓".into(),
@@ -35,7 +36,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
         organisation_id: practice.id,
         services: vec![],
     };
-    let derm = User { id: UserId::new(), email: "derm@example.nhs.uk".into(), role: Role::Consultant, organisation_id: provider.id, services: vec!["homerton".into()], display_name: "Dr Derm".into() };
+    let derm = User { id: UserId::new(), email: "derm@example.nhs.uk".into(), role: Role::Consultant, profession: None, organisation_id: provider.id, services: vec!["homerton".into()], display_name: "Dr Derm".into() };
     store.create_user(&gp, "$argon2id$hash").await.unwrap();
     store.create_user(&derm, "$argon2id$hash2").await.unwrap();
     let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();

@@ -236,6 +236,7 @@ async fn sla_reminders_reach_consultants_then_the_lead_once(db: &TestDatabase) {
     };
     store.create_organisation(&provider).await.unwrap();
     let staff = |email: &str, role: Role, service: &str| User {
+        profession: None,
         id: UserId::new(),
         email: email.into(),
         display_name: email.into(),

@@ -191,6 +191,7 @@ async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
     };
     store.create_organisation(&provider).await?;
     let consultant = User {
+        profession: None,
         id: UserId::new(),
         email: "consultant@bench.invalid".into(),
         display_name: "Bench Consultant".into(),
@@ -210,6 +211,7 @@ async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
         };
         store.create_organisation(&org).await?;
         let gp = User {
+            profession: None,
             id: UserId::new(),
             email: format!("gp{i}@bench.invalid"),
             display_name: format!("Dr Bench {i}"),
@@ -366,6 +368,7 @@ fn api<T>(r: telederm_web::error::ApiResult<T>) -> anyhow::Result<T> {
 fn referrer(w: &World, i: usize) -> User {
     let p = (i * 7919) % PRACTICES;
     User {
+        profession: None,
         id: w.referrers[p],
         email: format!("gp{p}@bench.invalid"),
         display_name: "Dr Bench".into(),

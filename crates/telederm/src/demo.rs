@@ -101,7 +101,8 @@ async fn seed(state: &App) -> anyhow::Result<String> {
     let mut users = Vec::new();
     for (email, name, role, org, services) in people {
         let password = random_password();
-        let new = NewUser { email: email.into(), display_name: name.into(), role, organisation_id: org, services, password: password.clone() };
+        let profession = (role == Role::Referrer).then_some(telederm_domain::organisation::Profession::Gp);
+        let new = NewUser { email: email.into(), display_name: name.into(), role, organisation_id: org, services, password: password.clone(), profession };
         let user = seeded("user", users::create_user(state, &operator, new).await)?;
         creds.push_str(&format!("  {:<14} {email:<38} {password}\n", role.as_str()));
         users.push(user);

@@ -68,6 +68,7 @@ pub fn provider() -> Organisation {
 
 pub fn gp() -> User {
     User {
+        profession: None,
         id: UserId(id(10)),
         email: "dr.ada.okafor@example.nhs.uk".into(),
         display_name: "Dr Ada Okafor".into(),
@@ -79,6 +80,7 @@ pub fn gp() -> User {
 
 pub fn consultant() -> User {
     User {
+        profession: None,
         id: UserId(id(11)),
         email: "dr.sam.patel@example.nhs.uk".into(),
         display_name: "Dr Sam Patel".into(),

@@ -14,3 +14,6 @@ ALTER TABLE photos ADD COLUMN face_confirmed_at TEXT;
 DROP INDEX referrals_open_by_due;
 CREATE INDEX referrals_open_by_due ON referrals ((due_date IS NULL), due_date, (priority = 'routine'), submitted_at, id)
     WHERE status IN ('submitted', 'in_review', 'awaiting_information');
+
+-- A referrer's profession (issue 14: services say who may refer).
+ALTER TABLE users ADD COLUMN profession TEXT;

@@ -210,8 +210,10 @@ fn services_list() -> Result<(), Fail> {
             .map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
             .collect();
         let conditions: Vec<&str> = p.conditions.iter().map(|c| c.as_str()).collect();
+        let agreed: Vec<String> = p.practice_response_targets.iter().map(|t| format!("{}={}", t.ods_code, t.working_days)).collect();
+        let agreed = if agreed.is_empty() { String::new() } else { format!(" (practices: {})", agreed.join(",")) };
         println!(
-            "{:width$}  {:23}  {:11}  {} working days  {}",
+            "{:width$}  {:23}  {:11}  {} working days{agreed}  {}",
             p.id,
             routes.join(","),
             conditions.join(","),

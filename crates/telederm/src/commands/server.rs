@@ -47,6 +47,10 @@ pub enum UserCmd {
         /// Read the password from this environment variable instead of generating one.
         #[arg(long)]
         password_env: Option<String>,
+        /// For referrers: gp, nurse, pharmacist, physician_associate or other (services may take
+        /// referrals from some professions only).
+        #[arg(long)]
+        profession: Option<String>,
     },
     /// List users.
     List,
@@ -195,7 +199,13 @@ pub async fn organisation(config: &Config, cmd: OrganisationCmd) -> anyhow::Resu
 pub async fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        UserCmd::Add { email, name, role, organisation, services, password_env } => {
+        UserCmd::Add { email, name, role, organisation, services, password_env, profession } => {
+            let profession = profession
+                .map(|p| {
+                    telederm_domain::organisation::Profession::parse(&p)
+                        .with_context(|| format!("unknown profession {p:?}: use gp, nurse, pharmacist, physician_associate or other"))
+                })
+                .transpose()?;
             let role = Role::parse(&role)
                 .with_context(|| format!("unknown role {role:?}: use referrer, consultant, service_admin or system_admin"))?;
             let org = store
@@ -209,7 +219,7 @@ pub async fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 None => (crate::demo::random_password(), true),
             };
             let app = admin_app(config, store).await?;
-            let new = telederm_app::users::NewUser { email, display_name: name, role, organisation_id: org.id, services, password: password.clone() };
+            let new = telederm_app::users::NewUser { email, display_name: name, role, organisation_id: org.id, services, password: password.clone(), profession };
             let user = telederm_app::users::create_user(&app, &Actor::cli(), new).await.map_err(cli_error)?;
             if generated {
                 println!("created {} ({}) with password: {password}", user.email, role.as_str());

@@ -134,6 +134,7 @@ struct UsersPage {
     errors: Errors,
     values: FormData,
     roles: Vec<(&'static str, &'static str)>,
+    professions: Vec<(&'static str, &'static str)>,
     organisations: Vec<(String, String)>,
     services: Vec<(String, String)>,
     created: bool,
@@ -159,6 +160,7 @@ async fn users_view(state: &AppState, v: &Viewer, errors: Errors, values: FormDa
         errors,
         values,
         roles: Role::ALL.iter().map(|r| (r.as_str(), role_label(*r))).collect(),
+        professions: vec![("", "Not a referrer"), ("gp", "GP"), ("nurse", "Nurse"), ("pharmacist", "Pharmacist"), ("physician_associate", "Physician associate"), ("other", "Other clinician")],
         organisations: state.store.list_organisations().await?.into_iter().map(|o| (o.id.to_string(), o.name)).collect(),
         services: state.policies.values().map(|p| (p.id.clone(), p.name.clone())).collect(),
         created,
@@ -198,7 +200,8 @@ async fn create_user(State(state): State<AppState>, v: Viewer, form: FormData) -
     let password = form.get("password").to_string();
     let services: Vec<String> = form.all("services").into_iter().map(str::to_string).collect();
     if let (true, Some(role), Some(org)) = (e.is_empty(), role, org) {
-        let new = NewUser { email, display_name: name, role, organisation_id: org.into(), services, password };
+        let profession = telederm_domain::organisation::Profession::parse(form.get("profession"));
+        let new = NewUser { email, display_name: name, role, organisation_id: org.into(), services, password, profession };
         match telederm_app::users::create_user(&state, &Actor::user(&v.user), new).await {
             Ok(_) => return Ok(see_other("/admin/users?created=1")),
             Err(err) if err.status() < 500 => {

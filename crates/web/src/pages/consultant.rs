@@ -225,7 +225,6 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     let gp_action = r
         .outcome
         .as_ref()
-        .filter(|o| o.code != OutcomeCode::Rejected)
         .map(|o| telederm_domain::outcome::next_step(r.route, o.code, r.conversion_authorised).gp_action.to_string())
         .unwrap_or_default();
     let redirected = decision.as_ref().is_some_and(|d| d.two_week_wait)

@@ -183,7 +183,14 @@ pub fn service_card(p: &ServicePolicy) -> ServiceCard {
         provider: p.provider.clone(),
         summary: p.summary.clone(),
         routes: p.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
-        response: format!("{} working days", p.response_target_working_days),
+        response: match p.practice_response_targets.as_slice() {
+            [] => format!("{} working days", p.response_target_working_days),
+            agreed => format!(
+                "{} working days; by agreement with the practice: {}",
+                p.response_target_working_days,
+                agreed.iter().map(|t| format!("{} {} working days", t.ods_code, t.working_days)).collect::<Vec<_>>().join(", ")
+            ),
+        },
         conditions: p.conditions.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
         criteria: p.criteria.iter().map(|c| c.wording.clone()).collect(),
         photos: p.required_photos.iter().map(|r| r.guidance.clone()).collect(),

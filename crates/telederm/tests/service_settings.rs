@@ -1,0 +1,101 @@
+//! Issue 14: what the five services say that a deployment configures per service. Over HTTP
+//! against the real binary with a services directory of its own.
+
+mod common;
+
+use common::{Server, complete_draft};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The built-in policy files, with `edit` applied to the one named `file`.
+fn services_dir(root: &std::path::Path, file: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let dir = root.join("services");
+    std::fs::create_dir_all(&dir).unwrap();
+    let built_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
+    for e in std::fs::read_dir(built_in).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        std::fs::write(dir.join(e.file_name()), if e.file_name() == file { edit(text) } else { text }).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_with_a_two_day_agreement_gets_two_day_due_dates() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The demo practice (Y00001) has agreed 2 working days with the clinical partnership; the
+    // service's default stays 3.
+    let services = services_dir(tmp.path(), "clinical-partnership.toml", |t| {
+        format!("{t}\n[[practice_response_targets]]\nods_code = \"Y00001\"\nworking_days = 2\n")
+    });
+    let services = services.to_str().unwrap();
+    let server = Server::start("demo", &tmp.path().join("data"), &[("TELEDERM_SERVICES_DIR", services)]).await;
+    let gp = server.sign_in_as("referrer").await;
+
+    let due_by_cli = |received: &str, days: &str| {
+        let (ok, out, err) = server.cli(&["sla", "due-date", "--received", received, "--working-days", days], &[]);
+        assert!(ok, "{err}");
+        out.trim().to_string()
+    };
+    for (service, route, days) in [("clinical-partnership", "advice_and_guidance", "2"), ("hackney-rash", "ras", "3")] {
+        let id = complete_draft(&gp, service, route, json!({})).await;
+        let (s, sent) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{sent}");
+        let received = sent["submitted_at"].as_str().unwrap();
+        assert_eq!(sent["due_date"].as_str().unwrap(), due_by_cli(received, days), "{service}: {days} working days");
+        assert_ne!(due_by_cli(received, "2"), due_by_cli(received, "3"), "the two targets give different dates");
+    }
+
+    // Both targets are shown: the command line, the API's service and the service directory.
+    let (ok, out, err) = server.cli(&["services", "list"], &[("TELEDERM_SERVICES_DIR", services)]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("clinical-partnership")).unwrap();
+    assert!(line.contains("3 working days (practices: Y00001=2)"), "{line}");
+    let (_, service) = gp.get("/services/clinical-partnership").await;
+    assert_eq!(service["practice_response_targets"], json!([{"ods_code": "Y00001", "working_days": 2}]), "{service}");
+    let html = gp.client.get(format!("{}/referrals/new", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("3 working days; by agreement with the practice: Y00001 2 working days"));
+
+    // A malformed agreement stops the node from starting with the file and line named.
+    let bad = services_dir(&tmp.path().join("bad"), "clinical-partnership.toml", |t| {
+        format!("{t}\n[[practice_response_targets]]\nods_code = \"Y00001\"\nworking_days = 0\n")
+    });
+    let (ok, _, err) = server.cli(&["services", "list"], &[("TELEDERM_SERVICES_DIR", bad.to_str().unwrap())]);
+    assert!(!ok && err.contains("clinical-partnership.toml") && err.contains("at least 1 working day"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nurses_submission_to_a_gp_only_service_is_refused_and_a_gp_sends_the_same_draft() {
+    let server = Server::demo().await;
+    let password = "amber kestrel meadow";
+    let (ok, out, err) = server.cli(
+        &["user", "add", "--email", "nurse@demo.telederm.nhs.uk", "--name", "Nia Nurse", "--role", "referrer",
+          "--organisation", "Y00001", "--profession", "nurse", "--password-env", "PW"],
+        &[("PW", password)],
+    );
+    assert!(ok, "{out}{err}");
+    let nurse = server.sign_in("nurse@demo.telederm.nhs.uk", password).await;
+    let (_, me) = nurse.get("/me").await;
+    assert_eq!(me["profession"], "nurse", "{me}");
+
+    // Homerton takes referrals from GPs only (seed 000); the nurse may prepare the draft.
+    let id = complete_draft(&nurse, "homerton", "ras", json!({})).await;
+    let (s, b) = nurse.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::FORBIDDEN, Some("profession_not_accepted")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("GPs only"), "{b}");
+    let (_, detail) = nurse.get(&format!("/referrals/{id}")).await;
+    assert_eq!(detail["referral"]["status"], "draft", "nothing was sent");
+    // A service without the restriction takes the nurse's referral.
+    let other = complete_draft(&nurse, "hackney-rash", "ras", json!({})).await;
+    let (s, b) = nurse.post(&format!("/referrals/{other}/submit"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A GP of the same practice sends the nurse's draft.
+    let gp = server.sign_in_as("referrer").await;
+    let (s, b) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("submitted")), "{b}");
+    // The CLI refuses an unknown profession.
+    let (ok, _, err) = server.cli(
+        &["user", "add", "--email", "x@demo.telederm.nhs.uk", "--name", "X", "--role", "referrer", "--organisation", "Y00001", "--profession", "surgeon", "--password-env", "PW"],
+        &[("PW", password)],
+    );
+    assert!(!ok && err.contains("unknown profession"), "{err}");
+}
