@@ -201,6 +201,7 @@ async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> 
         consent: source.consent,
         eligibility_answers: source.eligibility_answers,
         conversion_authorised: source.conversion_authorised,
+        ubrn: source.ubrn,
     };
     let draft = referrals::new_draft(state, user, body).map_err(|e| Refusal::from_api(&e, at("")))?;
     let mut records = Vec::with_capacity(photos.len());

@@ -94,6 +94,18 @@ async fn load_allowed(state: &App, user: &User, id: &str, cap: Capability, actio
     Ok(referral)
 }
 
+/// A UBRN as given: none (absent or empty), or exactly 12 digits on a RAS referral.
+pub fn check_ubrn(route: Route, raw: Option<&str>) -> Result<Option<String>> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(ubrn) = telederm_domain::referral::parse_ubrn(raw) else {
+        return Err(Error::new(Code::InvalidUbrn, format!("{raw:?} is not an e-RS UBRN: it is 12 digits, as on the e-RS worklist (spaces allowed).")));
+    };
+    if route != Route::Ras {
+        return Err(Error::new(Code::InvalidUbrn, "A UBRN belongs to a Referral Assessment Service referral; an Advice & Guidance request has none here."));
+    }
+    Ok(Some(ubrn))
+}
+
 pub fn check_route(policy: &ServicePolicy, route: Route) -> Result<()> {
     if policy.routes.contains(&route) {
         return Ok(());
@@ -122,6 +134,9 @@ pub struct CreateReferral {
     pub eligibility_answers: Option<serde_json::Value>,
     #[serde(default)]
     pub conversion_authorised: bool,
+    /// The e-RS UBRN of a RAS referral (12 digits; spaces allowed).
+    #[serde(default)]
+    pub ubrn: Option<String>,
 }
 
 fn routine() -> Priority {
@@ -169,6 +184,7 @@ pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Refer
         eligibility_answers: body.eligibility_answers,
         eligibility: None,
         conversion_authorised: body.conversion_authorised,
+        ubrn: check_ubrn(body.route, body.ubrn.as_deref())?,
         outcome: None,
         created_at: now,
         updated_at: now,
@@ -192,6 +208,8 @@ pub struct UpdateDraft {
     /// an `EligibilityAnswers` object.
     pub eligibility_answers: Option<serde_json::Value>,
     pub conversion_authorised: Option<bool>,
+    /// The e-RS UBRN of a RAS referral; an empty string clears it.
+    pub ubrn: Option<String>,
     /// The version you last read; a stale version is refused with 409 so no typing is lost silently.
     pub version: Option<i64>,
 }
@@ -227,6 +245,9 @@ pub async fn update_draft(state: &App, user: &User, id: &str, body: UpdateDraft)
         }
         if let Some(a) = body.eligibility_answers {
             r.eligibility_answers = Some(a);
+        }
+        if let Some(u) = body.ubrn.as_deref() {
+            r.ubrn = check_ubrn(body.route.unwrap_or(r.route), Some(u))?;
         }
         if let Some(c) = body.conversion_authorised {
             r.conversion_authorised = c;
@@ -660,6 +681,8 @@ async fn copy_allowed(state: &App, user: &User, source: &Referral) -> Result<Ref
         consent: source.consent.clone(),
         eligibility_answers: source.eligibility_answers.clone(),
         conversion_authorised: source.conversion_authorised,
+        // A new referral gets its own booking reference in e-RS.
+        ubrn: None,
     })?;
     // Blobs first, then the records: a crash in between leaves only unreferenced blobs, which
     // the orphan sweep removes.
@@ -711,6 +734,8 @@ pub struct ListQuery {
     pub nhs_number: Option<String>,
     /// Part of the patient's name.
     pub q: Option<String>,
+    /// Exact e-RS UBRN (12 digits; spaces ignored).
+    pub ubrn: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     #[param(minimum = 0)]
@@ -746,6 +771,7 @@ pub fn filter_from(q: &ListQuery) -> Result<ReferralFilter> {
         route: one(parse_list(&q.route, "route", Route::parse)?, "route")?,
         priority: one(parse_list(&q.priority, "priority", Priority::parse)?, "priority")?,
         nhs_number: q.nhs_number.as_deref().filter(|s| !s.is_empty()).map(|s| s.replace([' ', '-'], "")),
+        ubrn: q.ubrn.as_deref().filter(|s| !s.is_empty()).map(|s| s.replace([' ', '-'], "")),
         patient_name: q.q.clone().filter(|s| !s.trim().is_empty()),
         limit: q.limit,
         offset: q.offset,

@@ -83,6 +83,7 @@ fn blank_referral() -> telederm_domain::referral::Referral {
         eligibility_answers: None,
         eligibility: None,
         conversion_authorised: false,
+        ubrn: None,
         outcome: None,
         created_at: now,
         updated_at: now,

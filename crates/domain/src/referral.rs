@@ -233,6 +233,9 @@ pub struct Referral {
     pub eligibility: Option<serde_json::Value>,
     /// For A&G: the GP allows the consultant to convert the request into a referral.
     pub conversion_authorised: bool,
+    /// The e-RS Unique Booking Reference Number of a RAS referral (12 digits), when the GP has one.
+    #[serde(default)]
+    pub ubrn: Option<String>,
     pub outcome: Option<Outcome>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -241,6 +244,13 @@ pub struct Referral {
     pub due_date: Option<NaiveDate>,
     /// Bumped on every write; a write with a stale version is refused (no lost updates).
     pub version: i64,
+}
+
+/// An e-RS Unique Booking Reference Number as typed (spaces and hyphens allowed): its 12 digits,
+/// or `None` when it is not one.
+pub fn parse_ubrn(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
 impl Referral {

@@ -226,6 +226,9 @@ fn service_request(rec: &ReferralRecord) -> Value {
         "performer": [{ "reference": format!("HealthcareService/{}", service_ref_id(&r.service_id)) }],
         "supportingInfo": supporting
     });
+    if let Some(u) = &r.ubrn {
+        sr["identifier"].as_array_mut().expect("identifier list").push(json!({ "system": codes::UBRN, "value": u }));
+    }
     if let Some(t) = r.submitted_at {
         sr["authoredOn"] = json!(instant(t));
     }

@@ -937,6 +937,11 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
             eligibility_answers,
             eligibility,
             conversion_authorised,
+            ubrn: sr["identifier"]
+                .as_array()
+                .and_then(|ids| ids.iter().find(|i| i["system"] == crate::codes::UBRN))
+                .and_then(|i| i["value"].as_str())
+                .and_then(telederm_domain::referral::parse_ubrn),
             outcome,
             created_at,
             updated_at: updated_at.unwrap_or(created_at),

@@ -54,6 +54,8 @@ pub struct ReferralFilter {
     pub route: Option<Route>,
     pub priority: Option<Priority>,
     pub nhs_number: Option<String>,
+    /// Exact e-RS UBRN (12 digits).
+    pub ubrn: Option<String>,
     /// Case-insensitive match on the patient's name.
     pub patient_name: Option<String>,
     /// Order by deadline (worklist) instead of most recently updated.
@@ -187,6 +189,7 @@ fn referral_from_row(r: &AnyRow) -> Result<Referral> {
         eligibility_answers: opt_json("eligibility_answers_json")?,
         eligibility: opt_json("eligibility_json")?,
         conversion_authorised: r.get::<i64, _>("conversion_authorised") != 0,
+        ubrn: r.get("ubrn"),
         outcome: r.get::<Option<String>, _>("outcome_json").as_deref().map(parse_json).transpose()?,
         created_at: s.created_at,
         updated_at: s.updated_at,
@@ -287,6 +290,9 @@ impl Store {
         }
         if let Some(n) = &f.nhs_number {
             push(&mut sql, " AND nhs_number = ?", n.clone());
+        }
+        if let Some(u) = &f.ubrn {
+            push(&mut sql, " AND ubrn = ?", u.clone());
         }
         if let Some(n) = &f.patient_name {
             // The name is matched as typed: `%` and `_` are letters here, not wildcards.
@@ -431,7 +437,7 @@ pub(crate) async fn write_referral_update(
             nhs_number = $6, patient_name = $7, patient_json = $8, history_json = $9, consent_json = $10,
             eligibility_answers_json = $11, eligibility_json = $12, conversion_authorised = $13,
             outcome_json = $14, outcome_code = $15, updated_at = $16, submitted_at = $17, due_date = $18,
-            last_action = COALESCE($21, last_action), version = version + 1
+            last_action = COALESCE($21, last_action), ubrn = $22, version = version + 1
          WHERE id = $19 AND version = $20",
     )
     .bind(&r.service_id)
@@ -455,6 +461,7 @@ pub(crate) async fn write_referral_update(
     .bind(r.id.to_string())
     .bind(r.version)
     .bind(event.map(|e| name(&e.action)))
+    .bind(r.ubrn.as_deref())
     .execute(&mut *w.tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -529,8 +536,8 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
         "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
             nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
             eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
-            submitted_at, due_date, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+            submitted_at, due_date, version, ubrn)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
     )
     .bind(r.id.to_string())
     .bind(&r.service_id)
@@ -555,6 +562,7 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
     .bind(r.submitted_at.map(ts))
     .bind(r.due_date.map(date))
     .bind(r.version)
+    .bind(r.ubrn.as_deref())
     .execute(&mut *w.tx)
     .await?;
     Ok(())

@@ -325,6 +325,7 @@ impl Practice {
             eligibility_answers: None,
             eligibility: None,
             conversion_authorised: false,
+            ubrn: None,
             outcome: None,
             created_at: at,
             updated_at: at,

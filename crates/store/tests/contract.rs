@@ -125,6 +125,7 @@ fn referral(w: &World, i: u32, given: &str, family: &str) -> Referral {
         eligibility_answers: Some(serde_json::json!({"age_over_18": true})),
         eligibility: None,
         conversion_authorised: false,
+        ubrn: None,
         outcome: None,
         created_at: at(2, 9) + Duration::minutes(i.into()),
         updated_at: at(2, 9) + Duration::minutes(i.into()),

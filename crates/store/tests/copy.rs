@@ -66,6 +66,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
             eligibility_answers: Some(serde_json::json!({"n": i})),
             eligibility: None,
             conversion_authorised: i % 2 == 0,
+            ubrn: None,
             outcome: None,
             created_at: t,
             updated_at: t,

@@ -184,6 +184,7 @@ impl Demo<'_> {
             },
             consent: Some(Consent { given_by: ConsentGivenBy::Patient, method: ConsentMethod::Verbal, direct_care: true, teaching: false, research: false }),
             conversion_authorised: true,
+            ubrn: None,
         };
         let r = seeded("referral", referrals::create_draft(&self.at(created, 0), self.gp, body).await)?;
         Ok(Case { id: r.id.to_string(), created })

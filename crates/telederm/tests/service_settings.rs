@@ -99,3 +99,56 @@ async fn a_nurses_submission_to_a_gp_only_service_is_refused_and_a_gp_sends_the_
     );
     assert!(!ok && err.contains("unknown profession"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ras_referral_carries_its_ubrn_validated_shown_searchable_and_exported() {
+    let server = Server::demo().await;
+    let gp = server.sign_in_as("referrer").await;
+    let mut body = common::draft_body("hackney-rash", "ras", json!({}));
+    for bad in ["1234 5678 901", "1234567890123", "1234 5678 90AB"] {
+        body["ubrn"] = json!(bad);
+        let (s, b) = gp.post("/referrals", &body).await;
+        assert_eq!((s, b["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_ubrn")), "{bad}: {b}");
+    }
+    let mut ag = common::draft_body("nhs-advice-and-guidance", "advice_and_guidance", json!({}));
+    ag["ubrn"] = json!("0000 4000 1234");
+    let (s, b) = gp.post("/referrals", &ag).await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_ubrn")), "not on A&G: {b}");
+
+    body["ubrn"] = json!("0000 4000 1234");
+    let (s, created) = gp.post("/referrals", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["ubrn"], "000040001234", "stored as its 12 digits");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Searchable, shown on the case, exported as the e-RS identifier.
+    let (_, found) = gp.get("/referrals?ubrn=0000-4000-1234").await;
+    let ids: Vec<&str> = found["referrals"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    let (_, none) = gp.get("/referrals?ubrn=000040009999").await;
+    assert_eq!(none["referrals"], json!([]));
+    let html = gp.client.get(format!("{}/referrals/{id}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("data-ubrn>000040001234<"), "the case page shows it");
+    let (s, bundle) = gp.get(&format!("/fhir/ServiceRequest/{id}/$everything")).await;
+    assert_eq!(s, StatusCode::OK);
+    let sr = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).find(|r| r["resourceType"] == "ServiceRequest").unwrap().clone();
+    assert!(sr["identifier"].as_array().unwrap().contains(&json!({"system": "https://fhir.nhs.uk/Id/UBRN", "value": "000040001234"})), "{sr}");
+
+    // A mistyped UBRN on the details page is shown there and the rest of the typing is kept.
+    let page = gp.client.get(format!("{}/referrals/{id}/details", server.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = page.split("name=\"_csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_string();
+    let r = gp
+        .client
+        .post(format!("{}/referrals/{id}/details", server.base))
+        .form(&[("_csrf", csrf.as_str()), ("given_by", "patient"), ("method", "verbal"), ("direct_care", "yes"), ("teaching", "no"),
+                ("research", "no"), ("presenting_complaint", "Scaly plaques on both elbows for two months."), ("priority", "routine"), ("ubrn", "12345")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("is not an e-RS UBRN") && html.contains("value=\"12345\""), "the error and the typed value");
+    let (_, detail) = gp.get(&format!("/referrals/{id}")).await;
+    assert_eq!(detail["referral"]["history"]["presenting_complaint"], "Scaly plaques on both elbows for two months.", "the rest was saved");
+    assert_eq!(detail["referral"]["ubrn"], "000040001234", "the good UBRN is kept");
+}

@@ -153,6 +153,7 @@ pub fn referral() -> Referral {
         })),
         eligibility: Some(json!({ "eligible": true, "reasons": [], "warnings": [] })),
         conversion_authorised: false,
+        ubrn: None,
         outcome: Some(Outcome {
             code: OutcomeCode::AdviceManagementPlan,
             rejection_reason: None,

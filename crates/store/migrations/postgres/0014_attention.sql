@@ -17,3 +17,7 @@ CREATE INDEX referrals_open_by_due ON referrals ((due_date IS NULL), due_date, (
 
 -- A referrer's profession (issue 14: services say who may refer).
 ALTER TABLE users ADD COLUMN profession TEXT;
+
+-- The e-RS Unique Booking Reference Number of a RAS referral (issue 14), searchable.
+ALTER TABLE referrals ADD COLUMN ubrn TEXT;
+CREATE INDEX referrals_ubrn ON referrals (ubrn);

@@ -412,6 +412,7 @@ async fn start_save(State(state): State<AppState>, v: Viewer, form: FormData) ->
                     consent: None,
                     eligibility_answers: None,
                     conversion_authorised: false,
+                    ubrn: None,
                 },
             )
             .await?;
@@ -430,6 +431,7 @@ fn empty_update() -> UpdateDraft {
         consent: None,
         eligibility_answers: None,
         conversion_authorised: None,
+        ubrn: None,
         version: None,
     }
 }
@@ -676,6 +678,7 @@ struct DetailsPage {
     research: String,
     priority: String,
     conversion_authorised: bool,
+    ubrn: String,
     history: ClinicalHistory,
     sites: String,
     given_by_options: Vec<(&'static str, &'static str)>,
@@ -711,6 +714,7 @@ fn details_view(v: &Viewer, r: &Referral, f: Option<&FormData>, errors: Errors) 
         research: pick("research", c.map(|c| yn(c.research)).unwrap_or_default()),
         priority: pick("priority", r.priority.as_str().into()),
         conversion_authorised: f.map_or(r.conversion_authorised, |f| f.get("conversion_authorised") == "yes"),
+        ubrn: pick("ubrn", r.ubrn.clone().unwrap_or_default()),
         sites: history.body_sites.join(", "),
         history,
         given_by_options: vec![
@@ -785,6 +789,14 @@ async fn details_save(State(state): State<AppState>, v: Viewer, Path(id): Path<S
         _ => None,
     };
     let priority = Priority::parse(form.get("priority")).filter(|p| *p != Priority::TwoWeekWait);
+    // A mistyped UBRN is shown with the form; everything else typed is saved meanwhile.
+    let ubrn = match referrals::check_ubrn(r.route, Some(form.get("ubrn"))) {
+        Ok(u) => Some(u.unwrap_or_default()),
+        Err(err) => {
+            e.add("ubrn", &err.message);
+            None
+        }
+    };
     let r = referrals::update_draft(
         &state,
         &v.user,
@@ -794,6 +806,7 @@ async fn details_save(State(state): State<AppState>, v: Viewer, Path(id): Path<S
             consent,
             priority,
             conversion_authorised: Some(r.route == Route::AdviceAndGuidance && form.get("conversion_authorised") == "yes"),
+            ubrn: if r.route == Route::Ras { ubrn } else { None },
             ..empty_update()
         },
     )
