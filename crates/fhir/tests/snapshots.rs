@@ -47,8 +47,10 @@ fn snapshot(name: &str, actual: &str) {
 #[test]
 fn update_snapshots_is_refused_under_ci() {
     // Run as a child process so the variables do not leak into the other tests of this binary.
+    // The child asks to write a probe snapshot; refused, nothing is written.
+    let probe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/ci-refusal-probe.txt");
     if std::env::var_os("TELEDERM_SNAPSHOT_CHILD").is_some() {
-        snapshot("questionnaire.json", "not the questionnaire");
+        snapshot("ci-refusal-probe.txt", "written under CI");
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -58,11 +60,12 @@ fn update_snapshots_is_refused_under_ci() {
         .env("CI", "true")
         .output()
         .unwrap();
+    let written = probe.exists();
+    let _ = std::fs::remove_file(&probe);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "UPDATE_SNAPSHOTS under CI passed:\n{stderr}");
     assert!(stderr.contains("UPDATE_SNAPSHOTS is refused under CI"), "{stderr}");
-    let questionnaire = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/questionnaire.json")).unwrap();
-    assert!(questionnaire.starts_with('{'), "the snapshot was overwritten");
+    assert!(!written, "a snapshot was written under CI");
 }
 
 /// Binary data is summarised (its length) so the snapshot stays readable; the letters' contents
