@@ -5,7 +5,8 @@
 #   oidc      a real OpenID Connect provider (node-oidc-provider, e2e/oidc) via `npm ci`
 #   schemathesis  a venv with schemathesis (API fuzzing against the OpenAPI document), from PyPI
 #   faketime  Debian's faketime/libfaketime (runs the real binary under a clock in another year)
-# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|all]   (default: all)
+#   poppler   Debian's poppler-utils (pdftotext, pdfinfo, ...: the letter tests read the PDFs with them)
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|all]   (default: all)
 # Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
 # --workspace` works from a clean machine. Concurrent callers wait on a lock.
 # Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
@@ -115,6 +116,7 @@ case "$what" in
     oidc) ensure_oidc ;;
     schemathesis) ensure_schemathesis ;;
     faketime) ensure_faketime ;;
-    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime ;;
-    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|all]" >&2; exit 2 ;;
+    poppler) bash "$(dirname "$0")/ensure-poppler.sh" ;;
+    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; bash "$(dirname "$0")/ensure-poppler.sh" ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|all]" >&2; exit 2 ;;
 esac

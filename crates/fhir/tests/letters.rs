@@ -1,5 +1,7 @@
-//! Letters render to HTML and PDF; the PDFs render to PNG with poppler (`pdftoppm`), and the large
-//! print letter uses nothing smaller than 16 pt.
+//! Letters render to HTML and PDF; the PDFs are read back with poppler, an independent tool:
+//! rendered to PNG (`pdftoppm`), their text extracted (`pdftotext`, names in Polish, Vietnamese,
+//! Turkish and Irish print as written), their type measured (`pdftotext -bbox`: large print is
+//! nothing smaller than 16 pt), their tagging and fonts listed (`pdfinfo`, `pdffonts`).
 
 mod common;
 
@@ -7,13 +9,7 @@ use std::process::Command;
 
 use common::*;
 use telederm_domain::outcome::{OutcomeCode, RejectionReason};
-use telederm_fhir::letters::pdf::font_sizes;
 use telederm_fhir::letters::{Letter, LetterKind};
-
-fn ensure_poppler() {
-    let status = Command::new("bash").arg(repo_root().join("scripts/ensure-poppler.sh")).status().unwrap();
-    assert!(status.success(), "poppler-utils could not be installed");
-}
 
 fn png_size(bytes: &[u8]) -> (u32, u32) {
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
@@ -61,17 +57,117 @@ fn letters_render_to_pdf_and_png_with_their_content() {
     }
 }
 
+/// Noto Sans's ascent and descent (1069 and -293 per 1000 em, its `hhea` table): poppler draws a
+/// word's box from the baseline up by the ascent and down by the descent, so a box's height is
+/// 1.362 times the font size.
+const NOTO_SANS_BOX: f32 = (1069.0 + 293.0) / 1000.0;
+
+/// Each word of a PDF and its font size in points, read by `pdftotext -bbox` (poppler) from the
+/// height of the word's box.
+fn word_sizes(pdf: &[u8]) -> Vec<(String, f32)> {
+    ensure_poppler();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = Command::new("pdftotext").arg("-bbox").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = String::from_utf8(out.stdout).unwrap();
+    let attr = |tag: &str, name: &str| -> f32 {
+        let start = tag.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("{name} in {tag}")) + name.len() + 2;
+        tag[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    html.split("<word ")
+        .skip(1)
+        .map(|w| {
+            let (tag, rest) = w.split_once('>').unwrap();
+            let word = rest.split("</word>").next().unwrap().to_string();
+            (word, (attr(tag, "yMax") - attr(tag, "yMin")) / NOTO_SANS_BOX)
+        })
+        .collect()
+}
+
 #[test]
-fn large_print_uses_at_least_16_point_text() {
-    let pdf = Letter::for_record(&record(), LetterKind::PatientLargePrint).unwrap().to_pdf();
-    let sizes = font_sizes(&pdf);
-    assert!(!sizes.is_empty());
-    assert!(sizes.iter().all(|s| *s >= 16.0), "{sizes:?}");
-    let html = Letter::for_record(&record(), LetterKind::PatientLargePrint).unwrap().to_html();
-    assert!(html.contains("font-size: 16pt"), "{html}");
-    // The standard letters are smaller, so the check above means something.
-    let standard = font_sizes(&Letter::for_record(&record(), LetterKind::Patient).unwrap().to_pdf());
-    assert!(standard.iter().any(|s| *s < 16.0));
+fn large_print_text_is_at_least_16_point_as_poppler_measures_it() {
+    let words = word_sizes(&Letter::for_record(&record(), LetterKind::PatientLargePrint).unwrap().to_pdf());
+    assert!(words.len() > 100, "{words:?}");
+    let small: Vec<_> = words.iter().filter(|(_, size)| *size < 15.95).collect();
+    assert!(small.is_empty(), "large-print words under 16 pt: {small:?}");
+    let body = words.iter().find(|(w, _)| w == "Dear").expect("the salutation");
+    assert!((body.1 - 16.0).abs() < 0.05, "large-print body text is {} pt", body.1);
+    // The measure is calibrated: the standard letter's body text reads as its 10.5 pt.
+    let standard = word_sizes(&Letter::for_record(&record(), LetterKind::Patient).unwrap().to_pdf());
+    let body = standard.iter().find(|(w, _)| w == "Dear").expect("the salutation");
+    assert!((body.1 - 10.5).abs() < 0.05, "standard body text is {} pt", body.1);
+}
+
+#[test]
+fn the_large_print_html_letter_sets_16_point_text_and_its_style_has_a_csp_hash() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let letter = Letter::for_record(&record(), LetterKind::PatientLargePrint).unwrap();
+    let html = letter.to_html();
+    let style = html.split("<style>").nth(1).unwrap().split("</style>").next().unwrap();
+    assert!(style.contains("body { font-family: Arial, Helvetica, sans-serif; font-size: 16pt;"), "{style}");
+    // What a browser compares with the Content-Security-Policy: the SHA-256 of the style's text.
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style.as_bytes()));
+    assert_eq!(letter.style_csp_source(), format!("'sha256-{hash}'"));
+}
+
+/// Names as the people the NHS serves write them: Polish, Vietnamese, Turkish and Irish.
+const NAMES: [(&str, &str); 7] = [
+    ("Łukasz", "Wróbel"),
+    ("Zażółć", "Gęślą"),
+    ("Nguyễn", "Thị Hương"),
+    ("Çağrı", "Şahin"),
+    ("İlkay", "Güçlü"),
+    ("Seán", "Ó Briain"),
+    ("Máire", "Ní Dhomhnaill"),
+];
+
+#[test]
+fn letters_print_polish_vietnamese_turkish_and_irish_names_as_written() {
+    for (given, family) in NAMES {
+        let mut rec = record();
+        rec.referral.patient.given_name = given.into();
+        rec.referral.patient.family_name = family.into();
+        let name = format!("{given} {family}");
+        for kind in LetterKind::ALL {
+            let letter = Letter::for_record(&rec, kind).unwrap();
+            let text = pdf_pages(&letter.to_pdf()).join(" ");
+            let expected = match kind {
+                LetterKind::Gp => format!("Name {name} Date of birth"),
+                LetterKind::Patient | LetterKind::PatientLargePrint => format!("Dear {name} Your GP"),
+            };
+            assert!(text.contains(&expected), "{kind:?} PDF for {name:?} lacks {expected:?}:\n{text}");
+            assert!(html_text(&letter.to_html()).contains(&expected), "{kind:?} HTML for {name:?}");
+        }
+    }
+}
+
+#[test]
+fn letter_pdfs_are_tagged_with_their_title_and_language() {
+    ensure_poppler();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in LetterKind::ALL {
+        let pdf = Letter::for_record(&record(), kind).unwrap().to_pdf();
+        let path = dir.path().join(format!("{}.pdf", kind.short()));
+        std::fs::write(&path, &pdf).unwrap();
+        let out = Command::new("pdfinfo").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let info = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::trim)).map(str::to_string);
+        assert_eq!(field("Title").as_deref(), Some(kind.title()), "{info}");
+        assert_eq!(field("Tagged").as_deref(), Some("yes"), "{info}");
+        let text = String::from_utf8_lossy(&pdf);
+        // The catalog's language (uncompressed; either spelling of the same PDF syntax).
+        assert!(text.contains("/Lang(en-GB)") || text.contains("/Lang (en-GB)"), "{kind:?}: no document language");
+        assert!(text.contains("pdfuaid:part>1<"), "{kind:?}: not marked PDF/UA-1");
+        // The fonts are embedded (poppler lists them with "emb" yes).
+        let out = Command::new("pdffonts").arg(&path).output().unwrap();
+        let fonts = String::from_utf8_lossy(&out.stdout);
+        let rows: Vec<&str> = fonts.lines().skip(2).collect();
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("NotoSans") && r.split_whitespace().rev().nth(4) == Some("yes")), "{fonts}");
+    }
 }
 
 #[test]
@@ -123,24 +219,6 @@ fn with_outcome(route: Route, code: OutcomeCode) -> telederm_fhir::export::Refer
     o.rejection_reason = None;
     o.priority = None;
     rec
-}
-
-/// The PDF's text as `pdftotext` reads it, one string per page.
-fn pdf_pages(pdf: &[u8]) -> Vec<String> {
-    ensure_poppler();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("letter.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    let out = Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // pdftotext ends each page with a form feed; words are joined with single spaces (so a label
-    // and the first line of its value read as one phrase).
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut pages: Vec<String> = text.split('\u{c}').map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    if pages.last().is_some_and(|p| p.is_empty()) {
-        pages.pop();
-    }
-    pages
 }
 
 /// The HTML's text without tags, words joined with single spaces.

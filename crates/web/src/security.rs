@@ -25,6 +25,12 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src
                        connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
                        frame-ancestors 'none'";
 
+/// [`CSP`] that also allows one inline style by its hash (`'sha256-…'`): for documents that carry
+/// their own style, such as the outcome letters' HTML (saved or exported, it must stand alone).
+pub fn csp_allowing_style(source: &str) -> String {
+    CSP.replacen("style-src 'self'", &format!("style-src 'self' {source}"), 1)
+}
+
 /// One year, as recommended for HSTS.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
@@ -102,6 +108,13 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn a_csp_allowing_a_style_changes_only_style_src() {
+        let csp = csp_allowing_style("'sha256-abc='");
+        assert_eq!(csp, CSP.replace("style-src 'self';", "style-src 'self' 'sha256-abc=';"));
+        assert!(!csp.contains("unsafe-inline"));
     }
 
     #[test]

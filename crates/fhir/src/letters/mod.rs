@@ -2,10 +2,15 @@
 //! (also in large print), each as HTML and as PDF.
 //!
 //! A letter is a list of [`Block`]s built once from the referral; `to_html` and `to_pdf` render the
-//! same blocks, so the two formats never say different things. The PDF is written by hand
-//! ([`pdf`]) with the PDF standard fonts, deterministic byte for byte.
+//! same blocks, so the two formats never say different things. The PDF ([`pdf`]) is tagged for
+//! screen readers and embeds Noto Sans, so every name prints as written; it is deterministic byte
+//! for byte. The HTML carries its style inline; whoever serves it allows that style by its hash
+//! ([`Letter::style_csp_source`]).
 
 pub mod pdf;
+
+/// The language of every letter: the HTML's `lang`, the PDF's `/Lang`.
+pub const LANGUAGE: &str = "en-GB";
 
 use chrono::{DateTime, NaiveDate, Utc};
 use telederm_domain::outcome::{NextStep, Outcome, OutcomeCode, next_step};
@@ -318,22 +323,36 @@ impl Letter {
         pdf::render(self)
     }
 
-    pub fn to_html(&self) -> String {
+    /// The letter's CSS, inline in its HTML so that a saved or exported letter keeps it.
+    fn css(&self) -> String {
         let s = self.kind.style();
-        let mut h = String::new();
-        h.push_str("<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n");
-        h.push_str(&format!("<title>{}</title>\n", esc(&self.title)));
-        h.push_str(&format!(
-            "<style>\nbody {{ font-family: Arial, Helvetica, sans-serif; font-size: {}pt; line-height: 1.5; max-width: 44em; margin: 2em auto; color: #212b32; }}\n\
+        format!(
+            "\nbody {{ font-family: Arial, Helvetica, sans-serif; font-size: {}pt; line-height: 1.5; max-width: 44em; margin: 2em auto; color: #212b32; }}\n\
              h1 {{ font-size: {}pt; color: #005eb8; }}\nh2 {{ font-size: {}pt; margin-top: 1.2em; }}\n\
              .from, .meta {{ font-size: {}pt; color: #4c6272; }}\ndl {{ display: grid; grid-template-columns: {}; gap: 0.2em 1em; margin: 0.4em 0; }}\n\
-             dt {{ font-weight: bold; }}\ndd {{ margin: 0; }}\n@media print {{ body {{ margin: 0; }} }}\n</style>\n",
+             dt {{ font-weight: bold; }}\ndd {{ margin: 0; }}\n@media print {{ body {{ margin: 0; }} }}\n",
             s.body,
             s.title,
             s.heading,
             s.small,
             if s.two_columns { "12em 1fr" } else { "1fr" }
-        ));
+        )
+    }
+
+    /// The Content-Security-Policy source that allows this letter's inline style
+    /// (`'sha256-…'`, CSP level 2): a policy of `style-src 'self'` alone drops it, and the
+    /// large-print letter would show at the browser's default size.
+    pub fn style_csp_source(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(self.css().as_bytes())))
+    }
+
+    pub fn to_html(&self) -> String {
+        let mut h = String::new();
+        h.push_str(&format!("<!DOCTYPE html>\n<html lang=\"{LANGUAGE}\">\n<head>\n<meta charset=\"utf-8\">\n"));
+        h.push_str(&format!("<title>{}</title>\n", esc(&self.title)));
+        h.push_str(&format!("<style>{}</style>\n", self.css()));
         h.push_str("</head>\n<body>\n");
         h.push_str(&format!("<p class=\"from\">{}</p>\n", esc(&self.from)));
         h.push_str(&format!("<h1>{}</h1>\n", esc(&self.title)));

@@ -334,3 +334,36 @@ pub fn assert_same(a: &Value, b: &Value) {
         panic!("Bundles differ at {d}");
     }
 }
+
+/// Makes sure poppler's tools (`pdftotext`, `pdftoppm`, `pdfinfo`, `pdffonts`) are installed: the
+/// letter tests read the PDFs with them, independently of the code that writes them.
+pub fn ensure_poppler() {
+    let status = std::process::Command::new("bash").arg(repo_root().join("scripts/ensure-poppler.sh")).status().unwrap();
+    assert!(status.success(), "poppler-utils could not be installed");
+}
+
+/// The PDF's text as `pdftotext -layout` reads it: per page, its non-blank lines with runs of
+/// spaces made one (so a label and its value read as one phrase).
+pub fn pdf_lines(pdf: &[u8]) -> Vec<Vec<String>> {
+    ensure_poppler();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // pdftotext ends each page with a form feed.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut pages: Vec<Vec<String>> = text
+        .split('\u{c}')
+        .map(|p| p.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect())
+        .collect();
+    if pages.last().is_some_and(Vec::is_empty) {
+        pages.pop();
+    }
+    pages
+}
+
+/// The PDF's text as `pdftotext` reads it, one string per page, words joined with single spaces.
+pub fn pdf_pages(pdf: &[u8]) -> Vec<String> {
+    pdf_lines(pdf).into_iter().map(|lines| lines.join(" ")).collect()
+}

@@ -217,7 +217,15 @@ async fn letter(
             letter.to_pdf(),
         )
             .into_response(),
-        "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())], letter.to_html()).into_response(),
+        // The letter's own inline style (its type sizes: large print is 16 pt) is allowed by hash.
+        "html" => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+                (header::CONTENT_SECURITY_POLICY, crate::security::csp_allowing_style(&letter.style_csp_source())),
+            ],
+            letter.to_html(),
+        )
+            .into_response(),
         other => return Err(ApiError::new(Code::BadFormat, format!("format {other:?}: use pdf or html"))),
     })
 }
