@@ -431,3 +431,47 @@ async fn every_route_and_outcome_tells_the_gp_and_the_patient_who_acts_next() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
+fn pdf_text(pdf: &[u8]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(std::process::Command::new("bash").arg(root.join("scripts/ensure-poppler.sh")).status().unwrap().success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn letters_fetched_over_http_print_polish_vietnamese_turkish_and_irish_names_as_written() {
+    let server = Server::demo().await;
+    let gp = server.sign_in_as("referrer").await;
+    let consultant = server.sign_in_as("consultant").await;
+    for (given, family) in [("Łukasz", "Wróbel"), ("Hương", "Nguyễn Thị"), ("Çağrı", "Şahin"), ("Seán", "Ó Briain")] {
+        let mut body = draft_body("hackney-rash", "ras", json!({}));
+        body["patient"]["given_name"] = json!(given);
+        body["patient"]["family_name"] = json!(family);
+        let (s, created) = gp.post("/referrals", &body).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+            gp.upload(&id, kind, common::photo(i as u64 + 1, 0.0)).await;
+        }
+        let (s, b) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        consultant.post(&format!("/referrals/{id}/claim"), &json!({})).await;
+        let (s, b) = consultant
+            .post(&format!("/referrals/{id}/outcome"), &json!({"code": "advice_management_plan", "management_plan": "Emollients twice daily."}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        for kind in ["gp", "patient", "patient-large-print"] {
+            let r = gp.client.get(format!("{}/referrals/{id}/letters/{kind}?format=pdf", gp.base)).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let text = pdf_text(&r.bytes().await.unwrap());
+            let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains(&format!("{given} {family}")), "{kind} letter for {given} {family}:\n{text}");
+        }
+    }
+}
