@@ -44,6 +44,8 @@ pub struct Change {
     pub event: Option<EventRecord>,
     pub message: Option<Message>,
     pub notices: Vec<telederm_store::OutboxMessage>,
+    /// Patient links the notices carry (the status link in a message to the patient).
+    pub links: Vec<telederm_store::patient_links::PatientLink>,
 }
 
 /// Loads the referral for a write, lets `decide` work out the change (writing nothing), then
@@ -63,7 +65,7 @@ where
     let result = match decide(r).await {
         Ok((mut r, change)) => {
             let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
-            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &entry).await {
+            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &change.links, &entry).await {
                 Ok(_) => return Ok(r),
                 Err(e) => Err(Error::from(e)),
             }
@@ -434,8 +436,10 @@ pub async fn transition(
         body,
         created_at: now,
     });
-    let notices = crate::notices::for_action(state, r, action, user).await?;
-    Ok(Change { event: Some(event), message, notices })
+    let mut notices = crate::notices::for_action(state, r, action, user).await?;
+    let (patient_notice, links) = crate::notices::for_patient(state, r, action, user).unzip();
+    notices.extend(patient_notice);
+    Ok(Change { event: Some(event), message, notices, links: links.into_iter().collect() })
 }
 
 pub async fn claim(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -625,6 +629,9 @@ pub struct ListItem {
     /// The due date is past the official bank-holiday data: computed from the statutory rules, a
     /// bank holiday proclaimed later could move it.
     pub due_date_provisional: bool,
+    /// Telederm cannot reach the patient (no email, and no text message possible): the GP must
+    /// tell them about the referral and its outcome themselves.
+    pub patient_unreachable: bool,
 }
 
 pub fn with_flags(state: &App, items: Vec<telederm_store::ReferralSummary>) -> Vec<ListItem> {
@@ -639,6 +646,7 @@ pub fn with_flags(state: &App, items: Vec<telederm_store::ReferralSummary>) -> V
                 overdue: open && s.due_date.is_some_and(|d| d < today),
                 due_today: open && s.due_date == Some(today),
                 due_date_provisional: s.due_date.is_some_and(|d| calendar.is_provisional(d)),
+                patient_unreachable: crate::notices::patient_unreachable(state, s.patient_contact, s.status),
                 summary: s,
             }
         })

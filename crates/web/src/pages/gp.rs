@@ -87,6 +87,8 @@ pub struct Row {
     pub draft: bool,
     pub priority: &'static str,
     pub claimable: bool,
+    /// Telederm cannot contact the patient: the GP must tell them.
+    pub patient_unreachable: bool,
 }
 
 pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
@@ -108,6 +110,7 @@ pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
             draft: i.summary.status == ReferralStatus::Draft,
             priority: priority_label(i.summary.priority),
             claimable: i.summary.status == ReferralStatus::Submitted,
+            patient_unreachable: i.patient_unreachable,
         })
         .collect()
 }
