@@ -176,6 +176,18 @@ impl Store {
         Ok(ids)
     }
 
+    /// Creates a patient link with its notifications (the link sent to the patient) and its audit
+    /// entry, in one transaction.
+    pub async fn create_patient_link_notifying(&self, link: &crate::patient_links::PatientLink, notifications: &[OutboxMessage], audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        crate::patient_links::insert_patient_link_in(&mut w, link).await?;
+        for m in notifications {
+            insert_outbox(&mut w, m).await?;
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     pub async fn get_outbox(&self, id: uuid::Uuid) -> Result<OutboxRecord> {
         let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
             .bind(id.to_string())

@@ -76,18 +76,6 @@ fn link_from_row(row: &AnyRow) -> Result<PatientLink> {
 }
 
 impl Store {
-    /// Creates a link with its notifications (the link sent to the patient) and its audit entry,
-    /// in one transaction.
-    pub async fn create_patient_link_notifying(&self, link: &PatientLink, notifications: &[crate::OutboxMessage], audit: &NewAuditEntry) -> Result<()> {
-        let mut w = self.begin_write().await?;
-        insert_patient_link_in(&mut w, link).await?;
-        for m in notifications {
-            crate::outbox::insert_outbox(&mut w, m).await?;
-        }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
-        w.commit().await
-    }
-
     pub async fn patient_link_by_token_hash(&self, token_hash: &str) -> Result<Option<PatientLink>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE token_hash = $1"))
             .bind(token_hash)
