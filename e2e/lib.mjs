@@ -49,7 +49,7 @@ export async function startServer() {
     if (role && password) creds[role] = { email, password };
   }
   return {
-    base, creds, log: () => log,
+    base, creds, dataDir, log: () => log,
     async stop() { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); rmSync(dataDir, { recursive: true, force: true }); },
   };
 }

@@ -10,6 +10,11 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
   echo "e2e: installing chromium (apt)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
+# The status-link journey reads the patient's message from the outbox with the sqlite3 shell.
+if ! command -v sqlite3 >/dev/null; then
+  echo "e2e: installing sqlite3 (apt)"
+  apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
+fi
 
 cd "$here"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then

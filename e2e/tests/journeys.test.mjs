@@ -1,9 +1,10 @@
 // End-to-end journeys in real Chromium: GP referral with photos, consultant outcome, GP reads it,
-// patient upload link on a phone, admin dashboard. axe-core runs on every page; screenshots go to
+// patient upload link on a phone, patient status link in two browsers, admin dashboard. axe-core runs on every page; screenshots go to
 // e2e/screenshots/; no request may leave the deployment.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, launchBrowser, newPage, newReport, check, makePhotos, nhsNumber } from '../lib.mjs';
@@ -295,7 +296,7 @@ test('patient opens an upload link on a phone, fails the date of birth once, pas
     }
     await check(phone, report, 'patient-photos-checked');
     await phone.getByRole('button', { name: 'I have finished' }).click();
-    await phone.getByRole('heading', { name: 'Thank you' }).waitFor();
+    await phone.getByText('Thank you. Your photos have been sent to your GP practice.').waitFor();
     await check(phone, report, 'patient-status');
 
     // The GP sees the patient's photos on the draft.
@@ -304,6 +305,81 @@ test('patient opens an upload link on a phone, fails the date of birth once, pas
   });
 });
 
+/** Signs in through the JSON API (as a GP system would); returns a fetch bound to the session. */
+async function apiAs(who) {
+  const { email, password } = server.creds[who];
+  const r = await fetch(`${server.base}/api/v1/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  assert.equal(r.status, 200);
+  const cookie = r.headers.get('set-cookie').split(';')[0];
+  return async (path, init = {}) => {
+    const res = await fetch(`${server.base}/api/v1${path}`, { ...init, headers: { ...(init.headers || {}), cookie } });
+    const body = await res.json();
+    assert.ok(res.ok, `${path}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+}
+
+test('patient opens the status page in a second browser after verifying in a first', async () => {
+  await timed('patient-status', async () => {
+    // A referral for a patient with an email address, sent through the API with three photos.
+    const api = await apiAs('referrer');
+    const json = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const dob = '1985-07-09';
+    const draft = await api('/referrals', json({
+      service_id: 'hackney-rash', route: 'ras', priority: 'routine',
+      patient: { nhs_number: nhsNumber(616161), given_name: 'Nadia', family_name: 'Okafor', date_of_birth: dob, sex: 'female', postcode: 'E8 1DY', contact: { email: 'nadia@example.org' } },
+      history: { presenting_complaint: 'Itchy rash on both forearms', duration: '2 months', body_sites: ['arm'], treatments_tried: 'Emollients', relevant_history: '', medication: 'None', allergies: 'NKDA' },
+      consent: { given_by: 'patient', method: 'verbal', direct_care: true, teaching: false, research: false },
+      eligibility_answers: {
+        referral_date: new Date().toISOString().slice(0, 10), patient: { date_of_birth: dob, postcode: 'E8 1DY' },
+        condition: 'rash', lesion_count: 0, body_sites: ['arm'], meets_2ww_criteria: false, extreme_psychological_distress: false,
+        widespread: false, severe_or_systemic_or_urgent: false, imaging_practical: true, safeguarding_concerns: false,
+        has_capacity_to_consent: true, best_interests_referral: false, consent_given: true, known_chronic_inflammatory_condition: false,
+        face_identifiable_in_images: false, dermoscopic_images: false, images_taken_by: 'clinician', seen_face_to_face: true,
+      },
+    }));
+    for (const [kind, file] of [['locator', photos.sharp1], ['close_up', photos.sharp2], ['close_up', photos.sharp3]]) {
+      const form = new FormData();
+      form.append('kind', kind);
+      form.append('file', new Blob([readFileSync(file)], { type: 'image/jpeg' }), 'photo.jpg');
+      await api(`/referrals/${draft.id}/photos`, { method: 'POST', body: form });
+    }
+    await api(`/referrals/${draft.id}/submit`, json({}));
+    // The message to the patient waits in the outbox (no notifier here) with its link.
+    const link = execFileSync('sqlite3', [join(server.dataDir, 'telederm.db'),
+      `SELECT link FROM outbox WHERE referral_id = '${draft.id}' AND template = 'patient_referral_sent'`]).toString().trim();
+    assert.match(link, new RegExp(`^${server.base}/p/[0-9a-f]{64}$`));
+
+    const sent = 'Your request has been sent to a skin specialist';
+    const verify = async (page, name) => {
+      await page.goto(link);
+      await page.getByRole('heading', { name: 'See how your skin review is going' }).waitFor();
+      await check(page, report, `${name}-verify`);
+      assert.equal(await page.getByText('Okafor').count(), 0, 'nothing about the patient before the date of birth');
+      await page.getByLabel('Day').fill('9');
+      await page.getByLabel('Month').fill('7');
+      await page.getByLabel('Year').fill('1985');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByRole('heading', { name: sent }).waitFor();
+      await check(page, report, `${name}-status`);
+    };
+    // The phone passes the check, then a laptop (another browser context: no shared cookies) does too.
+    const phone = await newPage(browser, server.base, report, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await verify(phone, 'patient-status-phone');
+    const laptop = await newPage(browser, server.base, report);
+    await verify(laptop, 'patient-status-laptop');
+    // The phone's visit is still open.
+    await phone.reload();
+    await phone.getByRole('heading', { name: sent }).waitFor();
+
+    // Rosa Lindqvist gave no email or mobile number: her GP is told to tell her themselves.
+    const gp = shared.gp;
+    await gp.goto(`${server.base}/referrals`);
+    await gp.locator('tr').filter({ hasText: 'Rosa Lindqvist' }).getByText('Patient cannot be contacted by Telederm: tell them yourself').waitFor();
+    assert.equal(await gp.locator('tr').filter({ hasText: 'Nadia Okafor' }).locator('[data-patient-unreachable]').count(), 0);
+    await check(gp, report, 'gp-my-referrals-unreachable-tag');
+  });
+});
 
 test('admin sees the dashboard counts change', async () => {
   await timed('admin-after', async () => {

@@ -51,7 +51,7 @@ impl Actor {
 
     /// A patient using an upload link (they have no account; the link is the record).
     pub fn patient_link() -> Actor {
-        Actor { id: None, label: "patient (upload link)".into(), role: Some("patient".into()), organisation_id: None }
+        Actor { id: None, label: "patient (link)".into(), role: Some("patient".into()), organisation_id: None }
     }
 
     /// The operator at the command line, who has no user account here: `cli (<login name>)`.

@@ -111,6 +111,7 @@ catalogue! {
     DimensionsExceedLimit = "dimensions_exceed_limit", 422, "The photo's width or height is beyond the intake limit.";
     ImageTooLargeToProcess = "image_too_large_to_process", 413, "Decoding the photo needs more memory than the node's whole intake budget.";
     IntakeBusy = "intake_busy", 503, "Photo intake is at its memory budget; retry after Retry-After seconds.";
+    LinkUnavailable = "link_unavailable", 404, "A patient's link is unknown, expired or cancelled (a status link ends 30 days after the outcome); the page tells the patient to contact their GP practice.";
     LinksNotOffered = "links_not_offered", 409, "The service does not offer patient upload links, or the referral cannot take one now.";
 
     // The system.

@@ -11,7 +11,8 @@
 //! |---|---|
 //! | [`referrals`] | create and edit a draft, submit, claim, request information, reply, record an outcome, withdraw, close, lists |
 //! | [`photos`] | upload (intake, quality check, blobs), delete, read |
-//! | [`patient_links`] | create, revoke and use a patient's photo upload link |
+//! | [`patient_links`] | create, revoke and use a patient's photo upload link, open a status link |
+//! | [`links`] | patient link records and addresses (upload and status links) |
 //! | [`users`] | create organisations and users, set passwords, link single sign-on identities |
 //! | [`imports`] | a GP system's FHIR Bundle as the caller's draft |
 //! | [`notices`] | who is told what when a referral changes (outbox rows in the change's transaction) |
@@ -22,6 +23,7 @@ pub mod credentials;
 pub mod error;
 pub mod imports;
 pub mod intake;
+pub mod links;
 pub mod metrics;
 pub mod notices;
 pub mod patient_links;

@@ -1,42 +1,39 @@
-//! Patient upload links. The practice creates a link for one referral; the patient opens it on
-//! their phone, confirms their date of birth, uploads photos (each checked at once) and finishes.
+//! Patient links. An upload link: the practice creates it for one referral; the patient opens it
+//! on their phone, confirms their date of birth, uploads photos (each checked at once) and
+//! finishes. A status link: sent in every message to the patient ([`crate::notices::for_patient`]);
+//! after the date of birth it shows the referral's progress in plain English.
 //!
 //! Security: the token has 256 bits of randomness and only its SHA-256 is stored; a link expires
-//! ([`LINK_DAYS`]), can be revoked, locks after [`MAX_DOB_FAILURES`] wrong dates of birth, takes
-//! at most [`MAX_LINK_PHOTOS`] photos, and works only while the referral accepts photos. After the
-//! date of birth matches, a separate random secret (its hash stored on the link) proves it for the
-//! rest of the visit. Every use of a link is in the audit trail (ids only).
+//! (an upload link after [`links::UPLOAD_LINK_DAYS`]; a status link [`links::STATUS_DAYS_AFTER_END`]
+//! days after the outcome, rejection or withdrawal), can be revoked, and locks after
+//! [`MAX_DOB_FAILURES`] wrong dates of birth, counted across every browser. An upload link takes
+//! at most [`MAX_LINK_PHOTOS`] photos and only while the referral accepts them. Each browser whose
+//! date of birth matched gets its own random secret (only its hash stored, for [`VISIT_MINUTES`]),
+//! so the patient can open the link on several devices. Every use of a link is in the audit trail
+//! (ids only).
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use telederm_domain::organisation::User;
 use telederm_domain::policy::{ImageSource, PhotoKind};
-use telederm_store::patient_links::PatientLink;
+use telederm_domain::referral::ReferralStatus;
+use telederm_store::patient_links::{LinkPurpose, PatientLink};
 use telederm_store::{AuditOutcome, PhotoRecord};
 
 use crate::access::Capability;
 use crate::audit::{self, Actor, Target};
-use crate::credentials::{constant_time_eq, new_token, token_hash};
+use crate::credentials::{new_token, token_hash};
 use crate::error::{Code, Error, Result};
+use crate::links::{self, NewLink};
 use crate::{App, notices, referrals};
 
-pub const LINK_DAYS: i64 = 7;
 pub const MAX_DOB_FAILURES: i64 = 5;
 pub const MAX_LINK_PHOTOS: i64 = 5;
-
-/// A link just made: its record and the token (shown once, never stored).
-pub struct NewLink {
-    pub link: PatientLink,
-    pub token: String,
-}
-
-/// The address a patient opens for a token.
-pub fn link_url(state: &App, token: &str) -> String {
-    format!("{}/p/{token}", state.config.public_url.trim_end_matches('/'))
-}
+/// How long a browser stays verified after its date of birth matched (its cookie's life too).
+pub const VISIT_MINUTES: i64 = 60;
 
 /// Creates an upload link for a referral the user may add photos to, and (in the same
 /// transaction) the message that sends it to the patient when they gave an email address, or a
-/// phone number and the notifier sends text messages; the practice also sees it to pass on by hand.
+/// UK mobile number and the notifier sends text messages; the practice also sees it to pass on by hand.
 pub async fn create(state: &App, user: &User, referral_id: &str) -> Result<NewLink> {
     let r = referrals::load(state, user, referral_id, Capability::UploadPhoto).await?;
     let policy = state.policy(&r.service_id)?;
@@ -46,26 +43,9 @@ pub async fn create(state: &App, user: &User, referral_id: &str) -> Result<NewLi
     if !r.status.accepts_photos() {
         return Err(Error::new(Code::PhotosLocked, "Patient links can be sent only for a draft or when the consultant asks for more photos."));
     }
-    let (token, hash) = new_token();
-    let now = state.now();
-    let link = PatientLink {
-        id: uuid::Uuid::new_v4(),
-        token_hash: hash,
-        referral_id: r.id,
-        created_by: Some(user.id),
-        created_at: now,
-        expires_at: now + Duration::days(LINK_DAYS),
-        revoked_at: None,
-        failed_attempts: 0,
-        locked_at: None,
-        session_hash: None,
-        verified_at: None,
-        max_photos: MAX_LINK_PHOTOS,
-        photos_uploaded: 0,
-        submitted_at: None,
-    };
+    let NewLink { link, token } = links::new_link(state, &r, LinkPurpose::Upload, Some(user.id), MAX_LINK_PHOTOS);
     let notices: Vec<_> =
-        notices::to_patient(state, &r, telederm_domain::notification::Template::PatientPhotoRequest, link_url(state, &token), &link.id.to_string()).into_iter().collect();
+        notices::to_patient(state, &r, telederm_domain::notification::Template::PatientPhotoRequest, links::url(state, &token), &link.id.to_string()).into_iter().collect();
     let target = Target::within("patient_link", link.id, r.id);
     let entry = audit::entry(&Actor::user(user), "patient_link.create", target.clone(), AuditOutcome::Allowed, "");
     let result = state.store.create_patient_link_notifying(&link, &notices, &entry).await.map_err(Error::from);
@@ -92,10 +72,13 @@ pub async fn revoke(state: &App, user: &User, referral_id: &str, link_id: &str) 
     result
 }
 
-/// The one answer for any link that cannot be used: it says nothing about why (or whose), so a
-/// guessed or old link learns nothing.
+/// The one answer for any link that cannot be used (unknown, expired, revoked): it says nothing
+/// about why (or whose), so a guessed or old link learns nothing, and tells the patient whom to ask.
 pub fn unavailable() -> Error {
-    Error::not_found("upload link (it may have expired or been cancelled: ask your GP practice for a new one)")
+    Error::new(
+        Code::LinkUnavailable,
+        "This link has expired or is no longer in use. Contact your GP practice: they can tell you about your request, and send you a new link if you need one.",
+    )
 }
 
 /// The link a token opens; an unknown token is refused (and recorded) as [`unavailable`].
@@ -121,19 +104,28 @@ async fn link_audit(state: &App, link: &PatientLink, action: &str, outcome: Audi
     audit::record(state, &Actor::patient_link(), action, target, outcome, detail).await
 }
 
+/// When a status link stops working: [`links::STATUS_DAYS_AFTER_END`] days after its referral was
+/// answered, returned or withdrawn (the first event that ended it); `None` while it is open.
+pub async fn status_link_end(state: &App, link: &PatientLink) -> Result<Option<DateTime<Utc>>> {
+    let events = state.store.list_events(link.referral_id).await?;
+    let ended = events.iter().find(|e| matches!(e.to_status, ReferralStatus::OutcomeIssued | ReferralStatus::Rejected | ReferralStatus::Withdrawn));
+    Ok(ended.map(|e| e.at + Duration::days(links::STATUS_DAYS_AFTER_END)))
+}
+
 /// Whether the link can be used now; when not (expired, revoked, locked, finished), the refusal
 /// to answer, recorded with the reason.
 pub async fn check_usable(state: &App, link: &PatientLink, action: &str) -> Result<()> {
     let now = state.now();
-    if link.is_usable(now) {
-        return Ok(());
-    }
     let why = if link.revoked_at.is_some() {
         "revoked"
     } else if link.locked_at.is_some() {
         "locked"
     } else if link.expires_at <= now {
         "expired"
+    } else if link.purpose == LinkPurpose::Status && status_link_end(state, link).await?.is_some_and(|end| end <= now) {
+        "expired (the referral ended more than 30 days ago)"
+    } else if link.is_usable(now) {
+        return Ok(());
     } else {
         "not usable"
     };
@@ -141,25 +133,25 @@ pub async fn check_usable(state: &App, link: &PatientLink, action: &str) -> Resu
     Err(unavailable())
 }
 
-/// Whether `secret` is the one this link's date-of-birth check handed out.
-pub fn verified(link: &PatientLink, secret: Option<&str>) -> bool {
-    match (&link.session_hash, secret) {
-        (Some(h), Some(c)) => constant_time_eq(h.as_bytes(), token_hash(c).as_bytes()),
-        _ => false,
+/// Whether `secret` (a browser's cookie) is an open visit to this link: its date of birth matched.
+pub async fn verified(state: &App, link: &PatientLink, secret: Option<&str>) -> Result<bool> {
+    match secret.filter(|s| !s.is_empty()) {
+        Some(s) => Ok(state.store.patient_link_visit_open(link.id, &token_hash(s), state.now()).await?),
+        None => Ok(false),
     }
 }
 
 /// What a date-of-birth check found.
 pub enum DobCheck {
-    /// It matched: the secret that proves it for the rest of the visit.
+    /// It matched: the secret that proves it for the rest of this browser's visit.
     Verified { secret: String },
     /// It did not: this many tries are left.
     Wrong { left: i64 },
 }
 
-/// Checks the date of birth the patient gave against the referral's. A match hands out the
-/// visit's secret; a mismatch counts towards the lock, and the lock is answered `forbidden`.
-/// Each is written with its audit entry in one transaction.
+/// Checks the date of birth the patient gave against the referral's. A match hands this browser
+/// its own visit's secret (other browsers' visits stay open); a mismatch counts towards the lock,
+/// and the lock is answered `forbidden`. Each is written with its audit entry in one transaction.
 pub async fn verify_dob(state: &App, link: &PatientLink, given: NaiveDate) -> Result<DobCheck> {
     check_usable(state, link, "patient_link.verify").await?;
     let r = state.store.get_referral(link.referral_id).await?;
@@ -167,7 +159,7 @@ pub async fn verify_dob(state: &App, link: &PatientLink, given: NaiveDate) -> Re
     if given == r.patient.date_of_birth {
         let (secret, hash) = new_token();
         let entry = link_entry(link, "patient_link.verify", AuditOutcome::Allowed, "date of birth matched");
-        state.store.verify_patient_link(link.id, &hash, now, &entry).await?;
+        state.store.verify_patient_link(link.id, &hash, now, now + Duration::minutes(VISIT_MINUTES), &entry).await?;
         return Ok(DobCheck::Verified { secret });
     }
     let after = state
@@ -216,7 +208,8 @@ pub enum LinkUpload {
 pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec<u8>) -> Result<LinkUpload> {
     check_usable(state, link, "photo.upload").await?;
     let r = state.store.get_referral(link.referral_id).await?;
-    if !r.status.accepts_photos() {
+    // A status link shows progress only: photos come through an upload link the practice sends.
+    if link.purpose != LinkPurpose::Upload || !r.status.accepts_photos() {
         return Err(unavailable());
     }
     if !state.store.take_patient_link_photo(link.id).await? {
@@ -233,6 +226,9 @@ pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec
 
 /// The patient has finished: the link takes no more photos.
 pub async fn finish(state: &App, link: &PatientLink) -> Result<()> {
+    if link.purpose != LinkPurpose::Upload {
+        return Err(unavailable());
+    }
     let entry = link_entry(link, "patient_link.submit", AuditOutcome::Allowed, "");
     let r = state.store.get_referral(link.referral_id).await?;
     let alert = crate::notices::patient_photos_arrived(state, &r, link.id).await?;

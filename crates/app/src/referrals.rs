@@ -45,6 +45,8 @@ pub struct Change {
     pub event: Option<EventRecord>,
     pub message: Option<Message>,
     pub notices: Vec<telederm_store::OutboxMessage>,
+    /// Patient links the notices carry (the status link in a message to the patient).
+    pub links: Vec<telederm_store::patient_links::PatientLink>,
 }
 
 /// Loads the referral for a write, lets `decide` work out the change (writing nothing), then
@@ -64,7 +66,7 @@ where
     let result = match decide(r).await {
         Ok((mut r, change)) => {
             let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
-            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &entry).await {
+            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &change.links, &entry).await {
                 Ok(_) => return Ok(r),
                 Err(e) => Err(Error::from(e)),
             }
@@ -487,8 +489,10 @@ pub async fn transition(
         body,
         created_at: now,
     });
-    let notices = crate::notices::for_action(state, r, action, user).await?;
-    Ok(Change { event: Some(event), message, notices })
+    let mut notices = crate::notices::for_action(state, r, action, user).await?;
+    let (patient_notice, links) = crate::notices::for_patient(state, r, action, user).unzip();
+    notices.extend(patient_notice);
+    Ok(Change { event: Some(event), message, notices, links: links.into_iter().collect() })
 }
 
 pub async fn claim(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -794,6 +798,9 @@ pub struct ListItem {
     pub clock_paused: bool,
     /// What the list calls out, most urgent first ([`telederm_domain::flags::flags`]).
     pub flags: Vec<Flag>,
+    /// Telederm cannot reach the patient (no email, and no text message possible): the GP must
+    /// tell them about the referral and its outcome themselves.
+    pub patient_unreachable: bool,
 }
 
 /// Whether `r`'s service clock is stopped now (awaiting the referrer, in a service that pauses).
@@ -826,6 +833,7 @@ pub fn with_flags(state: &App, items: Vec<telederm_store::ReferralSummary>) -> V
                 due_date_provisional: s.due_date.is_some_and(|d| calendar.is_provisional(d)),
                 clock_paused: paused,
                 flags,
+                patient_unreachable: crate::notices::patient_unreachable(state, s.patient_contact, s.status),
                 summary: s,
             }
         })

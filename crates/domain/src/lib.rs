@@ -14,6 +14,7 @@ pub mod organisation;
 pub mod outcome;
 pub mod password;
 pub mod patient;
+pub mod patient_status;
 pub mod policy;
 pub mod referral;
 pub mod retention;

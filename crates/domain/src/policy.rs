@@ -337,6 +337,19 @@ pub struct PracticeTarget {
     pub working_days: u32,
 }
 
+/// What the patient's status page says once the specialist has answered (`outcome_for_patient`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeForPatient {
+    /// The GP practice has the answer and will contact the patient to talk about it: the page
+    /// shows no outcome (the seeds: "Your GP will then contact you to discuss the outcome").
+    #[default]
+    GpDiscussesFirst,
+    /// The page shows what happens next in the words of the patient letter
+    /// (`outcome::next_step(..).patient_told`); never the diagnosis or the plan.
+    ShownToPatient,
+}
+
 /// A teledermatology service's rules, as data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -357,6 +370,10 @@ pub struct ServicePolicy {
     /// The patient is told directly about their care pathway, diagnosis and plan.
     #[serde(default)]
     pub patient_kept_informed: bool,
+    /// Once the specialist has answered, whether the patient's status page shows what happens
+    /// next (the patient letter's wording) or says their GP practice will contact them first.
+    #[serde(default)]
+    pub outcome_for_patient: OutcomeForPatient,
     /// A photo whose upright short side is below this is refused (`low_resolution`, reject).
     pub min_photo_short_side_px: u32,
     /// A photo whose short side is at least this passes the resolution check without a warning;

@@ -57,7 +57,7 @@ impl AuditOutcome {
 pub struct NewAuditEntry {
     /// The user's id; `None` for a patient using an upload link, the command line or a job.
     pub actor_id: Option<String>,
-    /// Who, for a person reading the log: the user's email, `patient (upload link)`, `cli`,
+    /// Who, for a person reading the log: the user's email, `patient (link)`, `cli`,
     /// `job:retention_purge`.
     pub actor_label: String,
     pub actor_role: Option<String>,

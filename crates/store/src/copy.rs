@@ -22,6 +22,7 @@ const TABLES: &[(&str, &str)] = &[
     ("photos", "id"),
     ("messages", "id"),
     ("patient_links", "id"),
+    ("patient_link_visits", "secret_hash"),
     ("referral_events", "seq"),
     ("jobs", "id"),
     ("outbox", "id"),

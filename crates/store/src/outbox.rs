@@ -20,10 +20,10 @@ use crate::{Result, Store, StoreError, WriteTx};
 /// The job kind that delivers one outbox message; its payload is `{"outbox_id": "…"}`.
 pub const SEND_NOTIFICATION_JOB: &str = "send_notification";
 
-/// The template whose link is a credential (a patient's upload link with its token): the link is
-/// replaced by [`SENT_SECRET_LINK`] once the message is sent.
-pub const SECRET_LINK_TEMPLATE: Template = Template::PatientPhotoRequest;
-pub const SENT_SECRET_LINK: &str = "(upload link sent; not kept)";
+/// The templates whose link is a credential (a patient's upload or status link with its token):
+/// the link is replaced by [`SENT_SECRET_LINK`] once the message is sent.
+pub const SECRET_LINK_TEMPLATES: [Template; 3] = [Template::PatientPhotoRequest, Template::PatientReferralSent, Template::PatientResponseReady];
+pub const SENT_SECRET_LINK: &str = "(patient link sent; not kept)";
 
 pub use telederm_domain::notification::{Channel, Template};
 
@@ -131,11 +131,12 @@ impl Store {
         message: Option<&Message>,
         notifications: &[OutboxMessage],
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, None).await
+        self.write_change(r, event, message, notifications, &[], None).await
     }
 
     /// One state change as one transaction: the referral (with its version check), its event,
-    /// message and notifications, **and its audit entry**. If any part fails (the audit append
+    /// message and notifications, the patient links its notifications carry (a status link in a
+    /// message to the patient), **and its audit entry**. If any part fails (the audit append
     /// included), nothing of it is written. Bumps `r.version` on success.
     pub async fn apply_change(
         &self,
@@ -143,9 +144,10 @@ impl Store {
         event: Option<&EventRecord>,
         message: Option<&Message>,
         notifications: &[OutboxMessage],
+        links: &[crate::patient_links::PatientLink],
         audit: &crate::NewAuditEntry,
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, Some(audit)).await
+        self.write_change(r, event, message, notifications, links, Some(audit)).await
     }
 
     async fn write_change(
@@ -154,10 +156,14 @@ impl Store {
         event: Option<&EventRecord>,
         message: Option<&Message>,
         notifications: &[OutboxMessage],
+        links: &[crate::patient_links::PatientLink],
         audit: Option<&crate::NewAuditEntry>,
     ) -> Result<Vec<uuid::Uuid>> {
         let mut w = self.begin_write().await?;
         crate::referrals::write_referral_update(&mut w, r, event, message).await?;
+        for link in links {
+            crate::patient_links::insert_patient_link_in(&mut w, link).await?;
+        }
         let mut ids = Vec::new();
         for m in notifications {
             ids.extend(insert_outbox(&mut w, m).await?);
@@ -168,6 +174,18 @@ impl Store {
         w.commit().await?;
         r.version += 1;
         Ok(ids)
+    }
+
+    /// Creates a patient link with its notifications (the link sent to the patient) and its audit
+    /// entry, in one transaction.
+    pub async fn create_patient_link_notifying(&self, link: &crate::patient_links::PatientLink, notifications: &[OutboxMessage], audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        crate::patient_links::insert_patient_link_in(&mut w, link).await?;
+        for m in notifications {
+            insert_outbox(&mut w, m).await?;
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
     }
 
     pub async fn get_outbox(&self, id: uuid::Uuid) -> Result<OutboxRecord> {
@@ -202,13 +220,15 @@ impl Store {
         let mut w = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE outbox SET state = 'sent', sent_at = $1, provider_reference = $2,
-                link = CASE WHEN template = $4 THEN $5 ELSE link END
+                link = CASE WHEN template IN ($4, $5, $6) THEN $7 ELSE link END
              WHERE id = $3 AND state = 'pending'",
         )
         .bind(ts(now))
         .bind(provider_reference)
         .bind(id.to_string())
-        .bind(SECRET_LINK_TEMPLATE.name())
+        .bind(SECRET_LINK_TEMPLATES[0].name())
+        .bind(SECRET_LINK_TEMPLATES[1].name())
+        .bind(SECRET_LINK_TEMPLATES[2].name())
         .bind(SENT_SECRET_LINK)
         .execute(&mut *w.tx)
         .await?;

@@ -1,29 +1,41 @@
-//! Patient upload links: one referral each, found by the hash of the token in the link, expiring,
-//! revocable, locked after repeated wrong dates of birth, and limited in how many photos they take.
+//! Patient links: one referral each, found by the hash of the token in the link, expiring,
+//! revocable and locked after repeated wrong dates of birth. An upload link takes a limited number
+//! of photos; a status link shows the referral's progress. Each browser whose date of birth
+//! matched holds its own visit (only the hash of its secret is stored).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use telederm_domain::{ReferralId, UserId};
 
-use crate::codec::{parse_ts, ts, unique_violation, uuid};
+use crate::codec::{name, parse_name, parse_ts, ts, unique_violation, uuid};
 use crate::audit::NewAuditEntry;
 use crate::{Result, Store, StoreError};
 
-/// A patient upload link as stored (never the token itself).
+/// What a patient link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    /// The practice asks for photos.
+    Upload,
+    /// The link in a message to the patient: their request's progress.
+    Status,
+}
+
+/// A patient link as stored (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatientLink {
     pub id: uuid::Uuid,
     pub token_hash: String,
     pub referral_id: ReferralId,
+    pub purpose: LinkPurpose,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub failed_attempts: i64,
     pub locked_at: Option<DateTime<Utc>>,
-    /// Hash of the cookie given to the patient once their date of birth matched.
-    pub session_hash: Option<String>,
+    /// When a date of birth last matched.
     pub verified_at: Option<DateTime<Utc>>,
     pub max_photos: i64,
     pub photos_uploaded: i64,
@@ -37,8 +49,8 @@ impl PatientLink {
     }
 }
 
-const COLUMNS: &str = "id, token_hash, referral_id, created_by, created_at, expires_at, revoked_at, failed_attempts, locked_at, \
-                       session_hash, verified_at, max_photos, photos_uploaded, submitted_at";
+const COLUMNS: &str = "id, token_hash, referral_id, purpose, created_by, created_at, expires_at, revoked_at, failed_attempts, locked_at, \
+                       verified_at, max_photos, photos_uploaded, submitted_at";
 
 fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.get::<Option<String>, _>(col).as_deref().map(parse_ts).transpose()
@@ -49,13 +61,13 @@ fn link_from_row(row: &AnyRow) -> Result<PatientLink> {
         id: uuid(row.get::<String, _>("id").as_str())?,
         token_hash: row.get("token_hash"),
         referral_id: uuid(row.get::<String, _>("referral_id").as_str())?,
+        purpose: parse_name(row.get::<String, _>("purpose").as_str())?,
         created_by: row.get::<Option<String>, _>("created_by").as_deref().map(uuid).transpose()?,
         created_at: parse_ts(row.get::<String, _>("created_at").as_str())?,
         expires_at: parse_ts(row.get::<String, _>("expires_at").as_str())?,
         revoked_at: opt_ts(row, "revoked_at")?,
         failed_attempts: row.get("failed_attempts"),
         locked_at: opt_ts(row, "locked_at")?,
-        session_hash: row.get("session_hash"),
         verified_at: opt_ts(row, "verified_at")?,
         max_photos: row.get("max_photos"),
         photos_uploaded: row.get("photos_uploaded"),
@@ -64,31 +76,6 @@ fn link_from_row(row: &AnyRow) -> Result<PatientLink> {
 }
 
 impl Store {
-    /// Creates a link with its notifications (the link sent to the patient) and its audit entry,
-    /// in one transaction.
-    pub async fn create_patient_link_notifying(&self, link: &PatientLink, notifications: &[crate::OutboxMessage], audit: &NewAuditEntry) -> Result<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO patient_links (id, token_hash, referral_id, created_by, created_at, expires_at, failed_attempts, max_photos, photos_uploaded)
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0)",
-        )
-        .bind(link.id.to_string())
-        .bind(&link.token_hash)
-        .bind(link.referral_id.to_string())
-        .bind(link.created_by.map(|u| u.to_string()))
-        .bind(ts(link.created_at))
-        .bind(ts(link.expires_at))
-        .bind(link.max_photos)
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| unique_violation(e, "a patient link with this token"))?;
-        for m in notifications {
-            crate::outbox::insert_outbox(&mut w, m).await?;
-        }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
-        w.commit().await
-    }
-
     pub async fn patient_link_by_token_hash(&self, token_hash: &str) -> Result<Option<PatientLink>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM patient_links WHERE token_hash = $1"))
             .bind(token_hash)
@@ -136,21 +123,48 @@ impl Store {
         Ok(after)
     }
 
-    /// Records a matching date of birth and the hash of the patient's cookie for this link, with
-    /// its audit entry.
-    pub async fn verify_patient_link(&self, id: uuid::Uuid, session_hash: &str, now: DateTime<Utc>, audit: &NewAuditEntry) -> Result<()> {
+    /// Records a matching date of birth and opens a visit for the browser that gave it (the hash
+    /// of its secret, until `visit_expires_at`), with its audit entry. Other browsers' visits stay.
+    pub async fn verify_patient_link(
+        &self,
+        id: uuid::Uuid,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+        visit_expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()> {
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE patient_links SET session_hash = $2, verified_at = $3 WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL")
+        let done = sqlx::query("UPDATE patient_links SET verified_at = $2 WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL")
             .bind(id.to_string())
-            .bind(session_hash)
             .bind(ts(now))
             .execute(&mut *w.tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the link is locked or revoked".into()));
         }
+        sqlx::query("INSERT INTO patient_link_visits (secret_hash, link_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(secret_hash)
+            .bind(id.to_string())
+            .bind(ts(now))
+            .bind(ts(visit_expires_at))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| unique_violation(e, "a visit with this secret"))?;
         crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
+    }
+
+    /// Whether a browser's secret (its hash) is a visit to this link that has not expired at `now`.
+    pub async fn patient_link_visit_open(&self, link: uuid::Uuid, secret_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query("SELECT expires_at FROM patient_link_visits WHERE secret_hash = $1 AND link_id = $2")
+            .bind(secret_hash)
+            .bind(link.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(parse_ts(r.get::<String, _>("expires_at").as_str())? > now),
+            None => Ok(false),
+        }
     }
 
     /// Takes one photo from the link's allowance; `false` when the allowance is used up.
@@ -222,4 +236,25 @@ impl Store {
         crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
+}
+
+/// Writes a new link inside a caller's transaction (an upload link with its message; a status
+/// link with the referral change whose message carries it).
+pub(crate) async fn insert_patient_link_in(w: &mut crate::WriteTx<'_>, link: &PatientLink) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO patient_links (id, token_hash, referral_id, purpose, created_by, created_at, expires_at, failed_attempts, max_photos, photos_uploaded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0)",
+    )
+    .bind(link.id.to_string())
+    .bind(&link.token_hash)
+    .bind(link.referral_id.to_string())
+    .bind(name(&link.purpose))
+    .bind(link.created_by.map(|u| u.to_string()))
+    .bind(ts(link.created_at))
+    .bind(ts(link.expires_at))
+    .bind(link.max_photos)
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| unique_violation(e, "a patient link with this token"))?;
+    Ok(())
 }

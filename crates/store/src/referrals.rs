@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use telederm_domain::patient::ContactKind;
 use telederm_domain::policy::{ImageSource, PhotoKind};
 use telederm_domain::referral::{Action, Message, Priority, Referral, ReferralStatus, Route};
 use telederm_domain::{OrganisationId, PhotoId, ReferralId, UserId};
@@ -32,6 +33,10 @@ pub struct ReferralSummary {
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub due_date: Option<NaiveDate>,
+    /// How Telederm can reach the patient (the list's "cannot be contacted" flag is made from it
+    /// and the notifier's abilities: `ListItem::patient_unreachable` in the API).
+    #[serde(skip)]
+    pub patient_contact: ContactKind,
     /// The last state-machine action applied (none while a draft was never sent).
     pub last_action: Option<Action>,
     /// When the patient last finished sending photos through an upload link.
@@ -116,7 +121,7 @@ pub struct EventRecord {
 }
 
 const SUMMARY_COLUMNS: &str = "id, service_id, route, priority, status, practice_id, referrer_id, assignee_id, \
-     patient_name, nhs_number, outcome_code, created_at, updated_at, submitted_at, due_date, last_action, patient_photos_at";
+     patient_name, nhs_number, outcome_code, created_at, updated_at, submitted_at, due_date, last_action, patient_photos_at, patient_contact";
 
 fn opt_uuid<T: From<uuid::Uuid>>(s: Option<String>) -> Result<Option<T>> {
     s.as_deref().map(uuid).transpose()
@@ -166,6 +171,7 @@ fn summary_from_row(r: &impl TextColumns) -> Result<ReferralSummary> {
         due_date: r.opt_text("due_date")?.as_deref().map(parse_date).transpose()?,
         last_action: r.opt_text("last_action")?.as_deref().map(parse_name).transpose()?,
         patient_photos_at: r.opt_text("patient_photos_at")?.as_deref().map(parse_ts).transpose()?,
+        patient_contact: parse_name(&r.text("patient_contact")?)?,
     })
 }
 
@@ -437,7 +443,7 @@ pub(crate) async fn write_referral_update(
             nhs_number = $6, patient_name = $7, patient_json = $8, history_json = $9, consent_json = $10,
             eligibility_answers_json = $11, eligibility_json = $12, conversion_authorised = $13,
             outcome_json = $14, outcome_code = $15, updated_at = $16, submitted_at = $17, due_date = $18,
-            last_action = COALESCE($21, last_action), ubrn = $22, version = version + 1
+            last_action = COALESCE($21, last_action), ubrn = $22, patient_contact = $23, version = version + 1
          WHERE id = $19 AND version = $20",
     )
     .bind(&r.service_id)
@@ -462,6 +468,7 @@ pub(crate) async fn write_referral_update(
     .bind(r.version)
     .bind(event.map(|e| name(&e.action)))
     .bind(r.ubrn.as_deref())
+    .bind(name(&r.patient.contact.kind()))
     .execute(&mut *w.tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -536,8 +543,8 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
         "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
             nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
             eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
-            submitted_at, due_date, version, ubrn)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+            submitted_at, due_date, version, ubrn, patient_contact)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
     )
     .bind(r.id.to_string())
     .bind(&r.service_id)
@@ -563,6 +570,7 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
     .bind(r.due_date.map(date))
     .bind(r.version)
     .bind(r.ubrn.as_deref())
+    .bind(name(&r.patient.contact.kind()))
     .execute(&mut *w.tx)
     .await?;
     Ok(())

@@ -64,7 +64,7 @@ async fn a_change_whose_audit_entry_fails_writes_nothing(db: &TestDatabase) {
 
     audit_fails(&store, true).await;
     let (mut r, event, message, notice) = change(&draft);
-    store.apply_change(&mut r, Some(&event), Some(&message), &[notice], &entry("referral.submit")).await.expect_err("the audit append fails");
+    store.apply_change(&mut r, Some(&event), Some(&message), &[notice], &[], &entry("referral.submit")).await.expect_err("the audit append fails");
     let stored = store.get_referral(draft.id).await.unwrap();
     assert_eq!((stored.status, stored.version), (ReferralStatus::Draft, draft.version), "the referral is as it was");
     assert!(store.list_events(draft.id).await.unwrap().is_empty(), "no event");
@@ -75,7 +75,7 @@ async fn a_change_whose_audit_entry_fails_writes_nothing(db: &TestDatabase) {
     // With the trail working again the same change commits whole, with its entry.
     audit_fails(&store, false).await;
     let (mut r, event, message, notice) = change(&draft);
-    store.apply_change(&mut r, Some(&event), Some(&message), &[notice], &entry("referral.submit")).await.unwrap();
+    store.apply_change(&mut r, Some(&event), Some(&message), &[notice], &[], &entry("referral.submit")).await.unwrap();
     assert_eq!(store.get_referral(draft.id).await.unwrap().status, ReferralStatus::Submitted);
     assert_eq!(store.list_events(draft.id).await.unwrap().len(), 1);
     assert_eq!(store.list_messages(draft.id).await.unwrap().len(), 1);

@@ -119,11 +119,13 @@ async fn patients_and_gps_are_emailed_a_link_and_nothing_clinical() {
     assert!(to_patient.iter().any(|s| s.contains("contacted the dermatology service")), "received: {to_patient:?}");
     assert!(to_patient.iter().any(|s| s.contains("update about your skin review")), "outcome ready: {to_patient:?}");
     assert!(to_patient.iter().any(|s| s.contains("Please send photos")), "photos needed: {to_patient:?}");
-    let upload = format!("{}/p/", server.base);
-    assert!(
-        messages.iter().any(|m| m.contains("Please send photos") && m.contains(&upload)),
-        "the photo request carries the patient's upload link"
-    );
+    let patient_page = format!("{}/p/", server.base);
+    for subject in ["Please send photos", "contacted the dermatology service", "update about your skin review"] {
+        assert!(
+            messages.iter().any(|m| to_of(m).contains(patient) && m.contains(subject) && m.contains(&patient_page)),
+            "the message {subject:?} carries a link to the patient's own page"
+        );
+    }
     let to_gp = subjects(gp_email);
     assert!(to_gp.iter().any(|s| s.contains("a response is ready")), "GP told of the outcome: {to_gp:?}");
     assert!(subjects(consultant_email).iter().any(|s| s.contains("on your worklist")), "consultant told of the new case");
@@ -156,6 +158,13 @@ async fn patients_and_gps_are_emailed_a_link_and_nothing_clinical() {
     let request = rows.iter().find(|m| m.template.name() == "patient_photo_request").expect("the photo request is in the outbox");
     assert_eq!(request.state, telederm_store::OutboxState::Sent);
     assert_eq!(request.link, telederm_store::outbox::SENT_SECRET_LINK);
+    // Nor are the status links in the messages about the referral.
+    let rows = store.list_outbox(telederm_domain::ReferralId::parse(&id).unwrap()).await.unwrap();
+    let to_patient: Vec<_> = rows.iter().filter(|m| m.recipient == patient).collect();
+    assert_eq!(to_patient.len(), 2, "received and answered: {to_patient:?}");
+    for m in to_patient {
+        assert_eq!((m.state, m.link.as_str()), (telederm_store::OutboxState::Sent, telederm_store::outbox::SENT_SECRET_LINK));
+    }
     store.close().await;
 }
 
@@ -529,7 +538,18 @@ async fn with_gov_uk_notify_a_patient_without_email_gets_a_text_message() {
     let body: serde_json::Value = serde_json::from_str(sms_request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["phone_number"], "07700 900123");
     assert_eq!(body["template_id"], "0d3c1a2b-0000-4000-8000-00000000abcd");
-    assert_eq!(body["personalisation"], json!({"link": format!("{}/", server.base)}), "only a link is personalised");
+    let link = body["personalisation"]["link"].as_str().expect("only a link is personalised").to_string();
+    assert_eq!(body["personalisation"].as_object().unwrap().len(), 1, "only a link is personalised: {body}");
+    assert!(link.starts_with(&format!("{}/p/", server.base)), "the text links to the patient's own page: {link}");
+    // The link opens the patient's status page after the date of birth, and the GP is not told
+    // that the patient cannot be reached.
+    let phone = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let page = phone.post(&link).form(&[("dob_day", "17"), ("dob_month", "5"), ("dob_year", "1980")]).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Your request has been sent to a skin specialist"));
+    let (_, list) = gp.get("/referrals").await;
+    let row = list["referrals"].as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(row["patient_unreachable"], false, "{row}");
     for r in requests.lock().unwrap().iter() {
         for secret in ["9434765919", "943 476 5919", "Itchy rash", "Lovelace", "Ada"] {
             assert!(!r.contains(secret), "a request to Notify carries {secret:?}: {r}");

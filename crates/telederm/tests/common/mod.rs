@@ -189,6 +189,49 @@ pub fn photo(seed: u64, defocus: f32) -> Vec<u8> {
     jpeg(&render(&Scene { width: 1600, height: 1200, seed, defocus, ..Scene::default() }), JpegOpts::default())
 }
 
+// ------------------------------------------------------------ a clock of the test's choosing
+
+/// libfaketime's preload library, installed by `scripts/test-services.sh faketime` if missing.
+pub fn libfaketime() -> String {
+    let find = || glob_libfaketime().into_iter().next().map(|p| p.display().to_string());
+    if let Some(p) = find() {
+        return p;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = std::process::Command::new("bash").arg(root.join("scripts/test-services.sh")).arg("faketime").status().expect("run test-services.sh");
+    assert!(status.success(), "scripts/test-services.sh faketime failed");
+    find().expect("libfaketime.so.1 after installing faketime")
+}
+
+fn glob_libfaketime() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for dir in ["/usr/lib", "/usr/lib64", "/usr/local/lib"] {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            for candidate in [e.path().join("faketime/libfaketime.so.1"), e.path().join("libfaketime.so.1")] {
+                if candidate.is_file() {
+                    found.push(candidate);
+                }
+            }
+        }
+        let direct = Path::new(dir).join("faketime/libfaketime.so.1");
+        if direct.is_file() {
+            found.push(direct);
+        }
+    }
+    found
+}
+
+/// The environment that runs a process with its clock starting at `at` ("YYYY-MM-DD hh:mm:ss",
+/// UTC) and running on from there: what `faketime 'at' CMD` sets up.
+pub fn clock_at(lib: &str, at: &str) -> Vec<(&'static str, String)> {
+    vec![("LD_PRELOAD", lib.to_string()), ("FAKETIME", format!("@{at}")), ("TZ", "UTC".into())]
+}
+
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 // ------------------------------------------------------------ referral helpers shared by the journeys
 
 pub fn patient(dob: &str) -> Value {
@@ -245,47 +288,4 @@ pub async fn complete_draft(gp: &Api, service: &str, route: &str, overrides: Val
         assert!(p["report"]["verdict"].is_string(), "each photo's verdict comes back at once: {p}");
     }
     id
-}
-
-// ------------------------------------------------------------ a server under another clock
-
-/// libfaketime's preload library, installed by `scripts/test-services.sh faketime` if missing.
-pub fn libfaketime() -> String {
-    let find = || glob_libfaketime().into_iter().next().map(|p| p.display().to_string());
-    if let Some(p) = find() {
-        return p;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = std::process::Command::new("bash").arg(root.join("scripts/test-services.sh")).arg("faketime").status().expect("run test-services.sh");
-    assert!(status.success(), "scripts/test-services.sh faketime failed");
-    find().expect("libfaketime.so.1 after installing faketime")
-}
-
-fn glob_libfaketime() -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for dir in ["/usr/lib", "/usr/lib64", "/usr/local/lib"] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        for e in entries.flatten() {
-            for candidate in [e.path().join("faketime/libfaketime.so.1"), e.path().join("libfaketime.so.1")] {
-                if candidate.is_file() {
-                    found.push(candidate);
-                }
-            }
-        }
-        let direct = Path::new(dir).join("faketime/libfaketime.so.1");
-        if direct.is_file() {
-            found.push(direct);
-        }
-    }
-    found
-}
-
-/// The environment that runs a process with its clock starting at `at` ("YYYY-MM-DD hh:mm:ss",
-/// UTC) and running on from there: what `faketime 'at' CMD` sets up.
-pub fn clock_at(lib: &str, at: &str) -> Vec<(&'static str, String)> {
-    vec![("LD_PRELOAD", lib.to_string()), ("FAKETIME", format!("@{at}")), ("TZ", "UTC".into())]
-}
-
-pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

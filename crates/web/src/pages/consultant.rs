@@ -10,6 +10,7 @@ use chrono_tz::Europe::London;
 use telederm_domain::organisation::Role;
 use telederm_domain::outcome::{OutcomeCode, RejectionReason};
 use telederm_domain::referral::{Action, MessageKind, Priority, Referral, ReferralStatus, Route};
+use telederm_store::patient_links::LinkPurpose;
 
 use super::form::FormData;
 use super::gp::{DecisionView, Row, ServiceCard, decision_view, priority_label, rows, service_card};
@@ -143,6 +144,8 @@ struct CasePage {
     can_add_photos: bool,
     can_send_link: bool,
     links: Vec<LinkView>,
+    /// Telederm cannot contact the patient (shown to the referrer): they must tell them.
+    patient_unreachable: bool,
     new_link: String,
     flash: String,
     error: String,
@@ -199,6 +202,8 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
             .list_patient_links(r.id)
             .await?
             .into_iter()
+            // Status links go out with the messages to the patient; the practice manages upload links.
+            .filter(|l| l.purpose == LinkPurpose::Upload)
             .map(|l| LinkView {
                 id: l.id.to_string(),
                 state: if l.revoked_at.is_some() {
@@ -287,6 +292,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         can_add_photos: is_referrer && r.status == ReferralStatus::AwaitingInformation,
         can_send_link: links_allowed,
         links,
+        patient_unreachable: is_referrer && telederm_app::notices::patient_unreachable(&state, r.patient.contact.kind(), r.status),
         new_link: q.get("link").to_string(),
         flash: match q.get("done") {
             "claimed" => "You have claimed this referral.".into(),

@@ -98,6 +98,8 @@ pub struct Row {
     pub flags: Vec<(&'static str, &'static str)>,
     /// The service's clock is stopped while it waits for the referrer.
     pub clock_paused: bool,
+    /// Telederm cannot contact the patient: the GP must tell them.
+    pub patient_unreachable: bool,
 }
 
 pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
@@ -122,6 +124,7 @@ pub fn rows(items: Vec<referrals::ListItem>) -> Vec<Row> {
             claimable: i.summary.status == ReferralStatus::Submitted,
             flags: i.flags.iter().map(|f| (f.label(), f.tag_class())).collect(),
             clock_paused: i.clock_paused,
+            patient_unreachable: i.patient_unreachable,
         })
         .collect()
 }

@@ -141,12 +141,16 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// Whether to offer the way home (not to a patient, whose link is all they have).
+    home: bool,
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let patient_link = self.0.code == Code::LinkUnavailable;
         let title = match status {
+            _ if patient_link => "This link has expired",
             StatusCode::NOT_FOUND => "Page not found",
             StatusCode::FORBIDDEN => "You cannot do that",
             StatusCode::CONFLICT => "That cannot be done now",
@@ -155,7 +159,7 @@ impl IntoResponse for PageError {
             _ => "There is a problem",
         };
         // An error page leaves the browser's drafts alone (`Nav::anonymous()` has no draft scope).
-        let page = ErrorPage { nav: views::Nav::anonymous(), status: status.as_u16(), title, message: &self.0.message };
+        let page = ErrorPage { nav: views::Nav::anonymous(), status: status.as_u16(), title, message: &self.0.message, home: !patient_link };
         let mut resp = (status, html(&page)).into_response();
         if let Some(secs) = self.0.retry_after() {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

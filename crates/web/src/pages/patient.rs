@@ -1,11 +1,14 @@
-//! Patient upload links. The practice creates a link for one referral; the patient opens
-//! `/p/{token}` on their phone, confirms their date of birth, sees the photo guidance, uploads
-//! photos (each checked at once) and finishes. The pages show nothing clinical.
+//! Patient links at `/p/{token}`. An upload link: the practice creates it for one referral; the
+//! patient opens it on their phone, confirms their date of birth, sees the photo guidance, uploads
+//! photos (each checked at once) and finishes. A status link (in every message to the patient):
+//! after the date of birth, the referral's progress in plain English
+//! (`telederm_domain::patient_status`). The pages show nothing clinical.
 //!
-//! Security: the token has 256 bits of randomness and only its SHA-256 is stored; a link expires
-//! (7 days by default), can be revoked, locks after 5 wrong dates of birth, takes at most 5 photos,
-//! and works only while the referral accepts photos. After the date of birth matches, a separate
-//! random cookie (its hash stored on the link) proves it for the rest of the visit.
+//! Security (`telederm_app::patient_links`): the token has 256 bits of randomness and only its
+//! SHA-256 is stored; a link expires (an upload link after 7 days, a status link 30 days after the
+//! outcome), can be revoked, locks after 5 wrong dates of birth, and an upload link takes at most
+//! 5 photos while the referral accepts them. Each browser whose date of birth matched gets its own
+//! random cookie (its hash stored, for an hour), so any of the patient's devices can open the link.
 
 use askama::Template;
 use axum::Router;
@@ -15,9 +18,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
+use telederm_domain::patient_status::{self, PatientStatus};
 use telederm_domain::policy::PhotoKind;
-use telederm_domain::referral::ReferralStatus;
-use telederm_store::patient_links::PatientLink;
+use telederm_store::patient_links::{LinkPurpose, PatientLink};
 
 use super::form::{FormData, busy_page, is_busy, read_upload};
 use super::views::{Errors, Nav, PhotoView};
@@ -84,8 +87,8 @@ async fn find_link(state: &AppState, token: &str) -> Result<PatientLink, PageErr
     Ok(patient_links::find(state, token).await?)
 }
 
-fn verified(link: &PatientLink, cookie: &Option<String>) -> bool {
-    patient_links::verified(link, cookie.as_deref())
+async fn verified(state: &AppState, link: &PatientLink, cookie: &Option<String>) -> Result<bool, PageError> {
+    Ok(patient_links::verified(state, link, cookie.as_deref()).await?)
 }
 
 #[derive(Template)]
@@ -94,6 +97,8 @@ struct PatientPage {
     nav: Nav,
     token: String,
     mode: &'static str,
+    /// A status link (its verify page speaks of the request's progress, not of photos).
+    for_status: bool,
     errors: Errors,
     day: String,
     month: String,
@@ -103,17 +108,20 @@ struct PatientPage {
     just: Option<PhotoView>,
     remaining: i64,
     max_mb: u64,
-    status_text: String,
+    status: PatientStatus,
+    /// The patient has just finished sending photos through an upload link.
+    thanks: bool,
     practice_guidance: Vec<String>,
     kinds: Vec<(&'static str, &'static str)>,
 }
 
 impl PatientPage {
-    fn new(token: &str, mode: &'static str) -> Self {
+    fn new(token: &str, mode: &'static str, purpose: LinkPurpose) -> Self {
         PatientPage {
             nav: Nav::anonymous(),
             token: token.into(),
             mode,
+            for_status: purpose == LinkPurpose::Status,
             errors: Errors::default(),
             day: String::new(),
             month: String::new(),
@@ -123,7 +131,8 @@ impl PatientPage {
             just: None,
             remaining: 0,
             max_mb: 0,
-            status_text: String::new(),
+            status: PatientStatus { tag: "", heading: "", paragraphs: Vec::new() },
+            thanks: false,
             practice_guidance: Vec::new(),
             kinds: vec![
                 ("locator", "A photo from further away (1 to 1.5 metres) showing where on your body it is"),
@@ -133,20 +142,10 @@ impl PatientPage {
     }
 }
 
-fn plain_status(s: ReferralStatus) -> &'static str {
-    match s {
-        ReferralStatus::Draft => "Your GP practice has your photos and will send them to a skin specialist.",
-        ReferralStatus::Submitted | ReferralStatus::InReview => "A skin specialist is looking at your photos. Your GP practice will contact you with their advice.",
-        ReferralStatus::AwaitingInformation => "The skin specialist has asked your GP practice for more information. Your practice will contact you if they need anything else.",
-        ReferralStatus::OutcomeIssued | ReferralStatus::Closed => "The skin specialist has replied to your GP practice. Your practice will contact you about what happens next.",
-        ReferralStatus::Rejected => "Your GP practice will contact you about what happens next.",
-        ReferralStatus::Withdrawn => "Your GP practice is no longer using this request. Contact them if you have questions.",
-    }
-}
-
 async fn upload_view(state: &AppState, token: &str, link: &PatientLink, cookie: &str, errors: Errors, just: Option<&str>) -> Result<Response, PageError> {
     let (r, photos) = patient_links::view(state, link).await?;
-    let mut page = PatientPage::new(token, if link.submitted_at.is_some() || !link.is_usable(state.now()) { "status" } else { "upload" });
+    let status_only = link.purpose == LinkPurpose::Status || link.submitted_at.is_some() || !link.is_usable(state.now());
+    let mut page = PatientPage::new(token, if status_only { "status" } else { "upload" }, link.purpose);
     let photos: Vec<PhotoView> = photos.iter().map(PhotoView::from).collect();
     page.errors = errors;
     page.csrf = csrf_of(cookie);
@@ -154,20 +153,26 @@ async fn upload_view(state: &AppState, token: &str, link: &PatientLink, cookie: 
     page.photos = photos;
     page.remaining = (link.max_photos - link.photos_uploaded).max(0);
     page.max_mb = state.settings.max_upload_bytes / 1_000_000;
-    page.status_text = plain_status(r.status).into();
+    let outcome_for_patient = state.policies.get(&r.service_id).map(|p| p.outcome_for_patient).unwrap_or_default();
+    page.status = patient_status::for_referral(&r, outcome_for_patient);
+    page.thanks = link.purpose == LinkPurpose::Upload && link.submitted_at.is_some();
     page.practice_guidance = state.policies.get(&r.service_id).map(|p| p.photo_guidance.clone()).unwrap_or_default();
     Ok(html(&page))
 }
 
 async fn landing(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, uri: OriginalUri) -> PageResult {
     let link = find_link(&state, &token).await?;
-    if verified(&link, &cookie.0) {
+    if verified(&state, &link, &cookie.0).await? {
+        if link.purpose == LinkPurpose::Status {
+            // A status link ends for every browser at once (30 days after the outcome).
+            patient_links::check_usable(&state, &link, "patient_link.read").await?;
+        }
         let q = FormData::from_query(uri.query().unwrap_or(""));
         let c = cookie.0.unwrap_or_default();
         return upload_view(&state, &token, &link, &c, Errors::default(), q.opt("photo")).await;
     }
     patient_links::check_usable(&state, &link, "patient_link.open").await?;
-    Ok(html(&PatientPage::new(&token, "verify")))
+    Ok(html(&PatientPage::new(&token, "verify", link.purpose)))
 }
 
 async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: FormData) -> PageResult {
@@ -178,7 +183,7 @@ async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: 
         (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d),
         _ => None,
     };
-    let mut page = PatientPage::new(&token, "verify");
+    let mut page = PatientPage::new(&token, "verify", link.purpose);
     page.day = d.into();
     page.month = m.into();
     page.year = y.into();
@@ -189,7 +194,7 @@ async fn verify(State(state): State<AppState>, Path(token): Path<String>, form: 
         Some(g) => match patient_links::verify_dob(&state, &link, g).await? {
             DobCheck::Verified { secret } => {
                 let mut resp = see_other(&format!("/p/{token}"));
-                let c = format!("{COOKIE}={secret}; Path=/p/{token}; HttpOnly; SameSite=Strict; Max-Age=3600{}", if state.settings.secure_cookies { "; Secure" } else { "" });
+                let c = format!("{COOKIE}={secret}; Path=/p/{token}; HttpOnly; SameSite=Strict; Max-Age={}{}", patient_links::VISIT_MINUTES * 60, if state.settings.secure_cookies { "; Secure" } else { "" });
                 if let Ok(v) = HeaderValue::from_str(&c) {
                     resp.headers_mut().insert(header::SET_COOKIE, v);
                 }
@@ -209,8 +214,11 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
     // The link (and the visit's cookie) is checked before a byte of the body is read: an unknown,
     // unverified or unusable link never gets the server to receive and buffer a photo.
     let link = find_link(&state, &token).await?;
+    if link.purpose != LinkPurpose::Upload {
+        return Err(patient_links::unavailable().into());
+    }
     let c = cookie.0.clone().unwrap_or_default();
-    if !verified(&link, &cookie.0) {
+    if !verified(&state, &link, &cookie.0).await? {
         return Ok(see_other(&format!("/p/{token}")));
     }
     patient_links::check_usable(&state, &link, "photo.upload").await?;
@@ -243,7 +251,7 @@ async fn upload(State(state): State<AppState>, Path(token): Path<String>, cookie
                 let link = find_link(&state, &token).await?;
                 return Ok(busy_page(upload_view(&state, &token, &link, &c, errors, None).await?, &e));
             }
-            if e.status() >= 500 || e.code == Code::NotFound {
+            if e.status() >= 500 || matches!(e.code, Code::NotFound | Code::LinkUnavailable) {
                 return Err(e.into());
             }
             errors.add("file", e.message);
@@ -260,7 +268,7 @@ fn with_status(mut r: Response) -> Response {
 
 async fn finish(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, form: FormData) -> PageResult {
     let link = find_link(&state, &token).await?;
-    if !verified(&link, &cookie.0) {
+    if !verified(&state, &link, &cookie.0).await? {
         return Ok(see_other(&format!("/p/{token}")));
     }
     let c = cookie.0.unwrap_or_default();
