@@ -44,6 +44,8 @@ pub struct Change {
     pub event: Option<EventRecord>,
     pub message: Option<Message>,
     pub notices: Vec<telederm_store::OutboxMessage>,
+    /// Outcome letters for the GP record (MESH), sent by their job once this commits.
+    pub gp_letters: Vec<telederm_store::NewGpLetter>,
 }
 
 /// Loads the referral for a write, lets `decide` work out the change (writing nothing), then
@@ -63,7 +65,7 @@ where
     let result = match decide(r).await {
         Ok((mut r, change)) => {
             let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
-            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &entry).await {
+            match state.store.apply_change_with_letters(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &change.gp_letters, &entry).await {
                 Ok(_) => return Ok(r),
                 Err(e) => Err(Error::from(e)),
             }
@@ -435,7 +437,7 @@ pub async fn transition(
         created_at: now,
     });
     let notices = crate::notices::for_action(state, r, action, user).await?;
-    Ok(Change { event: Some(event), message, notices })
+    Ok(Change { event: Some(event), message, notices, ..Change::default() })
 }
 
 pub async fn claim(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -527,7 +529,8 @@ pub async fn record_outcome(state: &App, user: &User, id: &str, body: OutcomeBod
             r.priority = p;
         }
         r.outcome = Some(outcome);
-        let change = transition(state, user, &mut r, action, None).await?;
+        let mut change = transition(state, user, &mut r, action, None).await?;
+        change.gp_letters.extend(crate::gp_letters::letter_for_outcome(state, &r).await?);
         Ok((r, change))
     })
     .await

@@ -131,7 +131,7 @@ impl Store {
         message: Option<&Message>,
         notifications: &[OutboxMessage],
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, None).await
+        self.write_change(r, event, message, notifications, &[], None).await
     }
 
     /// One state change as one transaction: the referral (with its version check), its event,
@@ -145,7 +145,22 @@ impl Store {
         notifications: &[OutboxMessage],
         audit: &crate::NewAuditEntry,
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, Some(audit)).await
+        self.write_change(r, event, message, notifications, &[], Some(audit)).await
+    }
+
+    /// [`Store::apply_change`], plus outcome letters for the GP record
+    /// ([`crate::gp_letters::insert_gp_letter_in`]: each with its sending job) in the same
+    /// transaction.
+    pub async fn apply_change_with_letters(
+        &self,
+        r: &mut Referral,
+        event: Option<&EventRecord>,
+        message: Option<&Message>,
+        notifications: &[OutboxMessage],
+        letters: &[crate::NewGpLetter],
+        audit: &crate::NewAuditEntry,
+    ) -> Result<Vec<uuid::Uuid>> {
+        self.write_change(r, event, message, notifications, letters, Some(audit)).await
     }
 
     async fn write_change(
@@ -154,6 +169,7 @@ impl Store {
         event: Option<&EventRecord>,
         message: Option<&Message>,
         notifications: &[OutboxMessage],
+        letters: &[crate::NewGpLetter],
         audit: Option<&crate::NewAuditEntry>,
     ) -> Result<Vec<uuid::Uuid>> {
         let mut w = self.begin_write().await?;
@@ -161,6 +177,9 @@ impl Store {
         let mut ids = Vec::new();
         for m in notifications {
             ids.extend(insert_outbox(&mut w, m).await?);
+        }
+        for l in letters {
+            crate::gp_letters::insert_gp_letter_in(&mut w, l).await?;
         }
         if let Some(entry) = audit {
             crate::audit::append_audit_in(&mut w, self.dialect, entry).await?;

@@ -125,12 +125,15 @@ pub fn priority_label(p: Priority) -> &'static str {
 struct ListPage {
     nav: Nav,
     rows: Vec<Row>,
+    /// Referrals whose outcome letter did not reach the GP record (MESH).
+    letter_problems: std::collections::HashSet<String>,
 }
 
 async fn my_referrals(State(state): State<AppState>, v: Viewer) -> PageResult {
     referrer_only(&v)?;
     let items = referrals::list(&state, &v.user, &ListQuery::default()).await?;
-    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items) }))
+    let letter_problems = telederm_app::gp_letters::problems(&state, 500).await?.into_iter().map(|l| l.referral_id.to_string()).collect();
+    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items), letter_problems }))
 }
 
 // ---------------------------------------------------------------- step 1: patient and service
