@@ -132,7 +132,7 @@ impl Drop for Sandbox {
     }
 }
 
-fn env_refs(env: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -165,7 +165,7 @@ async fn wait_for_status(server: &Server, referral: &str, status: &str, within: 
 
 /// A referral taken to an outcome through the API; returns its id.
 async fn referral_with_outcome(server: &Server) -> String {
-    let gp = server.sign_in_as("gp").await;
+    let gp = server.sign_in_as("referrer").await;
     let consultant = server.sign_in_as("consultant").await;
     let id = complete_draft(&gp, "nhs-advice-and-guidance", "advice_and_guidance", json!({})).await;
     let (s, r) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
@@ -259,9 +259,9 @@ async fn a_practice_without_a_mailbox_gets_no_letter_and_the_gp_is_told() {
         .iter()
         .map(|r| r.get("recipient"))
         .collect();
-    let (gp_email, _) = server.demo_credentials()["gp"].clone();
+    let (gp_email, _) = server.demo_credentials()["referrer"].clone();
     assert_eq!(notices, [gp_email]);
-    let gp = server.sign_in_as("gp").await;
+    let gp = server.sign_in_as("referrer").await;
     let page = gp.client.get(format!("{}/referrals/{id}", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Not sent to the GP system"), "the case page tells the GP");
 }
