@@ -114,8 +114,10 @@ def main() -> int:
                 for e in ext.extension:
                     handling[e.url] = e.valueBoolean if e.valueBoolean is not None else (
                         e.valueString or (e.valueCoding.code if e.valueCoding else None) or (e.valueReference.reference if e.valueReference else None))
+        chunk_range = msg.mex_header("chunk-range") or "1:1"
         out = {
             "mesh_message_id": message_id,
+            "chunks": int(str(chunk_range).split(":")[-1] or 1),
             "local_id": local_id,
             "workflow": workflow,
             "message_header_id": header.id,

@@ -10,12 +10,10 @@ use sqlx::any::AnyRow;
 use telederm_domain::ReferralId;
 
 use crate::codec::{parse_name, parse_ts, ts, uuid};
-use crate::jobs::{NewJob, enqueue_job_in};
 use crate::outbox::{OutboxMessage, insert_outbox};
-use crate::{Result, Store, StoreError, WriteTx};
+use crate::{Result, Store, StoreError};
 
-/// The job that builds and sends one letter; its payload is `{"gp_letter_id": "…"}`.
-pub const SEND_GP_LETTER_JOB: &str = "send_gp_letter";
+pub use crate::gp_letter_queue::{NewGpLetter, SEND_GP_LETTER_JOB, insert_gp_letter_in};
 /// The periodic job that reads Telederm's MESH inbox (acknowledgements) and marks letters with no
 /// business acknowledgement in time as failed.
 pub const MESH_POLL_JOB: &str = "mesh_poll";
@@ -67,22 +65,6 @@ impl GpLetterStatus {
     }
 }
 
-/// A letter to write with the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewGpLetter {
-    pub referral_id: ReferralId,
-    /// The referral's version the outcome writes (so each outcome has its own local id).
-    pub referral_version: i64,
-    pub practice_ods: String,
-}
-
-impl NewGpLetter {
-    /// The MESH local id: the referral and its version.
-    pub fn local_id(&self) -> String {
-        format!("telederm-{}-v{}", self.referral_id, self.referral_version)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GpLetter {
     pub id: uuid::Uuid,
@@ -124,35 +106,6 @@ fn from_row(r: &AnyRow) -> Result<GpLetter> {
         filed_at: opt_ts("filed_at")?,
         failed_at: opt_ts("failed_at")?,
     })
-}
-
-/// Writes a letter and the job that sends it, inside an open write transaction. Returns its id,
-/// or `None` if this referral version already has one.
-pub async fn insert_gp_letter_in(w: &mut WriteTx<'_>, l: &NewGpLetter) -> Result<Option<uuid::Uuid>> {
-    let id = uuid::Uuid::now_v7();
-    let now = ts(Utc::now());
-    let done = sqlx::query(
-        "INSERT INTO gp_letters (id, referral_id, referral_version, local_id, itk_message_id, practice_ods, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)
-         ON CONFLICT (local_id) DO NOTHING",
-    )
-    .bind(id.to_string())
-    .bind(l.referral_id.to_string())
-    .bind(l.referral_version)
-    .bind(l.local_id())
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(&l.practice_ods)
-    .bind(now)
-    .execute(&mut *w.tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(None);
-    }
-    let job = NewJob::new(SEND_GP_LETTER_JOB, serde_json::json!({ "gp_letter_id": id.to_string() }))
-        .unique(format!("gp_letter:{id}"))
-        .max_attempts(10);
-    enqueue_job_in(w, &job).await?;
-    Ok(Some(id))
 }
 
 impl Store {

@@ -11,6 +11,7 @@ pub mod blob_crypto;
 pub mod blobs;
 pub mod calendar;
 pub mod copy;
+pub mod gp_letter_queue;
 pub mod gp_letters;
 mod codec;
 pub mod jobs;

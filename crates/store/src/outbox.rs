@@ -149,7 +149,7 @@ impl Store {
     }
 
     /// [`Store::apply_change`], plus outcome letters for the GP record
-    /// ([`crate::gp_letters::insert_gp_letter_in`]: each with its sending job) in the same
+    /// ([`crate::gp_letter_queue::insert_gp_letter_in`]: each with its sending job) in the same
     /// transaction.
     pub async fn apply_change_with_letters(
         &self,
@@ -157,7 +157,7 @@ impl Store {
         event: Option<&EventRecord>,
         message: Option<&Message>,
         notifications: &[OutboxMessage],
-        letters: &[crate::NewGpLetter],
+        letters: &[crate::gp_letter_queue::NewGpLetter],
         audit: &crate::NewAuditEntry,
     ) -> Result<Vec<uuid::Uuid>> {
         self.write_change(r, event, message, notifications, letters, Some(audit)).await
@@ -169,7 +169,7 @@ impl Store {
         event: Option<&EventRecord>,
         message: Option<&Message>,
         notifications: &[OutboxMessage],
-        letters: &[crate::NewGpLetter],
+        letters: &[crate::gp_letter_queue::NewGpLetter],
         audit: Option<&crate::NewAuditEntry>,
     ) -> Result<Vec<uuid::Uuid>> {
         let mut w = self.begin_write().await?;
@@ -179,7 +179,7 @@ impl Store {
             ids.extend(insert_outbox(&mut w, m).await?);
         }
         for l in letters {
-            crate::gp_letters::insert_gp_letter_in(&mut w, l).await?;
+            crate::gp_letter_queue::insert_gp_letter_in(&mut w, l).await?;
         }
         if let Some(entry) = audit {
             crate::audit::append_audit_in(&mut w, self.dialect, entry).await?;

@@ -186,7 +186,10 @@ async fn referral_with_outcome(server: &Server) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outcome_letter_reaches_the_practice_and_is_filed() {
     let sandbox = Sandbox::start(true).await;
-    let env = sandbox.env(None);
+    let mut env = sandbox.env(None);
+    // Small chunks, so the letter goes in several (as one over MESH's 100 MB limit would) and the
+    // GP system's MESH client puts it back together.
+    env.push(("TELEDERM_MESH_CHUNK_BYTES", "8000".into()));
     let server = Server::demo_with(&env_refs(&env), None).await;
     let id = referral_with_outcome(&server).await;
     let (local_id, _, _) = wait_for_status(&server, &id, "sent", Duration::from_secs(60)).await;
@@ -196,6 +199,7 @@ async fn an_outcome_letter_reaches_the_practice_and_is_filed() {
     let ours: Vec<&Value> = messages.iter().filter(|m| m["local_id"] == local_id.as_str()).collect();
     assert_eq!(ours.len(), 1, "exactly one message for {local_id}: {messages:?}");
     let m = ours[0];
+    assert!(m["chunks"].as_u64().unwrap_or(1) > 1, "sent in chunks: {}", m["chunks"]);
     assert_eq!(m["workflow"], WORKFLOW);
     assert_eq!(m["event"], "ITK007C");
     assert_eq!(m["source"], TELEDERM_MAILBOX);
