@@ -356,3 +356,34 @@ async fn mesh_stopping_mid_send_is_retried_without_a_duplicate() {
     ids.dedup();
     assert_eq!(ids.len(), all, "no letter was sent twice: {messages:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_letter_received_but_not_filed_in_time_is_failed_and_shown_everywhere() {
+    let sandbox = Sandbox::start(true).await;
+    let mut env = sandbox.env(None);
+    env.push(("TELEDERM_MESH_ACK_TIMEOUT_MINUTES", "1".into()));
+    let server = Server::demo_with(&env_refs(&env), None).await;
+    let id = referral_with_outcome(&server).await;
+    wait_for_status(&server, &id, "sent", Duration::from_secs(60)).await;
+    // The GP system takes it in (infrastructure acknowledgement) but never files it.
+    let messages = sandbox.gp_system("inf");
+    assert!(!messages.is_empty());
+    wait_for_status(&server, &id, "delivered", Duration::from_secs(30)).await;
+    let (_, _, reason) = wait_for_status(&server, &id, "failed", Duration::from_secs(120)).await;
+    assert!(reason.unwrap_or_default().contains("no business acknowledgement from the GP system within 1 minutes"));
+
+    // The case page, the GP's list and the service admin's dashboard show it.
+    let gp = server.sign_in_as("referrer").await;
+    let page = |api: &common::Api, path: String| {
+        let client = api.client.clone();
+        let url = format!("{}{path}", server.base);
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let case = page(&gp, format!("/referrals/{id}")).await;
+    assert!(case.contains("Not filed in the GP record") && case.contains("no business acknowledgement"), "case page");
+    let list = page(&gp, "/referrals".into()).await;
+    assert!(list.contains("data-gp-letter-problem"), "the GP's list marks it");
+    let admin = server.sign_in_as("service_admin").await;
+    let dashboard = page(&admin, "/admin".into()).await;
+    assert!(dashboard.contains("data-gp-letter-problems") && dashboard.contains(&id), "the dashboard lists it");
+}
