@@ -112,6 +112,12 @@ pub struct IncomingMessage {
     pub local_id: Option<String>,
     pub from: Option<String>,
     pub message_type: Option<String>,
+    /// For a MESH report (`message_type` `REPORT`): the message it is about, whether that
+    /// succeeded (`SUCCESS` or `ERROR`), and MESH's code and words.
+    pub linked_message_id: Option<String>,
+    pub status_success: Option<String>,
+    pub status_code: Option<String>,
+    pub status_description: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -318,6 +324,10 @@ impl MeshClient {
         let local_id = header("mex-LocalID");
         let from = header("mex-From");
         let message_type = header("mex-MessageType");
+        let linked_message_id = header("mex-LinkedMsgID");
+        let status_success = header("mex-StatusSuccess");
+        let status_code = header("mex-StatusCode");
+        let status_description = header("mex-StatusDescription");
         let total = header("mex-Chunk-Range").and_then(|r| r.split(':').nth(1).and_then(|t| t.trim().parse::<usize>().ok())).unwrap_or(1);
         let mut body = resp.bytes().await.map_err(|e| MeshError::Unreachable { url: self.settings.url.clone(), detail: error_chain(&e) })?.to_vec();
         for n in 2..=total {
@@ -325,7 +335,18 @@ impl MeshClient {
             let resp = self.send_req(&format!("download chunk {n}"), self.request(reqwest::Method::GET, &url)).await?;
             body.extend(resp.bytes().await.map_err(|e| MeshError::Unreachable { url: self.settings.url.clone(), detail: error_chain(&e) })?);
         }
-        Ok(IncomingMessage { message_id: message_id.to_string(), workflow_id, local_id, from, message_type, body })
+        Ok(IncomingMessage {
+            message_id: message_id.to_string(),
+            workflow_id,
+            local_id,
+            from,
+            message_type,
+            linked_message_id,
+            status_success,
+            status_code,
+            status_description,
+            body,
+        })
     }
 
     /// Acknowledges (removes) a downloaded message from our inbox.

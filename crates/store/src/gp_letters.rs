@@ -129,6 +129,18 @@ impl Store {
             .transpose()
     }
 
+    /// The letter sent with this MESH local id, or as this MESH message (a MESH report names either).
+    pub async fn gp_letter_by_mesh_ids(&self, local_id: Option<&str>, mesh_message_id: Option<&str>) -> Result<Option<GpLetter>> {
+        sqlx::query("SELECT * FROM gp_letters WHERE (local_id = $1 AND $1 <> '') OR (mesh_message_id = $2 AND $2 <> '') ORDER BY created_at DESC LIMIT 1")
+            .bind(local_id.unwrap_or(""))
+            .bind(mesh_message_id.unwrap_or(""))
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
     /// A referral's letters, oldest first.
     pub async fn gp_letters_for(&self, referral: ReferralId) -> Result<Vec<GpLetter>> {
         sqlx::query("SELECT * FROM gp_letters WHERE referral_id = $1 ORDER BY created_at, id")

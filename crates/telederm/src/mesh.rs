@@ -194,6 +194,9 @@ fn human_minutes(m: u64) -> String {
 /// Records what one inbox message says. `Ok` for messages that are not ours to act on (they are
 /// acknowledged and logged), `Err` only when the database could not be written.
 async fn take_message(cx: &JobContext, msg: &telederm_mesh::client::IncomingMessage) -> anyhow::Result<()> {
+    if msg.message_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("REPORT")) {
+        return take_report(cx, msg).await;
+    }
     let ack = match itk::parse_ack(&msg.body) {
         Ok(a) => a,
         Err(e) => {
@@ -224,6 +227,25 @@ async fn take_message(cx: &JobContext, msg: &telederm_mesh::client::IncomingMess
         }
     }
     tracing::info!(letter = %letter.id, kind = ?ack.kind, code = %ack.code, "ITK acknowledgement recorded");
+    Ok(())
+}
+
+/// A MESH report about a message we sent: an error (e.g. the practice's mailbox did not collect
+/// it in time) fails the letter and tells the GP.
+async fn take_report(cx: &JobContext, msg: &telederm_mesh::client::IncomingMessage) -> anyhow::Result<()> {
+    if msg.status_success.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("SUCCESS")) {
+        return Ok(());
+    }
+    let Some(letter) = cx.state.store.gp_letter_by_mesh_ids(msg.local_id.as_deref(), msg.linked_message_id.as_deref()).await? else {
+        tracing::warn!(mesh_message_id = %msg.message_id, local_id = ?msg.local_id, "a MESH report about no letter of ours; ignored");
+        return Ok(());
+    };
+    let reason = format!(
+        "MESH could not deliver the letter to the practice's mailbox (MESH code {}): {}",
+        msg.status_code.as_deref().unwrap_or("unknown"),
+        msg.status_description.as_deref().unwrap_or("no description")
+    );
+    gp_letters::record_failure(&cx.state, &letter, GpLetterStatus::Failed, &reason).await?;
     Ok(())
 }
 

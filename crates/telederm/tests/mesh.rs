@@ -387,3 +387,24 @@ async fn a_letter_received_but_not_filed_in_time_is_failed_and_shown_everywhere(
     let dashboard = page(&admin, "/admin".into()).await;
     assert!(dashboard.contains("data-gp-letter-problems") && dashboard.contains(&id), "the dashboard lists it");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mesh_report_that_the_letter_was_not_delivered_fails_it() {
+    let sandbox = Sandbox::start(true).await;
+    let env = sandbox.env(None);
+    let server = Server::demo_with(&env_refs(&env), None).await;
+    let id = referral_with_outcome(&server).await;
+    let (local_id, _, _) = wait_for_status(&server, &id, "sent", Duration::from_secs(60)).await;
+    // MESH reports that the practice's mailbox never collected it (the sandbox's test endpoint
+    // puts such a report in Telederm's inbox).
+    let r = reqwest::Client::new()
+        .post(format!("{}/messageexchange/admin/report", sandbox.url()))
+        .json(&json!({"mailbox_id": TELEDERM_MAILBOX, "code": "14", "description": "Message not collected by recipient after 5 days",
+                      "workflow_id": WORKFLOW, "local_id": local_id, "status": "undeliverable"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let (_, _, reason) = wait_for_status(&server, &id, "failed", Duration::from_secs(60)).await;
+    assert!(reason.unwrap_or_default().contains("MESH could not deliver the letter"), "the reason says so");
+}
