@@ -6,11 +6,13 @@
 #   schemathesis  a venv with schemathesis (API fuzzing against the OpenAPI document), from PyPI
 #   faketime  Debian's faketime/libfaketime (runs the real binary under a clock in another year)
 #   poppler   Debian's poppler-utils (pdftotext, pdfinfo, ...: the letter tests read the PDFs with them)
-# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|all]   (default: all)
+#   mesh      a venv with NHS Digital's MESH sandbox (mesh-sandbox) and fhir.resources (STU3 models,
+#             the GP system's independent parser in crates/telederm/tests/mesh.rs), from PyPI
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|mesh|all]   (default: all)
 # Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
 # --workspace` works from a clean machine. Concurrent callers wait on a lock.
 # Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
-# the provider's directory when asked for `oidc`.
+# the provider's directory when asked for `oidc`, and the MESH venv's bin directory for `mesh`.
 set -euo pipefail
 
 what="${1:-all}"
@@ -89,6 +91,27 @@ ensure_schemathesis() {
     echo "$venv/bin"
 }
 
+# Kept in its own venv: the sandbox pins its own FastAPI/pydantic stack.
+mesh_packages=("mesh-sandbox==1.0.137" "fhir.resources==8.3.0")
+
+ensure_mesh() {
+    local venv="$tools/mesh-venv" stamp="$tools/mesh-venv/.installed"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${mesh_packages[*]}" ] && [ -x "$venv/bin/python" ]; then
+        echo "$venv/bin"
+        return 0
+    fi
+    log "installing ${mesh_packages[*]} into $venv"
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "${mesh_packages[@]}" >&2
+    echo "${mesh_packages[*]}" >"$stamp"
+    echo "$venv/bin"
+}
+
 ensure_oidc() {
     local dir
     dir="$(cd "$(dirname "$0")/../e2e/oidc" && pwd)"
@@ -117,6 +140,7 @@ case "$what" in
     schemathesis) ensure_schemathesis ;;
     faketime) ensure_faketime ;;
     poppler) bash "$(dirname "$0")/ensure-poppler.sh" ;;
-    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; bash "$(dirname "$0")/ensure-poppler.sh" ;;
-    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|all]" >&2; exit 2 ;;
+    mesh) bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh ;;
+    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh >/dev/null ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|mesh|all]" >&2; exit 2 ;;
 esac

@@ -21,6 +21,7 @@ pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod error;
+pub mod gp_letters;
 pub mod imports;
 pub mod intake;
 pub mod links;
@@ -63,6 +64,9 @@ pub struct Config {
     pub intake_memory_mb: u64,
     /// How long an upload waits for intake memory before it is answered `503 intake_busy`.
     pub intake_wait_ms: u64,
+    /// Outcome letters go into the GP record over MESH (GP Connect Send Document): recording an
+    /// outcome writes a letter to send (`gp_letters`).
+    pub gp_letters: bool,
 }
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             sms_enabled: false,
             intake_memory_mb: DEFAULT_INTAKE_MEMORY_MB,
             intake_wait_ms: DEFAULT_INTAKE_WAIT_MS,
+            gp_letters: false,
         }
     }
 }

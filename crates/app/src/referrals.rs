@@ -47,6 +47,8 @@ pub struct Change {
     pub notices: Vec<telederm_store::OutboxMessage>,
     /// Patient links the notices carry (the status link in a message to the patient).
     pub links: Vec<telederm_store::patient_links::PatientLink>,
+    /// Outcome letters for the GP record (MESH), sent by their job once this commits.
+    pub gp_letters: Vec<telederm_store::NewGpLetter>,
 }
 
 /// Loads the referral for a write, lets `decide` work out the change (writing nothing), then
@@ -66,7 +68,7 @@ where
     let result = match decide(r).await {
         Ok((mut r, change)) => {
             let entry = audit::entry(&actor, &action, target.clone(), AuditOutcome::Allowed, "");
-            match state.store.apply_change(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &change.links, &entry).await {
+            match state.store.apply_change_with_letters(&mut r, change.event.as_ref(), change.message.as_ref(), &change.notices, &change.links, &change.gp_letters, &entry).await {
                 Ok(_) => return Ok(r),
                 Err(e) => Err(Error::from(e)),
             }
@@ -492,7 +494,7 @@ pub async fn transition(
     let mut notices = crate::notices::for_action(state, r, action, user).await?;
     let (patient_notice, links) = crate::notices::for_patient(state, r, action, user).unzip();
     notices.extend(patient_notice);
-    Ok(Change { event: Some(event), message, notices, links: links.into_iter().collect() })
+    Ok(Change { event: Some(event), message, notices, links: links.into_iter().collect(), ..Change::default() })
 }
 
 pub async fn claim(state: &App, user: &User, id: &str) -> Result<Referral> {
@@ -595,7 +597,8 @@ pub async fn record_outcome(state: &App, user: &User, id: &str, body: OutcomeBod
             r.priority = p;
         }
         r.outcome = Some(outcome);
-        let change = transition(state, user, &mut r, action, None).await?;
+        let mut change = transition(state, user, &mut r, action, None).await?;
+        change.gp_letters.extend(crate::gp_letters::letter_for_outcome(state, &r).await?);
         Ok((r, change))
     })
     .await

@@ -38,6 +38,8 @@ fn non_test_source(path: &Path) -> String {
 /// Store methods that change what is stored.
 const STORE_WRITES: &[&str] = &[
     "apply_change",
+    "apply_change_with_letters",
+    "mark_gp_letter_failed",
     "insert_referral",
     "insert_referral_audited",
     "update_referral",
@@ -71,6 +73,7 @@ const STORE_WRITES: &[&str] = &[
     "add_message_in",
     "insert_import_source_in",
     "append_audit_in",
+    "insert_gp_letter_in",
 ];
 
 /// Callers outside the application crate allowed to write, and why. Each entry is a file and the

@@ -59,10 +59,13 @@ pub enum Template {
     SlaDueToday,
     /// To the service's lead: a request is past its deadline.
     SlaBreached,
+    /// To the referrer: the outcome letter did not reach the practice's GP system (MESH), so it
+    /// must be filed by hand.
+    GpLetterNotFiled,
 }
 
 impl Template {
-    pub const ALL: [Template; 14] = [
+    pub const ALL: [Template; 15] = [
         Template::PatientPhotoRequest,
         Template::PatientReferralSent,
         Template::PatientResponseReady,
@@ -77,6 +80,7 @@ impl Template {
         Template::SlaDueTomorrow,
         Template::SlaDueToday,
         Template::SlaBreached,
+        Template::GpLetterNotFiled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Template {
             Template::SlaDueTomorrow => "sla_due_tomorrow",
             Template::SlaDueToday => "sla_due_today",
             Template::SlaBreached => "sla_breached",
+            Template::GpLetterNotFiled => "gp_letter_not_filed",
         }
     }
 

@@ -33,6 +33,7 @@ impl TemplateText for Template {
             Template::SlaDueTomorrow => "Teledermatology: a request is due tomorrow",
             Template::SlaDueToday => "Teledermatology: a request is due today",
             Template::SlaBreached => "Teledermatology: a request is past its deadline",
+            Template::GpLetterNotFiled => "Teledermatology: an outcome letter did not reach your GP system",
         }
     }
 
@@ -79,6 +80,10 @@ impl TemplateText for Template {
             Template::SlaDueToday => "A request on your worklist is due today. Sign in to see it:",
             Template::SlaBreached => {
                 "A request for your service is past its response deadline and has not been answered. Sign in to see it:"
+            }
+            Template::GpLetterNotFiled => {
+                "The outcome letter for a request from your practice could not be filed in your GP system automatically. \
+                 Sign in to download the letter and file it in the patient's record:"
             }
         }
     }

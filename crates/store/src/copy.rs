@@ -26,6 +26,7 @@ const TABLES: &[(&str, &str)] = &[
     ("referral_events", "seq"),
     ("jobs", "id"),
     ("outbox", "id"),
+    ("gp_letters", "id"),
     ("audit_log", "seq"),
     ("audit_chain_head", "id"),
     ("blob_key_rotations", "id"),

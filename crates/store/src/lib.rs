@@ -11,6 +11,8 @@ pub mod blob_crypto;
 pub mod blobs;
 pub mod calendar;
 pub mod copy;
+pub mod gp_letter_queue;
+pub mod gp_letters;
 mod codec;
 pub mod jobs;
 pub mod key_rotation;
@@ -32,6 +34,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use audit::{AuditEntry, AuditFilter, AuditOutcome, NewAuditEntry};
+pub use gp_letters::{GpLetter, GpLetterStatus, NewGpLetter, insert_gp_letter_in};
 pub use jobs::{Job, JobState, NewJob, enqueue_job_in};
 pub use outbox::{Channel, OutboxMessage, OutboxRecord, OutboxState, Template, insert_outbox};
 pub use referrals::{EventRecord, FaceConfirmation, PhotoRecord, ReferralFilter, ReferralSummary, add_message_in, insert_import_source_in, insert_photo_in, insert_referral_in};

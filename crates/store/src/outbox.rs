@@ -131,7 +131,7 @@ impl Store {
         message: Option<&Message>,
         notifications: &[OutboxMessage],
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, &[], None).await
+        self.write_change(r, event, message, notifications, &[], &[], None).await
     }
 
     /// One state change as one transaction: the referral (with its version check), its event,
@@ -147,9 +147,27 @@ impl Store {
         links: &[crate::patient_links::PatientLink],
         audit: &crate::NewAuditEntry,
     ) -> Result<Vec<uuid::Uuid>> {
-        self.write_change(r, event, message, notifications, links, Some(audit)).await
+        self.write_change(r, event, message, notifications, links, &[], Some(audit)).await
     }
 
+    /// [`Store::apply_change`], plus outcome letters for the GP record
+    /// ([`crate::gp_letter_queue::insert_gp_letter_in`]: each with its sending job) in the same
+    /// transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_change_with_letters(
+        &self,
+        r: &mut Referral,
+        event: Option<&EventRecord>,
+        message: Option<&Message>,
+        notifications: &[OutboxMessage],
+        links: &[crate::patient_links::PatientLink],
+        letters: &[crate::gp_letter_queue::NewGpLetter],
+        audit: &crate::NewAuditEntry,
+    ) -> Result<Vec<uuid::Uuid>> {
+        self.write_change(r, event, message, notifications, links, letters, Some(audit)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn write_change(
         &self,
         r: &mut Referral,
@@ -157,6 +175,7 @@ impl Store {
         message: Option<&Message>,
         notifications: &[OutboxMessage],
         links: &[crate::patient_links::PatientLink],
+        letters: &[crate::gp_letter_queue::NewGpLetter],
         audit: Option<&crate::NewAuditEntry>,
     ) -> Result<Vec<uuid::Uuid>> {
         let mut w = self.begin_write().await?;
@@ -167,6 +186,9 @@ impl Store {
         let mut ids = Vec::new();
         for m in notifications {
             ids.extend(insert_outbox(&mut w, m).await?);
+        }
+        for l in letters {
+            crate::gp_letter_queue::insert_gp_letter_in(&mut w, l).await?;
         }
         if let Some(entry) = audit {
             crate::audit::append_audit_in(&mut w, self.dialect, entry).await?;

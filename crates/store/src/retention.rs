@@ -106,6 +106,7 @@ impl Store {
         sqlx::query("DELETE FROM patient_link_visits WHERE link_id IN (SELECT id FROM patient_links WHERE referral_id = $1)").bind(id).execute(tx.conn()).await?;
         let links = count(sqlx::query("DELETE FROM patient_links WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let notifications = count(sqlx::query("DELETE FROM outbox WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
+        sqlx::query("DELETE FROM gp_letters WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referral_imports WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referrals WHERE id = $1").bind(id).execute(tx.conn()).await?;
         let entry = NewAuditEntry {

@@ -22,6 +22,7 @@ telederm_store::on_both_databases!(store:
     sign_in_failures_are_counted_per_subject,
     oidc_logins_are_single_use_and_expire,
     referral_round_trip,
+    gp_letters_move_forward_only,
     optimistic_version_conflict,
     list_filters,
     due_date_ordering_and_paging,
@@ -309,6 +310,36 @@ async fn referral_round_trip(store: &Store) {
     assert_eq!(listed[0].outcome_code.as_deref(), Some("advice_management_plan"));
     assert_eq!(listed[0].due_date, Some(day(6)));
     assert_eq!(listed[0].assignee_id, Some(w.consultant.id));
+}
+
+/// Outcome letters for the GP record (MESH): written with the change and their job, found by the
+/// ids MESH and the acknowledgements use, and their status only moves forward.
+async fn gp_letters_move_forward_only(store: &Store) {
+    use telederm_store::{GpLetterStatus, NewGpLetter};
+    let w = world(store).await;
+    let mut r = referral(&w, 1, "Ada", "Lovelace");
+    store.insert_referral(&r).await.unwrap();
+    let letter = NewGpLetter { referral_id: r.id, referral_version: r.version + 1, practice_ods: "F84001".into() };
+    let entry = telederm_store::NewAuditEntry { action: "referral.record_outcome".into(), record_type: "referral".into(), ..Default::default() };
+    store.apply_change_with_letters(&mut r, None, None, &[], &[], std::slice::from_ref(&letter), &entry).await.unwrap();
+    let l = store.gp_letters_for(r.id).await.unwrap().pop().expect("the letter is written with the change");
+    assert_eq!((l.status, l.local_id.as_str()), (GpLetterStatus::Pending, letter.local_id().as_str()));
+    let jobs = store.list_jobs(None, 50).await.unwrap();
+    assert!(jobs.iter().any(|j| j.kind == "send_gp_letter" && j.payload["gp_letter_id"] == l.id.to_string()), "with its job");
+    assert!(!store.mark_gp_letter_delivered(l.id, at(5, 9)).await.unwrap(), "not delivered before it is sent");
+    assert!(store.mark_gp_letter_sent(l.id, "Y00001GP", "MSG1", at(5, 9)).await.unwrap());
+    assert_eq!(store.gp_letter_by_mesh_ids(None, Some("MSG1")).await.unwrap().map(|x| x.id), Some(l.id));
+    assert_eq!(store.gp_letter_by_mesh_ids(Some(&l.local_id), None).await.unwrap().map(|x| x.id), Some(l.id));
+    assert!(store.gp_letter_by_mesh_ids(None, None).await.unwrap().is_none());
+    assert_eq!(store.gp_letter_by_itk_id(&l.itk_message_id).await.unwrap().map(|x| x.id), Some(l.id));
+    assert_eq!(store.gp_letters_awaiting_filing_since(at(6, 0)).await.unwrap().len(), 1);
+    assert!(store.mark_gp_letter_delivered(l.id, at(5, 10)).await.unwrap());
+    assert!(store.mark_gp_letter_filed(l.id, at(5, 11)).await.unwrap());
+    assert!(!store.mark_gp_letter_delivered(l.id, at(5, 12)).await.unwrap(), "a late infrastructure acknowledgement does not undo filed");
+    assert!(!store.mark_gp_letter_failed(l.id, GpLetterStatus::Failed, "late", None, at(5, 12)).await.unwrap(), "nor a failure");
+    assert_eq!(store.get_gp_letter(l.id).await.unwrap().status, GpLetterStatus::Filed);
+    assert!(store.gp_letter_problems(10).await.unwrap().is_empty());
+    assert_eq!(store.gp_letter_counts().await.unwrap(), [(GpLetterStatus::Filed, 1)]);
 }
 
 async fn optimistic_version_conflict(store: &Store) {

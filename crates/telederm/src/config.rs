@@ -95,6 +95,30 @@ pub struct Config {
     pub oidc_client_id: Option<String>,
     /// OpenID Connect client secret (`TELEDERM_OIDC_CLIENT_SECRET`); hidden by `config print`.
     pub oidc_client_secret: Option<String>,
+    /// The MESH API's address (`TELEDERM_MESH_URL`): set, outcome letters go into the GP record
+    /// (GP Connect Send Document); unset, they do not.
+    pub mesh_url: Option<String>,
+    /// Telederm's MESH mailbox id (`TELEDERM_MESH_MAILBOX`).
+    pub mesh_mailbox: Option<String>,
+    /// The mailbox password (`TELEDERM_MESH_PASSWORD`); hidden by `config print`.
+    pub mesh_password: Option<String>,
+    /// The MESH environment's shared key (`TELEDERM_MESH_SHARED_KEY`); hidden by `config print`.
+    pub mesh_shared_key: Option<String>,
+    /// PEM client certificate, key and CA for mutual TLS (`TELEDERM_MESH_CLIENT_CERT`,
+    /// `TELEDERM_MESH_CLIENT_KEY`, `TELEDERM_MESH_CA`; required by NHS MESH, not by the sandbox).
+    pub mesh_client_cert: Option<PathBuf>,
+    pub mesh_client_key: Option<PathBuf>,
+    pub mesh_ca: Option<PathBuf>,
+    /// The workflow of outcome letters (`TELEDERM_MESH_WORKFLOW`); acknowledgements come back
+    /// under the same id with `_ACK`.
+    pub mesh_workflow: String,
+    /// How often the worker reads Telederm's MESH inbox, in seconds (`TELEDERM_MESH_POLL_SECONDS`).
+    pub mesh_poll_seconds: u64,
+    /// How long after sending a letter without a business acknowledgement (filed) it is marked
+    /// failed and the GP told, in minutes (`TELEDERM_MESH_ACK_TIMEOUT_MINUTES`).
+    pub mesh_ack_timeout_minutes: u64,
+    /// Largest MESH chunk in bytes (`TELEDERM_MESH_CHUNK_BYTES`, at most and by default 100 MB).
+    pub mesh_chunk_bytes: usize,
 }
 
 impl Default for Config {
@@ -135,6 +159,17 @@ impl Default for Config {
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
+            mesh_url: None,
+            mesh_mailbox: None,
+            mesh_password: None,
+            mesh_shared_key: None,
+            mesh_client_cert: None,
+            mesh_client_key: None,
+            mesh_ca: None,
+            mesh_workflow: "GPFED_CONSULT_REPORT".into(),
+            mesh_poll_seconds: 60,
+            mesh_ack_timeout_minutes: 48 * 60,
+            mesh_chunk_bytes: telederm_mesh::client::MESH_MAX_CHUNK_BYTES,
         }
     }
 }
@@ -256,6 +291,38 @@ impl Config {
                 *field = Some(v);
             }
         }
+        for (var, field) in [
+            ("TELEDERM_MESH_URL", &mut self.mesh_url),
+            ("TELEDERM_MESH_MAILBOX", &mut self.mesh_mailbox),
+            ("TELEDERM_MESH_PASSWORD", &mut self.mesh_password),
+            ("TELEDERM_MESH_SHARED_KEY", &mut self.mesh_shared_key),
+        ] {
+            if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
+                *field = Some(v);
+            }
+        }
+        for (var, field) in [
+            ("TELEDERM_MESH_CLIENT_CERT", &mut self.mesh_client_cert),
+            ("TELEDERM_MESH_CLIENT_KEY", &mut self.mesh_client_key),
+            ("TELEDERM_MESH_CA", &mut self.mesh_ca),
+        ] {
+            if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
+                *field = Some(v.into());
+            }
+        }
+        if let Some(v) = get("TELEDERM_MESH_WORKFLOW").filter(|v| !v.trim().is_empty()) {
+            self.mesh_workflow = v;
+        }
+        if let Some(v) = get("TELEDERM_MESH_POLL_SECONDS") {
+            self.mesh_poll_seconds = v.parse().with_context(|| format!("TELEDERM_MESH_POLL_SECONDS={v:?} is not a whole number of seconds"))?;
+        }
+        if let Some(v) = get("TELEDERM_MESH_ACK_TIMEOUT_MINUTES") {
+            self.mesh_ack_timeout_minutes =
+                v.parse().with_context(|| format!("TELEDERM_MESH_ACK_TIMEOUT_MINUTES={v:?} is not a whole number of minutes"))?;
+        }
+        if let Some(v) = get("TELEDERM_MESH_CHUNK_BYTES") {
+            self.mesh_chunk_bytes = v.parse().with_context(|| format!("TELEDERM_MESH_CHUNK_BYTES={v:?} is not a whole number of bytes"))?;
+        }
         if let Some(v) = get("TELEDERM_NOTIFY_BASE_URL") {
             self.notify_base_url = v;
         }
@@ -287,6 +354,28 @@ impl Config {
         let oidc = [&self.oidc_issuer, &self.oidc_client_id, &self.oidc_client_secret];
         if oidc.iter().any(|v| v.is_some()) && !oidc.iter().all(|v| v.is_some()) {
             bail!("single sign-on needs all of TELEDERM_OIDC_ISSUER, TELEDERM_OIDC_CLIENT_ID and TELEDERM_OIDC_CLIENT_SECRET");
+        }
+        if self.mesh_url.is_some() {
+            let missing: Vec<&str> = [
+                ("TELEDERM_MESH_MAILBOX", self.mesh_mailbox.is_none()),
+                ("TELEDERM_MESH_PASSWORD", self.mesh_password.is_none()),
+                ("TELEDERM_MESH_SHARED_KEY", self.mesh_shared_key.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(v, m)| m.then_some(v))
+            .collect();
+            if !missing.is_empty() {
+                bail!("TELEDERM_MESH_URL is set, so MESH also needs {}", missing.join(", "));
+            }
+            if self.mesh_client_cert.is_some() != self.mesh_client_key.is_some() {
+                bail!("set both TELEDERM_MESH_CLIENT_CERT and TELEDERM_MESH_CLIENT_KEY (PEM files) for mutual TLS, or neither");
+            }
+            if self.mesh_poll_seconds < 1 || self.mesh_ack_timeout_minutes < 1 {
+                bail!("TELEDERM_MESH_POLL_SECONDS and TELEDERM_MESH_ACK_TIMEOUT_MINUTES must be at least 1");
+            }
+            if self.mesh_chunk_bytes < 1 || self.mesh_chunk_bytes > telederm_mesh::client::MESH_MAX_CHUNK_BYTES {
+                bail!("TELEDERM_MESH_CHUNK_BYTES must be between 1 and 100000000 (MESH's limit)");
+            }
         }
         if self.job_lease_seconds < 1 {
             bail!("job_lease_seconds (TELEDERM_JOB_LEASE_SECONDS) must be at least 1");
@@ -376,6 +465,22 @@ impl Config {
     }
 
     /// Whether the configured notifier can send text messages (only GOV.UK Notify can).
+    /// The MESH client settings, when `TELEDERM_MESH_URL` is set (outcome letters then go to the GP
+    /// record).
+    pub fn mesh_settings(&self) -> Option<telederm_mesh::MeshSettings> {
+        Some(telederm_mesh::MeshSettings {
+            url: self.mesh_url.clone()?,
+            mailbox: self.mesh_mailbox.clone().unwrap_or_default(),
+            password: self.mesh_password.clone().unwrap_or_default(),
+            shared_key: self.mesh_shared_key.clone().unwrap_or_default(),
+            client_cert: self.mesh_client_cert.clone(),
+            client_key: self.mesh_client_key.clone(),
+            ca: self.mesh_ca.clone(),
+            chunk_bytes: self.mesh_chunk_bytes,
+            timeout: std::time::Duration::from_secs(120),
+        })
+    }
+
     pub fn sms_enabled(&self) -> bool {
         self.notify_api_key.is_some()
     }
@@ -410,6 +515,9 @@ impl Config {
         if shown.oidc_client_secret.is_some() {
             shown.oidc_client_secret = Some("***".into());
         }
+        shown.mesh_url = self.mesh_url.as_deref().map(redact_url);
+        shown.mesh_password = self.mesh_password.as_ref().map(|_| "***".to_string());
+        shown.mesh_shared_key = self.mesh_shared_key.as_ref().map(|_| "***".to_string());
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
 }
@@ -602,6 +710,26 @@ mod tests {
         .unwrap();
         assert_eq!(c.public_url(), "https://127.0.0.1:8080");
         assert!(!c.printable().contains("hush-hush"));
+    }
+
+    #[test]
+    fn mesh_needs_its_credentials_and_hides_its_secrets() {
+        let mut c = Config::default();
+        let err = c.apply_env(|k| (k == "TELEDERM_MESH_URL").then(|| "https://mesh.example".to_string())).unwrap_err();
+        assert!(err.to_string().contains("TELEDERM_MESH_MAILBOX"), "{err}");
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "TELEDERM_MESH_URL" => Some("https://mesh.example".into()),
+            "TELEDERM_MESH_MAILBOX" => Some("X26ABC1".into()),
+            "TELEDERM_MESH_PASSWORD" => Some("m3shpass".into()),
+            "TELEDERM_MESH_SHARED_KEY" => Some("sh4redkey".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.mesh_workflow, "GPFED_CONSULT_REPORT");
+        let shown = c.printable();
+        assert!(!shown.contains("m3shpass") && !shown.contains("sh4redkey"), "{shown}");
+        assert!(shown.contains("mesh_password = \"***\"") && shown.contains("mesh_mailbox = \"X26ABC1\""), "{shown}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod commands;
 mod config;
 mod demo;
 mod maintenance;
+mod mesh;
 mod wiring;
 mod worker;
 
@@ -19,6 +20,16 @@ struct Cli {
     config: ConfigArg,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum MeshCmd {
+    /// Handshake with the configured mailbox, then (given an ODS code) look up the practice's
+    /// mailbox for the letters' workflow.
+    Check {
+        /// A GP practice's ODS code, e.g. F84001.
+        ods_code: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -43,6 +54,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         cmd: ConfigCmd,
+    },
+    /// MESH (outcome letters into the GP record): check the mailbox and a practice's endpoint.
+    Mesh {
+        #[command(subcommand)]
+        cmd: MeshCmd,
     },
     /// Bank holidays for working-day deadlines: load a newer gov.uk file, show the range in use.
     Calendar {
@@ -163,6 +179,7 @@ fn run_async(config: ConfigArg, command: Command) -> anyhow::Result<()> {
             Command::Keys { cmd } => commands::keys::run(&config, cmd).await,
             Command::Retention { cmd } => commands::retention::run(&config, cmd).await,
             Command::Calendar { cmd } => commands::calendar::run(&config, cmd).await,
+            Command::Mesh { cmd: MeshCmd::Check { ods_code } } => mesh::check(&config, ods_code.as_deref()).await,
             Command::Config { cmd: ConfigCmd::Print } => {
                 print!("{}", config.printable());
                 Ok(())

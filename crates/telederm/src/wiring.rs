@@ -89,6 +89,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         oidc,
         intake_memory_mb: config.intake_memory_mb,
         intake_wait_ms: config.intake_wait_ms,
+        gp_letters: config.mesh_url.is_some(),
         ..WebSettings::default()
     };
     let calendar = choose(config, &store).await?;
@@ -203,5 +204,7 @@ pub struct JobContext {
     pub state: AppState,
     pub config: Arc<Config>,
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// The MESH client, when outcome letters go to the GP record (`TELEDERM_MESH_URL`).
+    pub mesh: Option<telederm_mesh::MeshClient>,
 }
 

@@ -19,6 +19,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::London;
 use futures::future::BoxFuture;
 use telederm_notify::dispatch::{CancellationToken, JobError, handle_send_notification, run_jobs_until};
+use telederm_store::gp_letters::{MESH_POLL_JOB, SEND_GP_LETTER_JOB};
 use telederm_store::outbox::SEND_NOTIFICATION_JOB;
 use telederm_store::retention::RETENTION_PURGE_JOB;
 use telederm_store::sla::SLA_REMINDERS_JOB;
@@ -52,6 +53,8 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
         (ORPHAN_SWEEP_JOB, handler!(crate::maintenance::orphan_sweep)),
         (REGENERATE_THUMBNAILS_JOB, handler!(crate::maintenance::regenerate_thumbnails)),
         (RETENTION_PURGE_JOB, handler!(retention_purge)),
+        (SEND_GP_LETTER_JOB, handler!(crate::mesh::send_gp_letter)),
+        (MESH_POLL_JOB, handler!(crate::mesh::mesh_poll)),
     ]
 }
 
@@ -118,9 +121,21 @@ pub fn worker_name() -> String {
 }
 
 /// The kinds this node claims: all registered kinds, except notifications when no notifier is
-/// configured (they stay queued in the outbox until a node with a notifier runs them).
-pub fn claimable_kinds(has_notifier: bool) -> Vec<&'static str> {
-    handlers().into_iter().map(|(k, _)| k).filter(|k| has_notifier || *k != SEND_NOTIFICATION_JOB).collect()
+/// configured (they stay queued in the outbox until a node with a notifier runs them), and the
+/// MESH jobs when MESH is not configured.
+pub fn claimable_kinds_with(has_notifier: bool, has_mesh: bool) -> Vec<&'static str> {
+    handlers()
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| has_notifier || *k != SEND_NOTIFICATION_JOB)
+        .filter(|k| has_mesh || (*k != SEND_GP_LETTER_JOB && *k != MESH_POLL_JOB))
+        .collect()
+}
+
+/// The inbox poll of the time slot containing `now` (one job per slot, however many nodes).
+pub fn mesh_poll_job(now: DateTime<Utc>, every_seconds: u64) -> NewJob {
+    let slot = now.timestamp() / every_seconds.max(1) as i64;
+    NewJob::new(MESH_POLL_JOB, serde_json::json!({})).unique(format!("{MESH_POLL_JOB}:{every_seconds}:{slot}")).max_attempts(1)
 }
 
 /// Runs one claimed job through the registry.
@@ -146,7 +161,7 @@ pub fn start(cx: Arc<JobContext>, stop: CancellationToken) -> Option<tokio::task
         tracing::info!("background worker is off on this node (TELEDERM_WORKER=off)");
         return None;
     }
-    let kinds = claimable_kinds(cx.notifier.is_some());
+    let kinds = claimable_kinds_with(cx.notifier.is_some(), cx.mesh.is_some());
     let concurrency = cx.config.worker_concurrency.max(1);
     let name = worker_name();
     tracing::info!(worker = %name, concurrency, kinds = ?kinds, "background worker started");
@@ -172,11 +187,25 @@ pub fn start(cx: Arc<JobContext>, stop: CancellationToken) -> Option<tokio::task
                 }
             })
         };
+        let mesh_poller = cx.mesh.is_some().then(|| {
+            let (state, stop, every) = (cx.state.clone(), stop.clone(), cx.config.mesh_poll_seconds.max(1));
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = state.store.enqueue_job(&mesh_poll_job(Utc::now(), every)).await {
+                        tracing::warn!(error = %e, "could not schedule the MESH inbox poll");
+                    }
+                    tokio::select! { _ = tokio::time::sleep(Duration::from_secs(every)) => {}, _ = stop.cancelled() => return }
+                }
+            })
+        });
         let mut ran = 0;
         while let Some(r) = loops.join_next().await {
             ran += r.unwrap_or(0);
         }
         let _ = scheduler.await;
+        if let Some(p) = mesh_poller {
+            let _ = p.await;
+        }
         tracing::info!(jobs_run = ran, "background worker stopped");
     }))
 }
@@ -284,8 +313,10 @@ mod tests {
 
     #[test]
     fn notifications_are_not_claimed_without_a_notifier() {
-        assert!(claimable_kinds(true).contains(&SEND_NOTIFICATION_JOB));
-        assert!(!claimable_kinds(false).contains(&SEND_NOTIFICATION_JOB));
-        assert!(claimable_kinds(false).contains(&SLA_REMINDERS_JOB));
+        assert!(claimable_kinds_with(true, false).contains(&SEND_NOTIFICATION_JOB));
+        assert!(!claimable_kinds_with(false, false).contains(&SEND_NOTIFICATION_JOB));
+        assert!(claimable_kinds_with(false, false).contains(&SLA_REMINDERS_JOB));
+        assert!(!claimable_kinds_with(true, false).contains(&SEND_GP_LETTER_JOB), "MESH jobs wait for a node with MESH");
+        assert!(claimable_kinds_with(false, true).contains(&MESH_POLL_JOB));
     }
 }

@@ -74,6 +74,8 @@ pub struct WebSettings {
     pub intake_memory_mb: u64,
     /// How long an upload waits for intake memory before it is answered `503 intake_busy`.
     pub intake_wait_ms: u64,
+    /// Outcome letters are sent into the GP record over MESH (TELEDERM_MESH_URL is set).
+    pub gp_letters: bool,
 }
 
 impl Default for WebSettings {
@@ -98,6 +100,7 @@ impl Default for WebSettings {
             oidc: None,
             intake_memory_mb: DEFAULT_INTAKE_MEMORY_MB,
             intake_wait_ms: DEFAULT_INTAKE_WAIT_MS,
+            gp_letters: false,
         }
     }
 }
@@ -129,6 +132,7 @@ impl AppState {
             sms_enabled: settings.sms_enabled,
             intake_memory_mb: settings.intake_memory_mb,
             intake_wait_ms: settings.intake_wait_ms,
+            gp_letters: settings.gp_letters,
         };
         AppState { app: App::new(store, blobs, policies, calendar, config), oidc, settings: Arc::new(settings) }
     }

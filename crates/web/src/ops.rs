@@ -114,6 +114,16 @@ async fn refresh(state: &AppState) {
             Err(e) => tracing::warn!(what, error = %e, "metrics: reading a gauge failed"),
         }
     }
+    // Outcome letters into the GP record (MESH): those that need filing by hand, and those on their way.
+    match state.store.gp_letter_counts().await {
+        Ok(counts) => {
+            use telederm_store::GpLetterStatus as S;
+            let sum = |f: &dyn Fn(S) -> bool| counts.iter().filter(|(s, _)| f(*s)).map(|(_, n)| *n).sum::<i64>();
+            METRICS.gauges.with_label_values(&["gp_letters_not_filed"]).set(sum(&|s| s.is_problem()));
+            METRICS.gauges.with_label_values(&["gp_letters_in_flight"]).set(sum(&|s| matches!(s, S::Pending | S::Sent | S::Delivered)));
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: counting outcome letters failed"),
+    }
 }
 
 /// `GET /healthz`: the process answers.

@@ -105,7 +105,11 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (is another server using it? set TELEDERM_BIND)", config.bind))?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let cx = Arc::new(JobContext { state: state.clone(), config: Arc::new(config.clone()), notifier });
+    let mesh = match config.mesh_settings() {
+        Some(settings) => Some(telederm_mesh::MeshClient::new(settings).context("MESH (TELEDERM_MESH_*)")?),
+        None => None,
+    };
+    let cx = Arc::new(JobContext { state: state.clone(), config: Arc::new(config.clone()), notifier, mesh });
     let worker = crate::worker::start(cx, stop.clone());
     let calendar_watch = crate::commands::calendar::watch(config.clone(), state.clone(), stop.clone());
     tokio::spawn({

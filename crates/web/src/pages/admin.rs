@@ -59,6 +59,8 @@ struct DashboardPage {
     rejections: Vec<(String, usize)>,
     /// Shown as a banner from 90 days before the official bank-holiday data ends.
     calendar_warning: Option<String>,
+    /// Outcome letters of these services that did not reach the GP record (MESH): (referral id, status, reason).
+    letter_problems: Vec<(String, &'static str, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
@@ -99,6 +101,13 @@ async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
         n if n % 2 == 1 => fmt_hours(hours[n / 2]),
         n => fmt_hours((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
     };
+    let ids: std::collections::HashSet<_> = all.iter().map(|r| r.id).collect();
+    let letter_problems = telederm_app::gp_letters::problems(&state, 200)
+        .await?
+        .into_iter()
+        .filter(|l| ids.contains(&l.referral_id))
+        .map(|l| (l.referral_id.to_string(), l.status.label(), l.reason.unwrap_or_default()))
+        .collect();
     // The figures are computed from patient records: the read is in the trail, as one entry.
     let detail = format!("aggregate figures over {} referrals", all.len());
     audit::record(&state, &audit::Actor::user(&v.user), "admin.dashboard", audit::Target::many("referral"), AuditOutcome::Allowed, detail).await?;
@@ -112,6 +121,7 @@ async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
         outcomes: outcomes.into_iter().collect(),
         rejections: rejections.into_iter().collect(),
         calendar_warning: state.calendar.get().warning(today),
+        letter_problems,
     }))
 }
 

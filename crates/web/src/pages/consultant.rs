@@ -86,6 +86,20 @@ pub struct OutcomeView {
     pub when: String,
 }
 
+/// Where the outcome letter is on its way into the GP record (MESH), for the case page.
+pub struct GpLetterView {
+    pub label: &'static str,
+    pub problem: bool,
+    pub reason: String,
+    pub when: String,
+}
+
+impl GpLetterView {
+    pub fn of(l: &telederm_store::GpLetter) -> GpLetterView {
+        GpLetterView { label: l.status.label(), problem: l.status.is_problem(), reason: l.reason.clone().unwrap_or_default(), when: views::when(l.updated_at) }
+    }
+}
+
 pub struct LinkView {
     pub id: String,
     pub state: &'static str,
@@ -153,6 +167,7 @@ struct CasePage {
     reasons: Vec<(&'static str, &'static str)>,
     priorities: Vec<(&'static str, &'static str)>,
     onward_services: Vec<(String, String)>,
+    gp_letter: Option<GpLetterView>,
 }
 
 fn yes(b: bool) -> String {
@@ -252,7 +267,9 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     } else {
         NextSteps::default()
     };
+    let gp_letter = telederm_app::gp_letters::latest(&state, r.id).await?.as_ref().map(GpLetterView::of);
     let page = CasePage {
+        gp_letter,
         nav: Nav::for_viewer(&v, ""),
         id: r.id.to_string(),
         is_consultant: v.is(Role::Consultant),

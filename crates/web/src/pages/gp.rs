@@ -143,6 +143,8 @@ struct ListPage {
     nav: Nav,
     rows: Vec<Row>,
     flash: &'static str,
+    /// Referrals whose outcome letter did not reach the GP record (MESH).
+    letter_problems: std::collections::HashSet<String>,
 }
 
 async fn my_referrals(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
@@ -155,7 +157,8 @@ async fn my_referrals(State(state): State<AppState>, v: Viewer, uri: OriginalUri
         "closed" => "The referral was closed.",
         _ => "",
     };
-    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items), flash }))
+    let letter_problems = telederm_app::gp_letters::problems(&state, 500).await?.into_iter().map(|l| l.referral_id.to_string()).collect();
+    Ok(html(&ListPage { nav: Nav::for_viewer(&v, "/referrals"), rows: rows(items), flash, letter_problems }))
 }
 
 // ---------------------------------------------------------------- step 1: patient and service
