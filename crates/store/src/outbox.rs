@@ -198,6 +198,43 @@ impl Store {
         Ok(ids)
     }
 
+    /// The patient has finished: the link takes no more photos. When they sent any, the referral
+    /// records when (the GP's "patient photos arrived") and `notifications` (the GP's alert) are
+    /// written. With its audit entry, in one transaction.
+    pub async fn submit_patient_link(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        notifications: &[OutboxMessage],
+        audit: &crate::NewAuditEntry,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let finished = sqlx::query("UPDATE patient_links SET submitted_at = $2 WHERE id = $1 AND submitted_at IS NULL")
+            .bind(id.to_string())
+            .bind(ts(now))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if finished == 1 {
+            let photos = sqlx::query(
+                "UPDATE referrals SET patient_photos_at = $2
+                 WHERE id = (SELECT referral_id FROM patient_links WHERE id = $1 AND photos_uploaded > 0)",
+            )
+            .bind(id.to_string())
+            .bind(ts(now))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            if photos == 1 {
+                for m in notifications {
+                    insert_outbox(&mut w, m).await?;
+                }
+            }
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     /// Creates a patient link with its notifications (the link sent to the patient) and its audit
     /// entry, in one transaction.
     pub async fn create_patient_link_notifying(&self, link: &crate::patient_links::PatientLink, notifications: &[OutboxMessage], audit: &crate::NewAuditEntry) -> Result<()> {
