@@ -50,8 +50,7 @@ async fn post_form(api: &Api, from: &str, action: &str, fields: &[(&str, &str)])
     (status, url, r.text().await.unwrap())
 }
 
-async fn submitted(server: &Server, gp: &Api, service: &str, route: &str, priority: &str) -> String {
-    let _ = server;
+async fn submitted(gp: &Api, service: &str, route: &str, priority: &str) -> String {
     let id = complete_draft(gp, service, route, json!({})).await;
     if priority != "routine" {
         let (s, b) = gp.patch(&format!("/referrals/{id}"), &json!({"priority": priority})).await;
@@ -67,8 +66,8 @@ async fn urgency_is_tagged_in_lists_and_marked_in_the_subject_of_every_notificat
     let server = Server::demo().await;
     let gp = server.sign_in_as("referrer").await;
     let consultant = server.sign_in_as("consultant").await;
-    let urgent = submitted(&server, &gp, "hackney-rash", "ras", "urgent").await;
-    let routine = submitted(&server, &gp, "hackney-rash", "ras", "routine").await;
+    let urgent = submitted(&gp, "hackney-rash", "ras", "urgent").await;
+    let routine = submitted(&gp, "hackney-rash", "ras", "routine").await;
 
     // The consultants are told of the urgent one with the marked template; the routine one not.
     let consultant_email = server.demo_credentials()["consultant"].0.clone();
@@ -115,7 +114,7 @@ async fn a_gp_withdraws_with_a_reason_discards_a_draft_and_closes_after_reading(
     let consultant = server.sign_in_as("consultant").await;
 
     // Withdrawing what the service has needs a reason; the reason is kept on the referral.
-    let sent = submitted(&server, &gp, "hackney-rash", "ras", "routine").await;
+    let sent = submitted(&gp, "hackney-rash", "ras", "routine").await;
     let (s, b) = gp.post(&format!("/referrals/{sent}/withdraw"), &json!({"reason": "  "})).await;
     assert_eq!((s, b["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("withdraw_reason_required")), "{b}");
     let (_, _, case) = page(&gp, &format!("/referrals/{sent}")).await;
@@ -138,7 +137,7 @@ async fn a_gp_withdraws_with_a_reason_discards_a_draft_and_closes_after_reading(
     assert_eq!((s, b["code"].as_str()), (StatusCode::CONFLICT, Some("illegal_transition")), "only a draft is discarded: {b}");
 
     // After the outcome the GP closes it from the case page.
-    let answered = submitted(&server, &gp, "hackney-rash", "ras", "routine").await;
+    let answered = submitted(&gp, "hackney-rash", "ras", "routine").await;
     consultant.post(&format!("/referrals/{answered}/claim"), &json!({})).await;
     let (s, b) = consultant
         .post(&format!("/referrals/{answered}/outcome"), &json!({"code": "advice_management_plan", "management_plan": "Emollients twice daily."}))
@@ -146,6 +145,9 @@ async fn a_gp_withdraws_with_a_reason_discards_a_draft_and_closes_after_reading(
     assert_eq!(s, StatusCode::OK, "{b}");
     let (_, list) = gp.get("/referrals").await;
     assert_eq!(flags(&row(&list, "referrals", &answered)), ["outcome_ready"]);
+    let (_, _, list_page) = page(&gp, "/referrals").await;
+    let tr = list_page.split("<tr").find(|tr| tr.contains(&answered)).unwrap();
+    assert!(tr.contains("data-flag>Outcome ready</strong>"), "the GP's list page shows the flag: {tr}");
     let (s, url, _) = post_form(&gp, &format!("/referrals/{answered}"), &format!("/referrals/{answered}/close"), &[]).await;
     assert_eq!((s, url.as_str()), (StatusCode::OK, "/referrals?done=closed"));
     let (_, list) = gp.get("/referrals").await;
@@ -158,7 +160,7 @@ async fn a_returned_referral_is_copied_into_a_new_draft_with_its_patient_history
     let server = Server::demo().await;
     let gp = server.sign_in_as("referrer").await;
     let consultant = server.sign_in_as("consultant").await;
-    let id = submitted(&server, &gp, "hackney-rash", "ras", "routine").await;
+    let id = submitted(&gp, "hackney-rash", "ras", "routine").await;
 
     // While the service has it, it cannot be copied (that would be a duplicate referral).
     let (s, b) = gp.post(&format!("/referrals/{id}/copy"), &json!({})).await;
