@@ -107,7 +107,6 @@ test("a new referral's typing is kept in the session but never written onto anot
   await typeNewPatient(page, { nhs: nhsNumber(616161), given: 'Bob', family: 'Brennan', day: '5', month: '6', year: '1970', postcode: 'E8 3PN' });
   await page.getByLabel('Male', { exact: true }).check();
   await page.locator('input[name="service"][value="clinical-partnership"]').check();
-  await page.locator('input[name="route"][value="advice_and_guidance"]').check();
   await page.getByRole('button', { name: 'Save and continue' }).click();
   await page.waitForURL(/\/eligibility$/);
   const bobId = page.url().match(/\/referrals\/([^/]+)\/eligibility$/)[1];

@@ -100,8 +100,12 @@ test('GP completes a referral with three photos, replacing a blurred one, and su
     await page.getByLabel('Year').fill('1979');
     await page.getByLabel('Female').check();
     await page.getByLabel('Postcode').fill('E9 6SR');
+    // Each service says whether it takes this patient (age and postcode), with the reason.
+    await page.locator('[data-fit-for="west-herts-paediatric"]').getByText('Not for this patient').waitFor();
+    await page.locator('[data-fit-for="clinical-partnership"]').getByText('Suits this patient').waitFor();
     await page.locator('input[name="service"][value="clinical-partnership"]').check();
-    await page.locator('input[name="route"][value="advice_and_guidance"]').check();
+    // The service offers one route: it is not asked.
+    assert.ok(await page.locator('[data-route-question]').isHidden(), 'the route question is hidden for a one-route service');
     await check(page, report, 'gp-step1-patient-service');
     await page.getByRole('button', { name: 'Save and continue' }).click();
     await page.waitForURL(/\/eligibility$/);
@@ -113,8 +117,11 @@ test('GP completes a referral with three photos, replacing a blurred one, and su
     const answers = {
       meets_2ww_criteria: 'no', extreme_psychological_distress: 'no', widespread: 'no', severe_or_systemic_or_urgent: 'no',
       imaging_practical: 'yes', safeguarding_concerns: 'no', has_capacity_to_consent: 'yes', best_interests_referral: 'no',
-      consent_given: 'yes', known_chronic_inflammatory_condition: 'no', face_identifiable_in_images: 'no', dermoscopic_images: 'no',
+      consent_given: 'yes', dermoscopic_images: 'no',
     };
+    // The child-only questions are not asked about an adult.
+    assert.equal(await page.locator('input[type=radio][name="face_identifiable_in_images"]').count(), 0);
+    assert.equal(await page.locator('input[type=radio][name="known_chronic_inflammatory_condition"]').count(), 0);
     for (const [k, v] of Object.entries(answers)) await answerYesNo(page, k, v);
     await page.getByRole('button', { name: 'Save and continue' }).click();
     await page.locator('.nhsuk-error-summary').waitFor();
@@ -140,18 +147,22 @@ test('GP completes a referral with three photos, replacing a blurred one, and su
     await page.waitForURL(/\/photos/);
     await check(page, report, 'gp-step4-photos-empty');
 
-    // Step 4: photos. The blurred close-up is flagged at once with the retake advice.
-    const upload = async (kind, file) => {
+    // Step 4: photos, two at once, sorted by what the service needs (locator first, then a
+    // close-up). The blurred close-up is flagged at once with the retake advice.
+    const upload = async (kind, files) => {
       await page.locator(`input[name="kind"][value="${kind}"]`).check();
-      await page.locator('input[type=file]').setInputFiles(file);
-      await page.getByRole('button', { name: 'Upload and check photo' }).click();
+      await page.locator('input[type=file]').setInputFiles(files);
+      await page.getByRole('button', { name: 'Upload and check photos' }).click();
       await page.locator('#photo-check').waitFor();
     };
-    await upload('locator', photos.sharp1);
-    assert.equal(await page.locator('#photo-check [data-verdict]').getAttribute('data-verdict'), 'accept');
-    await upload('close_up', photos.blurred);
-    assert.notEqual(await page.locator('#photo-check [data-verdict]').getAttribute('data-verdict'), 'accept');
-    await page.locator('#photo-check').getByText(/out of focus/i).first().waitFor();
+    await upload('auto', [photos.sharp1, photos.blurred]);
+    const checks = page.locator('.app-photo-check');
+    assert.equal(await checks.count(), 2, 'each photo of the upload is checked');
+    await checks.nth(0).getByText('Photo 1: Locator').waitFor();
+    assert.equal(await checks.nth(0).locator('[data-verdict]').getAttribute('data-verdict'), 'accept');
+    await checks.nth(1).getByText('Photo 2: Close-up').waitFor();
+    assert.notEqual(await checks.nth(1).locator('[data-verdict]').getAttribute('data-verdict'), 'accept');
+    await checks.nth(1).getByText(/out of focus/i).first().waitFor();
     await check(page, report, 'gp-step4-photo-blurred-warning');
     // Replace it: remove the flagged photo, then upload a sharp one.
     const flagged = page.locator('.nhsuk-card[data-photo]').filter({ has: page.locator('[data-verdict="reject"], [data-verdict="warn"]') });
@@ -264,7 +275,6 @@ test('patient opens an upload link on a phone, fails the date of birth once, pas
     await gp.getByLabel('Male', { exact: true }).check();
     await gp.getByLabel('Postcode').fill('N1 5HZ');
     await gp.locator('input[name="service"][value="clinical-partnership"]').check();
-    await gp.locator('input[name="route"][value="advice_and_guidance"]').check();
     await gp.getByRole('button', { name: 'Save and continue' }).click();
     await gp.waitForURL(/\/eligibility$/);
     const draftUrl = gp.url().replace(/\/eligibility$/, '');

@@ -171,6 +171,24 @@ pub async fn confirm_face_not_identifiable(state: &App, user: &User, referral: &
     result
 }
 
+/// The referrer says what kind of photo this is (after uploading several at once, each is given
+/// the kind the service still needs: [`telederm_domain::policy::ServicePolicy::next_photo_kind`]).
+/// Recorded with its `photo.set_kind` audit entry in one transaction.
+pub async fn set_kind(state: &App, user: &User, referral: &Referral, photo: &PhotoRecord, kind: PhotoKind) -> Result<PhotoRecord> {
+    let target = audit::Target::within("photo", photo.id, referral.id);
+    let result = async {
+        editable(referral)?;
+        let entry = audit::entry(&audit::Actor::user(user), "photo.set_kind", target.clone(), AuditOutcome::Allowed, kind.short_name());
+        state.store.set_photo_kind(photo.id, kind, &entry).await?;
+        Ok(state.store.get_photo(photo.id).await?)
+    }
+    .await;
+    if result.is_err() {
+        audit::outcome_of(state, &audit::Actor::user(user), "photo.set_kind", target, &result, "").await;
+    }
+    result
+}
+
 /// How a person names a referral's photo: its place in the referral and its kind ("photo 2
 /// (close-up)"), never its id.
 pub fn photo_name(position: usize, photo: &PhotoRecord) -> String {

@@ -515,6 +515,21 @@ pub fn child_face_exclusion_applies(policy: &ServicePolicy, answers: &Eligibilit
     })
 }
 
+/// Whether the checklist asks `question` (an answer field) about a patient of `age_years` for this
+/// service. The two child-only questions (`face_identifiable_in_images`,
+/// `known_chronic_inflammatory_condition`) feed only the child-only exclusions, so they are asked
+/// only when the service lists that exclusion and the patient is a child for it; every other
+/// question is always asked. A question that is not asked is recorded as `false`, which cannot
+/// change the decision (a property test checks this).
+pub fn asks(policy: &ServicePolicy, question: &str, age_years: u32) -> bool {
+    let code = match question {
+        "face_identifiable_in_images" => ReasonCode::ChildFaceIdentifiable,
+        "known_chronic_inflammatory_condition" => ReasonCode::ChildChronicInflammatory,
+        _ => return true,
+    };
+    policy.criteria_for(code).any(|c| c.applies_to != AppliesTo::Children || age_years < policy.child_under_age)
+}
+
 /// Decides whether `answers` may be referred to the service `policy` describes.
 ///
 /// Every applicable reason is reported, in `ReasonCode` order. Meeting two-week-wait criteria

@@ -426,6 +426,15 @@ pub struct ServicePolicy {
     pub criteria: Vec<Criterion>,
 }
 
+/// Whether a service suits a patient before the checklist, and why ([`ServicePolicy::fit_for`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ServiceFit {
+    /// The patient's age and postcode are within the service's limits.
+    pub suits: bool,
+    /// The reason in words, e.g. "Takes patients under 16 (this patient is 9) and covers WD17".
+    pub reason: String,
+}
+
 impl ServicePolicy {
     /// Parses and checks one policy file. `file_name` is only used in errors.
     pub fn from_toml(file_name: &str, text: &str) -> Result<ServicePolicy, PolicyError> {
@@ -449,6 +458,42 @@ impl ServicePolicy {
 
     pub fn offers(&self, route: Route) -> bool {
         self.routes.contains(&route)
+    }
+
+    /// The route, when the service offers only one (the referrer is then not asked).
+    pub fn only_route(&self) -> Option<Route> {
+        match self.routes.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// Who takes the photos, when the service accepts only one source (the referrer is then not asked).
+    pub fn only_photo_source(&self) -> Option<ImageSource> {
+        match self.photo_sources.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// How this service fits a patient of `age_years` living in postcode district `district`, with
+    /// the reason in words, for suggesting services before the referrer chooses one. Only the
+    /// service's structural limits (age range, catchment) count: the checklist decides the rest.
+    pub fn fit_for(&self, age_years: u32, district: &str) -> ServiceFit {
+        if !self.age_range.contains(age_years) {
+            return ServiceFit { suits: false, reason: format!("Takes patients {}; this patient is {age_years}", self.age_range.describe()) };
+        }
+        let area = if self.catchment_postcode_districts.is_empty() {
+            "has no catchment limit".to_owned()
+        } else if self.catchment_postcode_districts.iter().any(|d| d.eq_ignore_ascii_case(district)) {
+            format!("covers {}", district.to_ascii_uppercase())
+        } else {
+            return ServiceFit {
+                suits: false,
+                reason: format!("Covers {} only; this patient lives in {}", self.catchment_postcode_districts.join(", "), district.to_ascii_uppercase()),
+            };
+        };
+        ServiceFit { suits: true, reason: format!("Takes patients {} (this patient is {age_years}) and {area}", self.age_range.describe()) }
     }
 
     pub fn accepts_condition(&self, condition: Condition) -> bool {
@@ -498,6 +543,21 @@ impl ServicePolicy {
     }
 
     /// The photos needed for a referral of `condition`.
+    /// The kind to give the next of several photos uploaded together without saying which is
+    /// which: the first requirement for `condition` (in the policy's order) still short of its
+    /// count, counting the photos already on the referral (`have`); a close-up once all are met.
+    /// The referrer can change it on the photo.
+    pub fn next_photo_kind(&self, condition: Option<Condition>, have: &[PhotoKind]) -> PhotoKind {
+        self.required_photos
+            .iter()
+            .filter(|p| match condition {
+                Some(c) => p.condition.is_none_or(|pc| pc == c),
+                None => p.condition.is_none(),
+            })
+            .find(|req| have.iter().filter(|k| **k == req.kind).count() < req.count as usize)
+            .map_or(PhotoKind::CloseUp, |req| req.kind)
+    }
+
     pub fn photos_for(&self, condition: Condition) -> impl Iterator<Item = &PhotoRequirement> {
         self.required_photos
             .iter()

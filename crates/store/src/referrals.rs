@@ -661,6 +661,18 @@ impl Store {
         w.commit().await
     }
 
+    /// Changes what kind of photo a record is (locator, close-up, dermoscopic), with its audit
+    /// entry, in one transaction.
+    pub async fn set_photo_kind(&self, id: PhotoId, kind: telederm_domain::policy::PhotoKind, audit: &crate::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE photos SET kind = $2 WHERE id = $1").bind(id.to_string()).bind(name(&kind)).execute(&mut *w.tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     /// Deletes a photo record with its audit entry, in one transaction.
     pub async fn delete_photo_audited(&self, id: PhotoId, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;

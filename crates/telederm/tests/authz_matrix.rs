@@ -88,6 +88,8 @@ fn api_rows() -> Vec<Row> {
         api("get", "/me", SIGNED_IN, Status(200)),
         api("get", "/services", SIGNED_IN, Status(200)),
         api("get", "/services/{id}", SIGNED_IN, Status(200)),
+        // No date of birth or postcode (the fixture): checked, and refused for what is missing.
+        api("get", "/services/suggestions", SIGNED_IN, Refused(400, "invalid_query")),
         // No answers (the fixture): checked, and refused for what is missing.
         api("post", "/eligibility/check", SIGNED_IN, Refused(422, "invalid_eligibility_answers")),
         // Lists first, while R is still open (the actions below move it on).
@@ -153,6 +155,7 @@ fn page_rows() -> Vec<Row> {
         row("post", "/referrals/{id}/details", &[Referrer]),
         row("get", "/referrals/{id}/photos", &[Referrer]),
         row("post", "/referrals/{id}/photos", &[Referrer]),
+        row("post", "/referrals/{id}/photos/{photo_id}/kind", &[Referrer]),
         row("post", "/referrals/{id}/photos/{photo_id}/delete", &[Referrer]),
         row("get", "/referrals/{id}/review", &[Referrer]),
         row("post", "/referrals/{id}/submit", &[Referrer]),
@@ -582,6 +585,7 @@ async fn allowed_page_posts_get_exactly_their_answer() {
         ("/referrals/{id}/photos", Referrer, f(&[("kind", "close_up")]), Some(common::photo(11, 0.0)), PageAnswer::ToLike(format!("/referrals/{d}/photos?uploaded="), "&kind=close_up#photo-check")),
         // D's photo shows no face: the refusal is the error page, with the reason.
         ("/referrals/{id}/photos/{photo_id}/confirm-face", Referrer, vec![], None, PageAnswer::Form(409, "found no face")),
+        ("/referrals/{id}/photos/{photo_id}/kind", Referrer, f(&[("kind", "locator")]), None, PageAnswer::ToLike(format!("/referrals/{d}/photos#kind-"), "")),
         ("/referrals/{id}/photos/{photo_id}/delete", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}/photos?kind="), "")),
         ("/referrals/{id}/patient-links", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}?link=%2Fp%2F"), "#patient-link")),
         ("/referrals/{id}/patient-links/{link_id}/revoke", Referrer, vec![], None, PageAnswer::To(format!("/referrals/{d}#patient-link"))),

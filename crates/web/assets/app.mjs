@@ -115,7 +115,7 @@ if (elig) {
       body_sites: fd.getAll('body_sites'),
       images_taken_by: fd.get('images_taken_by'),
     };
-    for (const el of elig.querySelectorAll('input[type=radio][value=yes]')) {
+    for (const el of elig.querySelectorAll('input[type=radio][value=yes], input[type=hidden][data-answer]')) {
       const v = fd.get(el.name);
       a[el.name] = v === null ? null : v === 'yes';
     }
@@ -197,4 +197,45 @@ for (const fig of document.querySelectorAll('.app-photo')) {
   frame.addEventListener('pointermove', (e) => { if (drag) { x = drag.x + e.clientX - drag.px; y = drag.y + e.clientY - drag.py; apply(); } });
   frame.addEventListener('pointerup', () => { drag = null; });
   frame.addEventListener('dblclick', () => { scale = scale > 1 ? 1 : 2.5; apply(); });
+}
+
+// --- Step 1: say which services suit the patient (from the server's rules, once the date of
+// birth and postcode are in), and ask for the route only when the chosen service offers both.
+const start = document.querySelector('form[data-start]');
+if (start) {
+  const routeQuestion = start.querySelector('[data-route-question]');
+  const showRoute = () => {
+    const chosen = start.querySelector('input[name=service]:checked');
+    const routes = chosen ? chosen.dataset.routes.split(' ') : [];
+    if (routeQuestion) routeQuestion.hidden = routes.length === 1;
+  };
+  start.addEventListener('change', (e) => { if (e.target.name === 'service') showRoute(); });
+  showRoute();
+  let asked = '';
+  const suggest = async () => {
+    const fd = new FormData(start);
+    const [d, m, y] = ['dob_day', 'dob_month', 'dob_year'].map((n) => String(fd.get(n) || '').trim());
+    const postcode = String(fd.get('postcode') || '').trim();
+    if (!d || !m || y.length !== 4 || postcode.length < 5) return;
+    const dob = `${y}-${m.padStart(2, '0')}-${d.padStart(2, '0')}`;
+    const query = new URLSearchParams({ date_of_birth: dob, postcode }).toString();
+    if (query === asked) return;
+    asked = query;
+    try {
+      const res = await fetch(`/api/v1/services/suggestions?${query}`, { credentials: 'same-origin' });
+      if (!res.ok) return;
+      const body = await res.json();
+      for (const s of body.suggestions) {
+        const el = start.querySelector(`[data-fit-for="${CSS.escape(s.service)}"]`);
+        if (!el) continue;
+        el.replaceChildren();
+        const tag = document.createElement('strong');
+        tag.className = `nhsuk-tag ${s.suits ? 'nhsuk-tag--green' : 'nhsuk-tag--grey'}`;
+        tag.textContent = s.suits ? 'Suits this patient' : 'Not for this patient';
+        el.append(tag, ` ${s.reason}`);
+      }
+    } catch { /* offline: the criteria under each service still say who it takes */ }
+  };
+  start.addEventListener('input', () => { clearTimeout(start.suggestTimer); start.suggestTimer = setTimeout(suggest, 400); });
+  suggest();
 }

@@ -17,8 +17,29 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// A loopback port no other test process holds. nextest runs each test in its own process, and a
+/// port the kernel hands out for `:0` is released before the server binds it, so another test (or
+/// any outgoing connection) could take it in between and this test would talk to the wrong server.
+/// Ports come from below the kernel's ephemeral range (so no outgoing connection is given one), and
+/// each is claimed by a lock file held until this test process exits.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    use std::sync::Mutex;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("telederm-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock directory");
+    let seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    for attempt in 0..2000u64 {
+        let port = 20_000 + (seed.wrapping_add(attempt.wrapping_mul(7919)) % 12_000) as u16;
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(port.to_string())).expect("port lock file");
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            HELD.lock().unwrap().push(lock);
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
 }
 
 impl Server {
@@ -66,15 +87,18 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start telederm");
-        let server = Server { base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf(), child, _tmp: None };
+        let mut server = Server { base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf(), child, _tmp: None };
         server.wait_healthy().await;
         server
     }
 
-    async fn wait_healthy(&self) {
+    async fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = Client::new();
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("telederm exited ({status}) before answering /healthz on {}", self.base);
+            }
             if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
                 && r.status() == StatusCode::OK
             {

@@ -36,6 +36,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/auth/change-password", post(session::change_password))
         .route("/me", get(session::me))
         .route("/services", get(list_services))
+        .route("/services/suggestions", get(suggest_services))
         .route("/services/{id}", get(get_service))
         .route("/eligibility/check", post(check_eligibility))
         .route("/referrals", get(referrals::list).post(referrals::create))
@@ -136,6 +137,63 @@ async fn list_services(State(state): State<AppState>, _user: CurrentUser) -> Jso
 }
 
 use axum::extract::{Path, State};
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct SuggestionQuery {
+    /// The patient's date of birth, YYYY-MM-DD.
+    #[param(value_type = String, format = Date, example = "2017-05-14")]
+    date_of_birth: chrono::NaiveDate,
+    /// The patient's postcode, e.g. WD17 1AA.
+    #[param(example = "WD17 1AA")]
+    postcode: String,
+}
+
+/// One service and how it fits the patient.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ServiceSuggestion {
+    /// The service's id.
+    pub service: String,
+    pub name: String,
+    /// The patient's age and postcode are within the service's limits.
+    pub suits: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// `GET /services/suggestions`: every service, those that suit the patient first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ServiceSuggestions {
+    pub suggestions: Vec<ServiceSuggestion>,
+}
+
+/// Which services suit a patient of this age and postcode (age range and catchment; the checklist
+/// decides the rest), each with the reason, before the referrer chooses one.
+#[utoipa::path(get, path = "/services/suggestions", operation_id = "suggest_services", tag = "services",
+    summary = "Services that suit a patient's age and postcode, with the reason",
+    params(SuggestionQuery),
+    responses(
+        (status = 200, description = "Every service, those that suit the patient first", body = ServiceSuggestions),
+        (status = 400, description = "A date of birth or postcode that cannot be read (invalid_query)", body = ErrorBody),
+    ))]
+async fn suggest_services(State(state): State<AppState>, _user: CurrentUser, ApiQuery(q): ApiQuery<SuggestionQuery>) -> ApiResult<Json<ServiceSuggestions>> {
+    let postcode = telederm_domain::eligibility::Postcode::parse(&q.postcode)
+        .map_err(|_| ApiError::new(Code::InvalidQuery, "The postcode is not a full UK postcode, like E8 1DY. Check it and try again."))?;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London).date_naive();
+    let age = telederm_domain::eligibility::age_in_years(q.date_of_birth, today)
+        .ok_or_else(|| ApiError::new(Code::InvalidQuery, "The date of birth is in the future. Check it and try again."))?;
+    let mut suggestions: Vec<ServiceSuggestion> = state
+        .policies
+        .values()
+        .map(|p| {
+            let fit = p.fit_for(age, postcode.district());
+            ServiceSuggestion { service: p.id.clone(), name: p.name.clone(), suits: fit.suits, reason: fit.reason }
+        })
+        .collect();
+    suggestions.sort_by_key(|s| !s.suits);
+    Ok(Json(ServiceSuggestions { suggestions }))
+}
 
 #[utoipa::path(get, path = "/services/{id}", operation_id = "get_service", tag = "services",
     summary = "One service policy",

@@ -39,6 +39,7 @@ use crate::error::ErrorBody;
         super::session::sign_out,
         super::session::me,
         super::list_services,
+        super::suggest_services,
         super::get_service,
         super::check_eligibility,
         super::referrals::list,

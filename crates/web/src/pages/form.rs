@@ -70,40 +70,49 @@ pub struct Upload {
     pub file: Option<Vec<u8>>,
 }
 
-/// Reads a multipart form, refusing the file as soon as it passes `limit` bytes.
-pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload, ApiError> {
-    let too_big = || {
-        ApiError::new(
-            Code::FileTooLarge,
-            format!("The photo is larger than {} MB. Choose a smaller copy (on a phone, share it as 'Large' rather than 'Actual size').", limit / 1_000_000),
-        )
-    };
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_big()
-        } else {
-            ApiError::new(Code::InvalidUpload, format!("The upload could not be read ({}). Try again.", e.body_text()))
+/// A multipart read error in our error format (`file_too_large` past `limit`).
+pub fn upload_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        file_too_large(limit)
+    } else {
+        ApiError::new(Code::InvalidUpload, format!("The upload could not be read ({}). Try again.", e.body_text()))
+    }
+}
+
+fn file_too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        Code::FileTooLarge,
+        format!("The photo is larger than {} MB. Choose a smaller copy (on a phone, share it as 'Large' rather than 'Actual size').", limit / 1_000_000),
+    )
+}
+
+/// Reads one file field, refusing it as soon as it passes `limit` bytes (empty: no file chosen).
+pub async fn read_file(mut field: axum::extract::multipart::Field<'_>, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| upload_error(e, limit))? {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(file_too_large(limit));
         }
-    };
+        buf.extend_from_slice(&chunk);
+    }
+    // Give back the growth slack (up to half the buffer) while the photo waits.
+    buf.shrink_to_fit();
+    Ok(buf)
+}
+
+/// Reads a multipart form with one file, refusing the file as soon as it passes `limit` bytes.
+pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload, ApiError> {
     let mut fields = Vec::new();
     let mut file = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+    while let Some(field) = multipart.next_field().await.map_err(|e| upload_error(e, limit))? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
-            let mut buf = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                if (buf.len() + chunk.len()) as u64 > limit {
-                    return Err(too_big());
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            // Give back the growth slack (up to half the buffer) while the photo waits.
-            buf.shrink_to_fit();
+            let buf = read_file(field, limit).await?;
             if !buf.is_empty() {
                 file = Some(buf);
             }
         } else {
-            let text = field.text().await.map_err(bad)?;
+            let text = field.text().await.map_err(|e| upload_error(e, limit))?;
             fields.push((name, text));
         }
     }

@@ -11,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::London;
 use serde_json::{Value, json};
 use telederm_domain::NhsNumber;
-use telederm_domain::eligibility::{BodySite, Decision, EligibilityAnswers, EligibilityDecision, Postcode, evaluate};
+use telederm_domain::eligibility::{self, BodySite, Decision, EligibilityAnswers, EligibilityDecision, Postcode, evaluate};
 use telederm_domain::organisation::Role;
 use telederm_domain::patient::{Contact, Patient, Sex};
 use telederm_domain::policy::{Condition, ImageSource, PhotoKind, ServicePolicy};
@@ -19,7 +19,7 @@ use telederm_domain::referral::{
     ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Referral, ReferralStatus, Route,
 };
 
-use super::form::{self, FormData, read_upload};
+use super::form::{self, FormData};
 use super::views::{self, Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, back_to_case, html, see_other};
 use crate::AppState;
@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
             get(photos_page).post(photos_upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route("/referrals/{id}/photos/{photo_id}/delete", post(photo_delete))
+        .route("/referrals/{id}/photos/{photo_id}/kind", post(photo_set_kind))
         .route("/referrals/{id}/review", get(review_page))
         .route("/referrals/{id}/submit", post(submit))
         .route("/referrals/{id}/reply", post(reply))
@@ -176,6 +177,11 @@ pub struct ServiceCard {
     pub photos: Vec<String>,
     pub ages: String,
     pub catchment: String,
+    /// The route names the service offers, space-separated (the page hides the route question
+    /// when there is only one).
+    pub route_values: String,
+    /// How the service fits this patient, once their age and postcode are known.
+    pub fit: Option<telederm_domain::policy::ServiceFit>,
 }
 
 pub fn service_cards(state: &AppState) -> Vec<ServiceCard> {
@@ -202,6 +208,8 @@ pub fn service_card(p: &ServicePolicy) -> ServiceCard {
         photos: p.required_photos.iter().map(|r| r.guidance.clone()).collect(),
         ages: p.age_range.describe(),
         catchment: if p.catchment_postcode_districts.is_empty() { "No catchment restriction".into() } else { p.catchment_postcode_districts.join(", ") },
+        route_values: p.routes.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+        fit: None,
     }
 }
 
@@ -255,6 +263,13 @@ impl StartValues {
             service: r.service_id.clone(),
             route: r.route.as_str().into(),
         }
+    }
+
+    /// The patient's age today and postcode, once both are readable (to say which services suit).
+    fn age_and_postcode(&self) -> Option<(u32, Postcode)> {
+        let dob = NaiveDate::from_ymd_opt(self.dob_year.parse().ok()?, self.dob_month.parse().ok()?, self.dob_day.parse().ok()?)?;
+        let age = eligibility::age_in_years(dob, Utc::now().with_timezone(&London).date_naive())?;
+        Some((age, Postcode::parse(&self.postcode).ok()?))
     }
 
     /// The patient, service and route, or the errors to show (in field order).
@@ -314,7 +329,8 @@ impl StartValues {
         if policy.is_none() {
             e.add("service", "Choose the service to send this to");
         }
-        let route = Route::parse(&self.route);
+        // A service with one route takes it whatever the form says (the page hides the question).
+        let route = policy.and_then(|p| p.only_route()).or_else(|| Route::parse(&self.route));
         match (route, policy) {
             (None, _) => e.add("route", "Choose Advice & Guidance or Referral Assessment Service"),
             (Some(r), Some(p)) if !p.offers(r) => e.add(
@@ -372,12 +388,18 @@ fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues,
         None => ("/referrals/new".to_string(), "start:new".to_string()),
         Some(id) => (format!("/referrals/{id}/start"), format!("start:{id}")),
     };
+    let mut services = service_cards(state);
+    if let Some((age, postcode)) = values.age_and_postcode() {
+        for card in &mut services {
+            card.fit = state.policies.get(&card.id).map(|p| p.fit_for(age, postcode.district()));
+        }
+    }
     html(&StartPage {
         nav: Nav::for_viewer(v, "/referrals/new"),
         copied,
         errors,
         values,
-        services: service_cards(state),
+        services,
         action,
         autosave,
         sexes: vec![("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not known")],
@@ -543,6 +565,10 @@ struct EligibilityPage {
     lesion_count: String,
     sites: Vec<(&'static str, bool)>,
     questions: Vec<Question>,
+    /// Questions that cannot matter for this patient here: not shown, recorded as "no".
+    not_asked: Vec<&'static str>,
+    /// The one photo source the service accepts (then not asked).
+    only_source: Option<&'static str>,
     images_taken_by: String,
     decision: Option<DecisionView>,
     /// The saved decision's code, for the next-step blocks ("" while incomplete).
@@ -568,6 +594,7 @@ fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value,
     let policy = state.policy(&r.service_id)?;
     let sites: Vec<String> = answers["body_sites"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
     let today = Utc::now().with_timezone(&London).date_naive();
+    let age = eligibility::age_in_years(r.patient.date_of_birth, today).unwrap_or(0);
     Ok(html(&EligibilityPage {
         nav: Nav::for_viewer(v, ""),
         errors,
@@ -580,7 +607,13 @@ fn eligibility_view(state: &AppState, v: &Viewer, r: &Referral, answers: &Value,
         condition: answer_str(answers, "condition"),
         lesion_count: Some(answer_str(answers, "lesion_count")).filter(|s| !s.is_empty()).unwrap_or_else(|| "0".into()),
         sites: BodySite::ALL.iter().map(|s| (s.as_str(), sites.iter().any(|x| x == s.as_str()))).collect(),
-        questions: QUESTIONS.iter().map(|(name, text)| Question { name, text, value: answer_str(answers, name) }).collect(),
+        questions: QUESTIONS
+            .iter()
+            .filter(|(name, _)| eligibility::asks(policy, name, age))
+            .map(|(name, text)| Question { name, text, value: answer_str(answers, name) })
+            .collect(),
+        not_asked: QUESTIONS.iter().map(|(name, _)| *name).filter(|name| !eligibility::asks(policy, name, age)).collect(),
+        only_source: policy.only_photo_source().map(|s| s.as_str()),
         images_taken_by: Some(answer_str(answers, "images_taken_by")).filter(|s| !s.is_empty()).unwrap_or_else(|| "clinician".into()),
         decision_code: current_decision(state, r).map_or("", |d| d.code),
         decision: current_decision(state, r),
@@ -606,7 +639,9 @@ async fn eligibility_page(State(state): State<AppState>, v: Viewer, Path(id): Pa
 }
 
 /// The answers JSON from the form (only the questions answered), and the errors for the rest.
-fn answers_from_form(r: &Referral, f: &FormData) -> (Value, Errors) {
+/// Questions the checklist does not ask ([`eligibility::asks`]) are recorded as "no", and a
+/// service's only photo source as the source, whatever the form sent.
+fn answers_from_form(policy: &ServicePolicy, r: &Referral, f: &FormData) -> (Value, Errors) {
     let mut e = Errors::default();
     let mut a = serde_json::Map::new();
     let today = Utc::now().with_timezone(&London).date_naive();
@@ -633,7 +668,12 @@ fn answers_from_form(r: &Referral, f: &FormData) -> (Value, Errors) {
         e.add("body_sites", "Select where on the body the problem is");
     }
     a.insert("body_sites".into(), json!(sites));
+    let age = eligibility::age_in_years(r.patient.date_of_birth, today).unwrap_or(0);
     for (name, text) in QUESTIONS {
+        if !eligibility::asks(policy, name, age) {
+            a.insert(name.into(), json!(false));
+            continue;
+        }
         match f.get(name) {
             "yes" => {
                 a.insert(name.into(), json!(true));
@@ -644,7 +684,7 @@ fn answers_from_form(r: &Referral, f: &FormData) -> (Value, Errors) {
             _ => e.add(name, format!("Answer: {text}")),
         }
     }
-    match f.get("images_taken_by") {
+    match policy.only_photo_source().map(|s| s.as_str()).unwrap_or(f.get("images_taken_by")) {
         s @ ("clinician" | "patient") => {
             a.insert("images_taken_by".into(), json!(s));
         }
@@ -656,7 +696,7 @@ fn answers_from_form(r: &Referral, f: &FormData) -> (Value, Errors) {
 async fn eligibility_save(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
     let r = load_draft(&state, &v, &id).await?;
-    let (answers, errors) = answers_from_form(&r, &form);
+    let (answers, errors) = answers_from_form(state.policy(&r.service_id)?, &r, &form);
     // Saved even when incomplete, so nothing typed is lost.
     let r = referrals::update_draft(&state, &v.user, &id, UpdateDraft { eligibility_answers: Some(answers.clone()), ..empty_update() }).await?;
     if !errors.is_empty() {
@@ -851,8 +891,12 @@ struct PhotosPage {
     requirements: Vec<Requirement>,
     all_met: bool,
     photos: Vec<PhotoView>,
-    just_uploaded: Option<PhotoView>,
+    /// The photos this upload added, with their place in the referral.
+    just_uploaded: Vec<(usize, PhotoView)>,
+    /// Kinds a photo can be changed to.
     kinds: Vec<(&'static str, &'static str)>,
+    /// What the upload form offers: sorting by what is still needed, or one kind for all.
+    upload_kinds: Vec<(&'static str, &'static str)>,
     kind: String,
     draft: bool,
     /// A line about the dermoscopic view for a lesion referral, from the service's policy.
@@ -873,7 +917,7 @@ pub fn lesion_note(policy: &ServicePolicy, lesion: bool) -> Option<String> {
     })
 }
 
-async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: Option<&str>, kind: &str) -> Result<Response, PageError> {
+async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors, just: &[&str], kind: &str) -> Result<Response, PageError> {
     let policy = state.policy(&r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let requirements = requirements(policy, r, &photos);
@@ -883,6 +927,8 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
     if lesion || policy.lesions_need_dermoscopy || policy.required_photos.iter().any(|p| p.kind == PhotoKind::Dermoscopic) {
         kinds.push(("dermoscopic", "Dermoscopic view"));
     }
+    let mut upload_kinds = vec![("auto", "Sort them for me: each photo takes the next kind the service still needs (you can change any below)")];
+    upload_kinds.extend(kinds.iter().map(|(value, text)| (*value, *text)));
     Ok(html(&PhotosPage {
         nav: Nav::for_viewer(v, ""),
         errors,
@@ -892,9 +938,10 @@ async fn photos_view(state: &AppState, v: &Viewer, r: &Referral, errors: Errors,
         lesion_note: lesion_note(policy, lesion),
         all_met: requirements.iter().all(|q| q.met),
         requirements,
-        just_uploaded: just.and_then(|j| views.iter().find(|p| p.id == j).cloned()),
+        just_uploaded: views.iter().enumerate().filter(|(_, p)| just.contains(&p.id.as_str())).map(|(i, p)| (i + 1, p.clone())).collect(),
         photos: views,
         kinds,
+        upload_kinds,
         kind: kind.to_string(),
         draft: r.status == ReferralStatus::Draft,
     }))
@@ -913,8 +960,9 @@ async fn load_for_photos(state: &AppState, v: &Viewer, id: &str) -> Result<Refer
 async fn photos_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
     let r = load_for_photos(&state, &v, &id).await?;
     let q = FormData::from_query(uri.query().unwrap_or(""));
-    let kind = q.opt("kind").unwrap_or("locator").to_string();
-    photos_view(&state, &v, &r, Errors::default(), q.opt("uploaded"), &kind).await
+    let kind = q.opt("kind").unwrap_or("auto").to_string();
+    let just: Vec<&str> = q.opt("uploaded").map(|u| u.split(',').collect()).unwrap_or_default();
+    photos_view(&state, &v, &r, Errors::default(), &just, &kind).await
 }
 
 fn parse_kind(s: &str) -> Option<PhotoKind> {
@@ -926,42 +974,112 @@ fn parse_kind(s: &str) -> Option<PhotoKind> {
     }
 }
 
-async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, multipart: Multipart) -> PageResult {
-    let upload = read_upload(multipart, state.settings.max_upload_bytes).await;
+/// Several photos at once: each is stored and checked as it arrives (one in memory at a time),
+/// with the kind the form gives, or ("auto") the next kind the service still needs. A photo that
+/// is refused is named with the reason; the others are kept.
+async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, mut multipart: Multipart) -> PageResult {
+    let limit = state.settings.max_upload_bytes;
     let r = load_for_photos(&state, &v, &id).await?;
-    let upload = match upload {
-        Ok(u) => u,
-        Err(e) => {
-            let mut errors = Errors::default();
-            errors.add("file", e.message);
-            return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, "locator").await?));
+    let policy = state.policy(&r.service_id)?;
+    let mut fields = FormData(Vec::new());
+    let (mut checked, mut seen) = (false, 0usize);
+    let mut uploaded: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut busy = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                problems.push(form::upload_error(e, limit).message);
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name != "file" {
+            match field.text().await {
+                Ok(text) => fields.0.push((name, text)),
+                Err(e) => {
+                    problems.push(form::upload_error(e, limit).message);
+                    break;
+                }
+            }
+            continue;
         }
-    };
-    v.check(&upload.fields)?;
-    let kind_raw = upload.fields.get("kind").to_string();
+        if !checked {
+            v.check(&fields)?;
+            checked = true;
+        }
+        let file_name = field.file_name().filter(|n| !n.is_empty()).map(str::to_string);
+        let bytes = match form::read_file(field, limit).await {
+            Ok(b) if b.is_empty() && file_name.is_none() => continue,
+            Ok(b) => b,
+            Err(e) => {
+                let name = file_name.unwrap_or_else(|| "A photo".into());
+                problems.push(if seen > 0 && e.code == Code::FileTooLarge {
+                    format!("{name}: the photos sent together passed the 30 MB limit. The ones before it are kept; upload {name} and the rest again")
+                } else {
+                    format!("{name}: {}", e.message)
+                });
+                break;
+            }
+        };
+        seen += 1;
+        let label = file_name.unwrap_or_else(|| format!("Photo {seen} of this upload"));
+        let kind = match fields.get("kind") {
+            "" | "auto" => {
+                let have: Vec<PhotoKind> = state.store.list_photos(r.id).await?.iter().map(|p| p.kind).collect();
+                policy.next_photo_kind(referrals::condition_of(&r), &have)
+            }
+            other => match parse_kind(other) {
+                Some(k) => k,
+                None => {
+                    problems.push("Choose which kind of photo these are, or let Telederm sort them".into());
+                    break;
+                }
+            },
+        };
+        match telederm_app::photos::store(&state, &r, kind, ImageSource::Clinician, Some(&v.user), bytes).await {
+            Ok(photo) => uploaded.push(photo.id.to_string()),
+            Err(e) if form::is_busy(&e) => {
+                problems.push(format!("{label}: {}", e.message));
+                busy = Some(e);
+            }
+            Err(e) if e.is_client_error() => problems.push(format!("{label}: {}", e.message)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !checked {
+        v.check(&fields)?;
+    }
+    let kind_raw = fields.get("kind").to_string();
+    if problems.is_empty() && uploaded.is_empty() {
+        problems.push("Choose one or more photos to upload".into());
+    }
+    if problems.is_empty() {
+        return Ok(see_other(&format!("/referrals/{id}/photos?uploaded={}&kind={kind_raw}#photo-check", uploaded.join(","))));
+    }
     let mut errors = Errors::default();
-    let kind = parse_kind(&kind_raw);
-    if kind.is_none() {
+    errors.add("file", problems.join(". "));
+    let just: Vec<&str> = uploaded.iter().map(String::as_str).collect();
+    let page = photos_view(&state, &v, &r, errors, &just, &kind_raw).await?;
+    Ok(match busy {
+        Some(e) if uploaded.is_empty() => form::busy_page(page, &e),
+        _ => unprocessable(page),
+    })
+}
+
+async fn photo_set_kind(State(state): State<AppState>, v: Viewer, Path((id, photo_id)): Path<(String, String)>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = load_for_photos(&state, &v, &id).await?;
+    let photo = telederm_app::photos::of_referral(&state, &r, &photo_id).await?;
+    let Some(kind) = parse_kind(form.get("kind")) else {
+        let mut errors = Errors::default();
         errors.add("kind", "Choose which kind of photo this is");
-    }
-    if upload.file.is_none() {
-        errors.add("file", "Choose a photo to upload");
-    }
-    let (Some(kind), Some(bytes)) = (kind, upload.file) else {
-        return Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?));
+        return Ok(unprocessable(photos_view(&state, &v, &r, errors, &[], "auto").await?));
     };
-    match telederm_app::photos::store(&state, &r, kind, ImageSource::Clinician, Some(&v.user), bytes).await {
-        Ok(photo) => Ok(see_other(&format!("/referrals/{id}/photos?uploaded={}&kind={}#photo-check", photo.id, views::kind_value(kind)))),
-        Err(e) if e.is_client_error() => {
-            errors.add("file", e.message);
-            Ok(unprocessable(photos_view(&state, &v, &r, errors, None, &kind_raw).await?))
-        }
-        Err(e) if form::is_busy(&e) => {
-            errors.add("file", e.message.clone());
-            Ok(form::busy_page(photos_view(&state, &v, &r, errors, None, &kind_raw).await?, &e))
-        }
-        Err(e) => Err(e.into()),
-    }
+    telederm_app::photos::set_kind(&state, &v.user, &r, &photo, kind).await?;
+    Ok(see_other(&format!("/referrals/{id}/photos#kind-{photo_id}")))
 }
 
 async fn photo_delete(State(state): State<AppState>, v: Viewer, Path((id, photo_id)): Path<(String, String)>, form: FormData) -> PageResult {
@@ -1123,6 +1241,6 @@ async fn photo_confirm_face(State(state): State<AppState>, v: Viewer, Path((id, 
     let r = load_for_photos(&state, &v, &id).await?;
     let photo = telederm_app::photos::of_referral(&state, &r, &photo_id).await?;
     telederm_app::photos::confirm_face_not_identifiable(&state, &v.user, &r, &photo).await?;
-    Ok(see_other(&format!("/referrals/{id}/photos#photo-{photo_id}")))
+    Ok(see_other(&format!("/referrals/{id}/photos#kind-{photo_id}")))
 }
 

@@ -131,6 +131,8 @@ pub fn kind_value(k: telederm_domain::policy::PhotoKind) -> &'static str {
 pub struct PhotoView {
     pub id: String,
     pub kind: &'static str,
+    /// The kind's form value (`locator`, `close_up`, `dermoscopic`).
+    pub kind_value: &'static str,
     pub source: &'static str,
     pub verdict: String,
     pub tag: (&'static str, &'static str),
@@ -164,6 +166,7 @@ impl PhotoView {
         PhotoView {
             id: p.id.to_string(),
             kind: kind_label(p.kind),
+            kind_value: kind_value(p.kind),
             source: if p.source == telederm_domain::policy::ImageSource::Patient { "Patient" } else { "Clinician" },
             verdict: p.verdict.as_str().to_string(),
             tag: verdict_tag(p.verdict.as_str()),
