@@ -170,13 +170,14 @@ test('GP completes a referral with three photos, replacing a blurred one, and su
     await page.waitForLoadState('load');
     assert.equal(await page.locator('.nhsuk-card[data-photo]').count(), 1);
     await upload('close_up', photos.sharp2);
-    await upload('close_up', photos.sharp3);
-    await page.locator('#photos-complete').waitFor();
-    await check(page, report, 'gp-step4-photos-complete');
-    await page.getByRole('link', { name: 'Continue to review' }).click();
+    // The last one completes the service's photos and passes: on to the review, which says so.
+    await page.locator('input[name="kind"][value="close_up"]').check();
+    await page.locator('input[type=file]').setInputFiles(photos.sharp3);
+    await page.getByRole('button', { name: 'Upload and check photos' }).click();
 
     // Step 5: review and send.
-    await page.waitForURL(/\/review$/);
+    await page.waitForURL(/\/review\?checked=1$/);
+    await page.locator('[data-photos-checked="1"]').waitFor();
     await check(page, report, 'gp-step5-review');
     await page.getByRole('button', { name: 'Send referral' }).click();
     await page.getByText('Referral sent.').waitFor();

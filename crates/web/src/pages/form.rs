@@ -100,6 +100,13 @@ pub async fn read_file(mut field: axum::extract::multipart::Field<'_>, limit: u6
     Ok(buf)
 }
 
+/// Reads and discards the rest of a multipart body (before answering a refusal).
+pub async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 /// Reads a multipart form with one file, refusing the file as soon as it passes `limit` bytes.
 pub async fn read_upload(mut multipart: Multipart, limit: u64) -> Result<Upload, ApiError> {
     let mut fields = Vec::new();

@@ -979,7 +979,15 @@ fn parse_kind(s: &str) -> Option<PhotoKind> {
 /// is refused is named with the reason; the others are kept.
 async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, mut multipart: Multipart) -> PageResult {
     let limit = state.settings.max_upload_bytes;
-    let r = load_for_photos(&state, &v, &id).await?;
+    // A refusal still reads the (bounded) body first, so the client always gets the answer: a
+    // connection closed with unread data is reset before the browser sees the response.
+    let r = match load_for_photos(&state, &v, &id).await {
+        Ok(r) => r,
+        Err(e) => {
+            form::drain(&mut multipart).await;
+            return Err(e);
+        }
+    };
     let policy = state.policy(&r.service_id)?;
     let mut fields = FormData(Vec::new());
     let (mut checked, mut seen) = (false, 0usize);
@@ -1007,7 +1015,11 @@ async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<
             continue;
         }
         if !checked {
-            v.check(&fields)?;
+            if let Err(e) = v.check(&fields) {
+                drop(field);
+                form::drain(&mut multipart).await;
+                return Err(e.into());
+            }
             checked = true;
         }
         let file_name = field.file_name().filter(|n| !n.is_empty()).map(str::to_string);
@@ -1057,6 +1069,14 @@ async fn photos_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<
         problems.push("Choose one or more photos to upload".into());
     }
     if problems.is_empty() {
+        // Every photo of the upload passed, none waits for a face confirmation, and the service's
+        // photos are complete: straight on to the review, which shows each photo's check.
+        let photos = state.store.list_photos(r.id).await?;
+        let this_upload = || photos.iter().filter(|p| uploaded.contains(&p.id.to_string()));
+        let all_good = this_upload().all(|p| p.verdict == telederm_domain::policy::Verdict::Accept && !PhotoView::from(p).face_unconfirmed);
+        if r.status == ReferralStatus::Draft && all_good && requirements(policy, &r, &photos).iter().all(|q| q.met) {
+            return Ok(see_other(&format!("/referrals/{id}/review?checked={}", uploaded.len())));
+        }
         return Ok(see_other(&format!("/referrals/{id}/photos?uploaded={}&kind={kind_raw}#photo-check", uploaded.join(","))));
     }
     let mut errors = Errors::default();
@@ -1113,9 +1133,11 @@ struct ReviewPage {
     consent: Vec<(&'static str, String)>,
     photos: Vec<PhotoView>,
     requirements: Vec<Requirement>,
+    /// How many photos the upload that led here added (all passed the check): 0 otherwise.
+    checked: usize,
 }
 
-async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(String, String)>, problem_title: String) -> Result<Response, PageError> {
+async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(String, String)>, problem_title: String, checked: usize) -> Result<Response, PageError> {
     let policy = state.policy(&r.service_id)?;
     let photos = state.store.list_photos(r.id).await?;
     let consent = match &r.consent {
@@ -1142,13 +1164,15 @@ async fn review_view(state: &AppState, v: &Viewer, r: Referral, problems: Vec<(S
         consent,
         requirements: requirements(policy, &r, &photos),
         photos: photos.iter().map(PhotoView::from).collect(),
+        checked,
         r,
     }))
 }
 
-async fn review_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>) -> PageResult {
+async fn review_page(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, uri: OriginalUri) -> PageResult {
     let r = load_draft(&state, &v, &id).await?;
-    review_view(&state, &v, r, Vec::new(), String::new()).await
+    let checked = FormData::from_query(uri.query().unwrap_or("")).get("checked").parse().unwrap_or(0);
+    review_view(&state, &v, r, Vec::new(), String::new(), checked).await
 }
 
 /// Where the GP fixes a problem the submission check names.
@@ -1183,7 +1207,7 @@ async fn submit(State(state): State<AppState>, v: Viewer, Path(id): Path<String>
                 problems.push((fix_link(&id, if e.code.as_str().starts_with("eligibility") { "eligibility" } else { "start" }), e.message.clone()));
             }
             let r = load_draft(&state, &v, &id).await?;
-            Ok(unprocessable(review_view(&state, &v, r, problems, e.message).await?))
+            Ok(unprocessable(review_view(&state, &v, r, problems, e.message, 0).await?))
         }
         Err(e) => Err(e.into()),
     }
