@@ -41,7 +41,7 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name', 'telederm_role', 'nhsid_nrbac_roles'],
+    profile: ['name', 'telederm_role', 'telederm_profession', 'nhsid_nrbac_roles'],
   },
   cookies: { keys: ['telederm-oidc-test-cookie-key'] },
   features: { devInteractions: { enabled: true } },

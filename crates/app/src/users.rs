@@ -111,6 +111,20 @@ pub async fn set_password(state: &App, user: &User, new_password: String) -> Res
 }
 
 /// Links a single sign-on identity (`issuer`, `subject`) to `user` on their first sign-in with it.
+/// The single sign-on provider states the user's profession (claim `telederm_profession`): a
+/// referrer's recorded profession follows it, with a `user.set_profession` audit entry. Returns
+/// the user as recorded. Other roles carry no profession, so the claim changes nothing for them.
+pub async fn profession_from_identity_provider(state: &App, user: User, profession: telederm_domain::organisation::Profession, issuer: &str) -> Result<User> {
+    if user.role != Role::Referrer || user.profession == Some(profession) {
+        return Ok(user);
+    }
+    let target = Target { record_type: "user", record_id: Some(user.id.to_string()), referral_id: None };
+    let detail = format!("issuer={issuer} profession={}", profession.as_str());
+    let entry = audit::entry(&Actor::user(&user), "user.set_profession", target, AuditOutcome::Allowed, detail);
+    state.store.set_profession(user.id, profession, &entry).await?;
+    Ok(User { profession: Some(profession), ..user })
+}
+
 pub async fn link_identity(state: &App, user: &User, issuer: &str, subject: &str) -> Result<()> {
     let target = Target { record_type: "user", record_id: Some(user.id.to_string()), referral_id: None };
     let entry = audit::entry(&Actor::user(user), "user.link_identity", target, AuditOutcome::Allowed, format!("issuer={issuer}"));

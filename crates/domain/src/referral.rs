@@ -253,6 +253,12 @@ pub fn parse_ubrn(raw: &str) -> Option<String> {
     (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
+/// A UBRN as people read it, in three groups of four: "0000 4000 1234".
+pub fn ubrn_display(digits: &str) -> String {
+    let chars: Vec<char> = digits.chars().collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+}
+
 impl Referral {
     /// Applies `action` through the state machine, or refuses it.
     pub fn apply(&mut self, action: Action, now: DateTime<Utc>) -> Result<(), IllegalTransition> {

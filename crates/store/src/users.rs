@@ -413,6 +413,18 @@ impl Store {
     /// Links an identity to an account (the first single sign-on by email). Refused with
     /// [`StoreError::Conflict`] when the identity or the account is already linked.
     /// Links a single sign-on identity to an account, with its audit entry.
+    /// Records a user's profession (as a single sign-on provider states it), with its audit entry,
+    /// in one transaction.
+    pub async fn set_profession(&self, user: UserId, profession: Profession, audit: &crate::audit::NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET profession = $2 WHERE id = $1").bind(user.to_string()).bind(profession.as_str()).execute(&mut *w.tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
     pub async fn link_identity(&self, issuer: &str, subject: &str, user: UserId, at: DateTime<Utc>, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("INSERT INTO oidc_identities (issuer, subject, user_id, linked_at) VALUES ($1, $2, $3, $4)")

@@ -145,7 +145,9 @@ async fn single_sign_on_journey_against_a_real_provider() {
     let accounts = r#"{
         "gp@demo.telederm.nhs.uk": {"telederm_role": "consultant"},
         "mallory": {"email": "consultant@demo.telederm.nhs.uk"},
-        "service-admin@demo.telederm.nhs.uk": {"nhsid_nrbac_roles": [{"org_code": "Y00001", "role_code": "S0030"}]}
+        "service-admin@demo.telederm.nhs.uk": {"nhsid_nrbac_roles": [{"org_code": "Y00001", "role_code": "S0030"}]},
+        "nurse@demo.telederm.nhs.uk": {"telederm_profession": "nurse"},
+        "locum@demo.telederm.nhs.uk": {"telederm_profession": "surgeon"}
     }"#;
     let provider = start_provider(provider_port, &format!("{public}/auth/oidc/callback"), accounts).await;
     let env = [
@@ -196,6 +198,25 @@ async fn single_sign_on_journey_against_a_real_provider() {
     let (_, resp, _) = journey(&server, &provider, &browser(), "service-admin@demo.telederm.nhs.uk").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert!(resp.text().await.unwrap().contains("RQX"));
+
+    // A profession claim sets a referrer's profession (recorded as a GP by the administrator, the
+    // provider says nurse), and a profession Telederm does not know is refused with the ones it does.
+    for (email, profession) in [("nurse@demo.telederm.nhs.uk", "gp"), ("locum@demo.telederm.nhs.uk", "gp")] {
+        let (ok, out, err) = server.cli(
+            &["user", "add", "--email", email, "--name", "Sam Referrer", "--role", "referrer", "--organisation", "Y00001", "--profession", profession, "--password-env", "PW"],
+            &[("PW", "amber kestrel meadow")],
+        );
+        assert!(ok, "{out}{err}");
+    }
+    let client = browser();
+    let (url, resp, _) = journey(&server, &provider, &client, "nurse@demo.telederm.nhs.uk").await;
+    assert_eq!((resp.status(), url.path()), (StatusCode::FORBIDDEN, "/worklist"), "signed in, and a referrer has no worklist");
+    let me: serde_json::Value = client.get(format!("{}/api/v1/me", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["profession"], "nurse", "{me}");
+    let (_, resp, _) = journey(&server, &provider, &browser(), "locum@demo.telederm.nhs.uk").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("surgeon") && page.contains("physician_associate"), "{page}");
 
     // Without SSO configured the routes do not exist.
     let plain = Server::demo().await;

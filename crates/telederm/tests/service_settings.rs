@@ -151,4 +151,33 @@ async fn a_ras_referral_carries_its_ubrn_validated_shown_searchable_and_exported
     let (_, detail) = gp.get(&format!("/referrals/{id}")).await;
     assert_eq!(detail["referral"]["history"]["presenting_complaint"], "Scaly plaques on both elbows for two months.", "the rest was saved");
     assert_eq!(detail["referral"]["ubrn"], "000040001234", "the good UBRN is kept");
+
+    // Printed on the letters, in the groups of four people read it in (pdftotext reads the PDF).
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        gp.upload(&id, kind, common::photo(i as u64 + 1, 0.0)).await;
+    }
+    let (s, b) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let consultant = server.sign_in_as("consultant").await;
+    consultant.post(&format!("/referrals/{id}/claim"), &json!({})).await;
+    let (s, b) = consultant.post(&format!("/referrals/{id}/outcome"), &json!({"code": "advice_management_plan", "management_plan": "Emollients twice daily."})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for (kind, label) in [("gp", "e-RS UBRN"), ("patient", "Booking reference")] {
+        let r = gp.client.get(format!("{}/referrals/{id}/letters/{kind}?format=pdf", gp.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let flat = pdf_text(&r.bytes().await.unwrap()).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(label) && flat.contains("0000 4000 1234"), "{kind} letter: {flat}");
+    }
+}
+
+/// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
+fn pdf_text(pdf: &[u8]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(std::process::Command::new("bash").arg(root.join("scripts/ensure-poppler.sh")).status().unwrap().success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -226,6 +226,9 @@ impl Letter {
                 blocks.push(Block::Field("Postcode".into(), p.postcode.clone()));
                 blocks.push(Block::Heading("Referral".into()));
                 blocks.push(Block::Field("Reference".into(), r.id.to_string()));
+                if let Some(ubrn) = &r.ubrn {
+                    blocks.push(Block::Field("e-RS UBRN".into(), telederm_domain::referral::ubrn_display(ubrn)));
+                }
                 blocks.push(Block::Field("Route".into(), r.route.label().into()));
                 blocks.push(Block::Field("Priority".into(), priority_label(r.priority).into()));
                 if let Some(s) = r.submitted_at {
@@ -302,6 +305,10 @@ impl Letter {
                 blocks.push(Block::Heading("About this letter".into()));
                 blocks.push(Block::Field("Your name".into(), p.full_name()));
                 blocks.push(Block::Field("NHS number".into(), nhs_number_display(&p.nhs_number.as_digits())));
+                if let Some(ubrn) = &r.ubrn {
+                    // What the NHS App and the e-RS booking line ask for.
+                    blocks.push(Block::Field("Booking reference (UBRN)".into(), telederm_domain::referral::ubrn_display(ubrn)));
+                }
                 blocks.push(Block::Field("Specialist".into(), consultant));
                 blocks.push(Block::Paragraph(format!(
                     "If you have questions, please contact your GP practice, {}. You can ask for this letter in large print or another format.",

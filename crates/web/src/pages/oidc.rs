@@ -9,6 +9,8 @@
 //! algorithms only), its issuer, audience, expiry and nonce, and maps its claims to an existing
 //! Telederm user by email. Optional claims narrow it further: `telederm_role` must name the
 //! user's role, and CIS2's `nhsid_nrbac_roles` must include the user's organisation (ODS code).
+//! `telederm_profession` (gp, nurse, pharmacist, physician_associate, other) sets a referrer's
+//! profession, which services may limit referrals by.
 //! Nobody is created on the fly: an unknown person sees a page saying whom to ask.
 
 use std::time::{Duration, Instant};
@@ -441,6 +443,18 @@ async fn map_claims(state: &AppState, claims: &Value) -> Result<telederm_domain:
             )));
         }
     }
+    let user = match claims.get("telederm_profession").and_then(Value::as_str) {
+        None => user,
+        Some(named) => match telederm_domain::organisation::Profession::parse(named) {
+            Some(profession) => telederm_app::users::profession_from_identity_provider(state, user, profession, &issuer).await?,
+            None => {
+                return Err(refused(format!(
+                    "Your identity provider gives your profession as {named:?}, which Telederm does not know (it knows {}). Ask your administrator to correct it.",
+                    telederm_domain::organisation::Profession::ALL.map(|p| p.as_str()).join(", ")
+                )));
+            }
+        },
+    };
     if first_link && !sub.is_empty() {
         telederm_app::users::link_identity(state, &user, &issuer, sub).await?;
     }
