@@ -91,6 +91,7 @@ catalogue! {
     ChildFaceIdentifiable = "child_face_identifiable", 422, "A face was detected in a photo of a child sent to a service that excludes them.";
     EmptyMessage = "empty_message", 422, "The message is empty.";
     ProfessionNotAccepted = "profession_not_accepted", 403, "The service takes referrals only from some professions, and the sender's is not one of them.";
+    InvalidContactPreference = "invalid_contact_preference", 422, "The patient's contact preference cannot be followed with the details given (email without an address, texts without a UK mobile).";
     InvalidUbrn = "invalid_ubrn", 422, "The e-RS UBRN is not 12 digits, or was given on an Advice & Guidance request.";
     WithdrawReasonRequired = "withdraw_reason_required", 422, "A referral the service has received is withdrawn only with a reason it can act on.";
     ReferralStillOpen = "referral_still_open", 409, "The referral is still with the service: it cannot be copied into a new one (withdraw it first).";

@@ -110,6 +110,14 @@ pub fn check_ubrn(route: Route, raw: Option<&str>) -> Result<Option<String>> {
     Ok(Some(ubrn))
 }
 
+/// The patient's contact details can serve their stated preference.
+pub fn check_contact(patient: &telederm_domain::patient::Patient) -> Result<()> {
+    match patient.contact.preference_problem() {
+        Some(problem) => Err(Error::new(Code::InvalidContactPreference, problem)),
+        None => Ok(()),
+    }
+}
+
 pub fn check_route(policy: &ServicePolicy, route: Route) -> Result<()> {
     if policy.routes.contains(&route) {
         return Ok(());
@@ -172,6 +180,7 @@ async fn create_draft_allowed(state: &App, user: &User, body: CreateReferral) ->
 pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Referral> {
     let policy = state.policy(&body.service_id)?;
     check_route(policy, body.route)?;
+    check_contact(&body.patient)?;
     let now = state.now();
     Ok(Referral {
         id: ReferralId::new(),
@@ -239,6 +248,7 @@ pub async fn update_draft(state: &App, user: &User, id: &str, body: UpdateDraft)
             r.priority = p;
         }
         if let Some(p) = body.patient {
+            check_contact(&p)?;
             r.patient = p;
         }
         if let Some(h) = body.history {

@@ -23,6 +23,24 @@ pub struct Contact {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// How the patient prefers to hear from the service; absent: no preference (email first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefers: Option<ContactPreference>,
+    /// The patient asks for letters in large print.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub large_print: bool,
+}
+
+/// How a patient prefers to hear from the service (issue 14; NHS UK Core's preferred contact
+/// method, narrowed to what Telederm or the practice can send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactPreference {
+    Email,
+    /// Text messages to a UK mobile.
+    Text,
+    /// Letters only: Telederm sends no email or text; the practice writes.
+    Letter,
 }
 
 /// What a patient's contact details let Telederm use on its own: an email address, a UK mobile
@@ -70,22 +88,41 @@ impl Contact {
         self.phone.as_deref().map(str::trim).filter(|p| is_uk_mobile(p))
     }
 
+    /// What Telederm can use on its own, by the patient's preference: text first for a patient
+    /// who prefers texts, nothing for one who prefers letters, otherwise email first.
     pub fn kind(&self) -> ContactKind {
-        if self.email_address().is_some() {
-            ContactKind::Email
-        } else if self.mobile_number().is_some() {
-            ContactKind::Mobile
-        } else {
-            ContactKind::None
+        match (self.prefers, self.email_address(), self.mobile_number()) {
+            (Some(ContactPreference::Letter), ..) => ContactKind::None,
+            (Some(ContactPreference::Text), _, Some(_)) => ContactKind::Mobile,
+            (_, Some(_), _) => ContactKind::Email,
+            (_, None, Some(_)) => ContactKind::Mobile,
+            _ => ContactKind::None,
         }
     }
 
-    /// How a message reaches the patient: by email when they gave an address, else by text
-    /// message to their mobile when the notifier sends them; `None` when it cannot.
+    /// How a message reaches the patient, by their preference: a text to their mobile for one who
+    /// prefers texts (when the notifier sends them, else email), nothing for one who prefers
+    /// letters, otherwise email when they gave an address, else a text; `None` when it cannot.
     pub fn channel(&self, sms_enabled: bool) -> Option<(Channel, &str)> {
-        match (self.email_address(), self.mobile_number()) {
-            (Some(email), _) => Some((Channel::Email, email)),
-            (None, Some(mobile)) if sms_enabled => Some((Channel::Sms, mobile)),
+        let text = self.mobile_number().filter(|_| sms_enabled).map(|m| (Channel::Sms, m));
+        let email = self.email_address().map(|e| (Channel::Email, e));
+        match self.prefers {
+            Some(ContactPreference::Letter) => None,
+            Some(ContactPreference::Text) => text.or(email),
+            _ => email.or(text),
+        }
+    }
+
+    /// Why the preference cannot be followed with the details given, if it cannot (a preference
+    /// for email without an address, or for texts without a UK mobile number).
+    pub fn preference_problem(&self) -> Option<&'static str> {
+        match self.prefers {
+            Some(ContactPreference::Email) if self.email_address().is_none() => {
+                Some("The patient prefers email, but no email address is given. Add the address, or choose another preference.")
+            }
+            Some(ContactPreference::Text) if self.mobile_number().is_none() => {
+                Some("The patient prefers text messages, but no UK mobile number (07...) is given. Add the number, or choose another preference.")
+            }
             _ => None,
         }
     }
@@ -120,7 +157,7 @@ mod tests {
     use super::*;
 
     fn contact(email: Option<&str>, phone: Option<&str>) -> Contact {
-        Contact { email: email.map(str::to_string), phone: phone.map(str::to_string) }
+        Contact { email: email.map(str::to_string), phone: phone.map(str::to_string), ..Default::default() }
     }
 
     #[test]
@@ -147,5 +184,36 @@ mod tests {
         assert_eq!((landline.kind(), landline.channel(true)), (ContactKind::None, None));
         assert!(!ContactKind::None.reachable(true));
         assert_eq!(contact(None, None).kind(), ContactKind::None);
+    }
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    fn contact(email: Option<&str>, phone: Option<&str>, prefers: Option<ContactPreference>) -> Contact {
+        Contact { email: email.map(str::to_string), phone: phone.map(str::to_string), prefers, large_print: false }
+    }
+
+    #[test]
+    fn messages_follow_the_patients_preference() {
+        let both = |p| contact(Some("a@example.org"), Some("07700 900123"), p);
+        assert_eq!(both(None).channel(true), Some((Channel::Email, "a@example.org")), "email first without a preference");
+        assert_eq!(both(Some(ContactPreference::Text)).channel(true), Some((Channel::Sms, "07700 900123")));
+        assert_eq!(both(Some(ContactPreference::Text)).channel(false), Some((Channel::Email, "a@example.org")), "no SMS notifier: email");
+        assert_eq!(both(Some(ContactPreference::Email)).channel(true), Some((Channel::Email, "a@example.org")));
+        assert_eq!(both(Some(ContactPreference::Letter)).channel(true), None, "letters only: no email or text");
+        assert_eq!(both(Some(ContactPreference::Letter)).kind(), ContactKind::None);
+        assert_eq!(both(Some(ContactPreference::Text)).kind(), ContactKind::Mobile);
+        assert_eq!(contact(None, Some("07700 900123"), None).channel(true), Some((Channel::Sms, "07700 900123")));
+        assert_eq!(contact(None, Some("020 7946 0000"), None).channel(true), None, "a landline takes no texts");
+    }
+
+    #[test]
+    fn a_preference_the_details_cannot_serve_is_named() {
+        assert!(contact(None, Some("020 7946 0000"), Some(ContactPreference::Text)).preference_problem().unwrap().contains("UK mobile"));
+        assert!(contact(None, None, Some(ContactPreference::Email)).preference_problem().unwrap().contains("no email address"));
+        assert_eq!(contact(None, None, Some(ContactPreference::Letter)).preference_problem(), None);
+        assert_eq!(contact(Some("a@example.org"), None, Some(ContactPreference::Email)).preference_problem(), None);
     }
 }

@@ -382,7 +382,7 @@ fn read_patient(ctx: &mut Ctx, at: usize) -> Option<Patient> {
         date_of_birth: dob?,
         sex: sex?,
         postcode: postcode?,
-        contact: Contact { email: telecom("email"), phone: telecom("phone") },
+        contact: Contact { email: telecom("email"), phone: telecom("phone"), ..Default::default() },
     })
 }
 

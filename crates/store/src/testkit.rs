@@ -318,7 +318,7 @@ impl Practice {
                 date_of_birth: chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date"),
                 sex: Sex::Female,
                 postcode: "E8 1DY".into(),
-                contact: Contact { email: Some("ada@example.com".into()), phone: None },
+                contact: Contact { email: Some("ada@example.com".into()), phone: None, ..Default::default() },
             },
             history: ClinicalHistory::default(),
             consent: None,

@@ -108,7 +108,7 @@ fn referral(w: &World, i: u32, given: &str, family: &str) -> Referral {
             date_of_birth: NaiveDate::from_ymd_opt(1970, 1, 1 + i % 28).unwrap(),
             sex: Sex::Female,
             postcode: "E8 1DY".into(),
-            contact: Contact { email: Some(format!("p{i}@example.com")), phone: None },
+            contact: Contact { email: Some(format!("p{i}@example.com")), phone: None, ..Default::default() },
         },
         history: ClinicalHistory {
             presenting_complaint: "Changing mole, left forearm".into(),

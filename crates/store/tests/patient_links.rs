@@ -64,9 +64,9 @@ async fn each_browser_has_its_own_visit_to_a_status_link(store: &Store) {
 async fn the_lists_know_how_the_patient_can_be_reached(store: &Store) {
     let practice = Practice::seed(store).await;
     let contacts = [
-        (Contact { email: Some("ada@example.org".into()), phone: None }, ContactKind::Email),
-        (Contact { email: None, phone: Some("07700 900123".into()) }, ContactKind::Mobile),
-        (Contact { email: Some(" ".into()), phone: Some("020 7946 0018".into()) }, ContactKind::None),
+        (Contact { email: Some("ada@example.org".into()), phone: None, ..Default::default() }, ContactKind::Email),
+        (Contact { email: None, phone: Some("07700 900123".into()), ..Default::default() }, ContactKind::Mobile),
+        (Contact { email: Some(" ".into()), phone: Some("020 7946 0018".into()), ..Default::default() }, ContactKind::None),
     ];
     let mut ids = Vec::new();
     for (contact, _) in &contacts {

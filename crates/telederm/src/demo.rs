@@ -122,7 +122,7 @@ fn patient(nine: &str, given: &str, family: &str, dob: (i32, u32, u32), postcode
         date_of_birth: chrono::NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2).context("demo date")?,
         sex: Sex::Female,
         postcode: postcode.into(),
-        contact: Contact { email: Some(format!("{}@example.org", given.to_lowercase())), phone: None },
+        contact: Contact { email: Some(format!("{}@example.org", given.to_lowercase())), phone: None, ..Default::default() },
     })
 }
 

@@ -181,3 +181,61 @@ fn pdf_text(pdf: &[u8]) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patients_contact_preference_decides_how_they_hear_and_is_checked_against_their_details() {
+    let server = Server::demo().await;
+    let gp = server.sign_in_as("referrer").await;
+    let consultant = server.sign_in_as("consultant").await;
+    // Texts preferred, but the number is a landline: refused, saying what to do.
+    let mut body = common::draft_body("hackney-rash", "ras", json!({}));
+    body["patient"]["contact"] = json!({"email": "ada@example.org", "phone": "020 7946 0018", "prefers": "text"});
+    let (s, b) = gp.post("/referrals", &body).await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_contact_preference")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("UK mobile"), "{b}");
+    body["patient"]["contact"] = json!({"prefers": "email"});
+    let (s, b) = gp.post("/referrals", &body).await;
+    assert_eq!((s, b["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_contact_preference")), "{b}");
+
+    // Letters only, in large print: Telederm sends the patient nothing (the GP's list says it
+    // cannot reach them), and the GP letter says large print was asked for.
+    body["patient"]["contact"] = json!({"email": "ada@example.org", "prefers": "letter", "large_print": true});
+    let (s, created) = gp.post("/referrals", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["patient"]["contact"]["prefers"], "letter", "{created}");
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        gp.upload(&id, kind, common::photo(i as u64 + 1, 0.0)).await;
+    }
+    let (s, b) = gp.post(&format!("/referrals/{id}/submit"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, list) = gp.get("/referrals").await;
+    let row = list["referrals"].as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(row["patient_unreachable"], true, "{row}");
+    consultant.post(&format!("/referrals/{id}/claim"), &json!({})).await;
+    let (s, b) = consultant.post(&format!("/referrals/{id}/outcome"), &json!({"code": "advice_management_plan", "management_plan": "Emollients twice daily."})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let store = telederm_store::Store::connect_without_migrating(&format!("sqlite://{}", server.data_dir.join("telederm.db").display())).await.unwrap();
+    let outbox = store.list_outbox(telederm_domain::ReferralId::parse(&id).unwrap()).await.unwrap();
+    store.close().await;
+    assert!(!outbox.is_empty(), "the GP and the service are still told");
+    assert!(outbox.iter().all(|m| m.recipient != "ada@example.org"), "nothing goes to the patient: {:?}", outbox.iter().map(|m| &m.recipient).collect::<Vec<_>>());
+    let r = gp.client.get(format!("{}/referrals/{id}/letters/gp?format=pdf", gp.base)).send().await.unwrap();
+    let flat = pdf_text(&r.bytes().await.unwrap()).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("Large print: the patient asked for it"), "{flat}");
+
+    // The same without a preference: the patient is emailed.
+    body["patient"]["contact"] = json!({"email": "ada@example.org"});
+    let (_, created) = gp.post("/referrals", &body).await;
+    let other = created["id"].as_str().unwrap().to_string();
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        gp.upload(&other, kind, common::photo(i as u64 + 1, 0.0)).await;
+    }
+    gp.post(&format!("/referrals/{other}/submit"), &json!({})).await;
+    consultant.post(&format!("/referrals/{other}/claim"), &json!({})).await;
+    consultant.post(&format!("/referrals/{other}/outcome"), &json!({"code": "advice_management_plan", "management_plan": "Emollients twice daily."})).await;
+    let store = telederm_store::Store::connect_without_migrating(&format!("sqlite://{}", server.data_dir.join("telederm.db").display())).await.unwrap();
+    let outbox = store.list_outbox(telederm_domain::ReferralId::parse(&other).unwrap()).await.unwrap();
+    store.close().await;
+    assert!(outbox.iter().any(|m| m.recipient == "ada@example.org"), "without a preference the patient is emailed");
+}

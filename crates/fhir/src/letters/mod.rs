@@ -224,6 +224,9 @@ impl Letter {
                 blocks.push(Block::Field("Date of birth".into(), long_date(p.date_of_birth)));
                 blocks.push(Block::Field("NHS number".into(), nhs_number_display(&p.nhs_number.as_digits())));
                 blocks.push(Block::Field("Postcode".into(), p.postcode.clone()));
+                if p.contact.large_print {
+                    blocks.push(Block::Field("Letters".into(), "Large print: the patient asked for it (the large-print patient letter comes with this one)".into()));
+                }
                 blocks.push(Block::Heading("Referral".into()));
                 blocks.push(Block::Field("Reference".into(), r.id.to_string()));
                 if let Some(ubrn) = &r.ubrn {

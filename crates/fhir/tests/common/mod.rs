@@ -112,7 +112,7 @@ pub fn referral() -> Referral {
             date_of_birth: NaiveDate::from_ymd_opt(1970, 5, 17).unwrap(),
             sex: Sex::Female,
             postcode: "E5 8BX".into(),
-            contact: Contact { email: Some("jo.bloggs@example.com".into()), phone: Some("07700 900123".into()) },
+            contact: Contact { email: Some("jo.bloggs@example.com".into()), phone: Some("07700 900123".into()), ..Default::default() },
         },
         history: ClinicalHistory {
             presenting_complaint: "Pigmented lesion on the left forearm, enlarging over 4 months".into(),

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use telederm_domain::NhsNumber;
 use telederm_domain::eligibility::{self, BodySite, Decision, EligibilityAnswers, EligibilityDecision, Postcode, evaluate};
 use telederm_domain::organisation::Role;
-use telederm_domain::patient::{Contact, Patient, Sex};
+use telederm_domain::patient::{Contact, ContactPreference, Patient, Sex};
 use telederm_domain::policy::{Condition, ImageSource, PhotoKind, ServicePolicy};
 use telederm_domain::referral::{
     ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Referral, ReferralStatus, Route,
@@ -225,6 +225,9 @@ struct StartValues {
     postcode: String,
     email: String,
     phone: String,
+    /// `email`, `text`, `letter`, or empty (no preference).
+    prefers: String,
+    large_print: bool,
     service: String,
     route: String,
 }
@@ -242,6 +245,8 @@ impl StartValues {
             postcode: f.get("postcode").trim().into(),
             email: f.get("email").trim().into(),
             phone: f.get("phone").trim().into(),
+            prefers: f.get("prefers").into(),
+            large_print: f.has("large_print"),
             service: f.get("service").into(),
             route: f.get("route").into(),
         }
@@ -260,6 +265,8 @@ impl StartValues {
             postcode: p.postcode.clone(),
             email: p.contact.email.clone().unwrap_or_default(),
             phone: p.contact.phone.clone().unwrap_or_default(),
+            prefers: p.contact.prefers.map(|c| name_of(c)).unwrap_or_default(),
+            large_print: p.contact.large_print,
             service: r.service_id.clone(),
             route: r.route.as_str().into(),
         }
@@ -339,6 +346,20 @@ impl StartValues {
             ),
             _ => {}
         }
+        let contact = Contact {
+            email: Some(self.email.clone()).filter(|s| !s.is_empty()),
+            phone: Some(self.phone.clone()).filter(|s| !s.is_empty()),
+            prefers: match self.prefers.as_str() {
+                "email" => Some(ContactPreference::Email),
+                "text" => Some(ContactPreference::Text),
+                "letter" => Some(ContactPreference::Letter),
+                _ => None,
+            },
+            large_print: self.large_print,
+        };
+        if let Some(problem) = contact.preference_problem() {
+            e.add("prefers", problem);
+        }
         match (nhs, dob, sex, postcode, route) {
             (Some(nhs_number), Some(date_of_birth), Some(sex), Some(postcode), Some(route)) if e.is_empty() => Ok((
                 Patient {
@@ -348,10 +369,7 @@ impl StartValues {
                     date_of_birth,
                     sex,
                     postcode: postcode.to_string(),
-                    contact: Contact {
-                        email: Some(self.email.clone()).filter(|s| !s.is_empty()),
-                        phone: Some(self.phone.clone()).filter(|s| !s.is_empty()),
-                    },
+                    contact,
                 },
                 self.service.clone(),
                 route,
@@ -380,6 +398,7 @@ struct StartPage {
     autosave: String,
     sexes: Vec<(&'static str, &'static str)>,
     route_options: Vec<(&'static str, &'static str)>,
+    preferences: Vec<(&'static str, &'static str)>,
 }
 
 /// Step 1, for a new referral (`id` is `None`) or an existing draft.
@@ -403,6 +422,7 @@ fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues,
         action,
         autosave,
         sexes: vec![("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not known")],
+        preferences: vec![("", "No preference (email if given, else text)"), ("email", "Email"), ("text", "Text message"), ("letter", "Letters only (from the practice)")],
         route_options: vec![
             ("advice_and_guidance", "Advice & Guidance (A&G): the consultant advises, the patient stays with you"),
             ("ras", "Referral Assessment Service (RAS): the consultant triages a referral"),
