@@ -99,7 +99,8 @@ impl TemplateText for Template {
 
     fn sms_body(self, link: &str) -> String {
         match self.invite() {
-            Some(_) => format!("{}. We would love to hear from you: tell us how it went on the same page. {link}", self.subject()),
+            // One text message (160 characters) with a status link of about 100.
+            Some(_) => format!("Your skin review has an update. Tell us how it went: {link}"),
             None => format!("{} {link}", self.subject()),
         }
     }
@@ -129,15 +130,17 @@ mod tests {
 
     #[test]
     fn the_final_message_to_the_patient_invites_feedback_on_the_status_page() {
-        let link = "https://telederm.example/p/abc";
-        let email = Template::PatientResponseReady.email_body(link);
-        let sms = Template::PatientResponseReady.sms_body(link);
-        for body in [&email, &sms] {
-            assert!(body.contains("We would love to hear from you") && body.contains(link), "{body}");
-        }
+        // A status link as sent: the address and 64 hex digits.
+        let link = format!("https://telederm.example.nhs.uk/p/{}", "a".repeat(64));
+        let email = Template::PatientResponseReady.email_body(&link);
+        let sms = Template::PatientResponseReady.sms_body(&link);
+        assert!(email.contains("We would love to hear from you") && email.contains(&link), "{email}");
         assert!(email.contains("do not include medical details"), "{email}");
+        assert!(sms.contains("Tell us how it went") && sms.contains(&link), "{sms}");
+        assert!(sms.chars().count() <= 160, "one text message: {} characters", sms.chars().count());
+        let link = link.as_str();
         for other in [Template::PatientPhotoRequest, Template::PatientReferralSent, Template::GpResponseReady] {
-            assert!(!other.email_body(link).contains("hear from you") && !other.sms_body(link).contains("hear from you"), "{other:?}");
+            assert!(!other.email_body(link).contains("hear from you") && !other.sms_body(link).contains("Tell us how it went"), "{other:?}");
         }
     }
 }
