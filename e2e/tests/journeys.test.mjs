@@ -306,6 +306,7 @@ test('patient opens an upload link on a phone, fails the date of birth once, pas
       await phone.locator('#photo-check [data-verdict="accept"]').waitFor();
     }
     await check(phone, report, 'patient-photos-checked');
+    await phone.getByLabel(/I agree to send these photos/).check();
     await phone.getByRole('button', { name: 'I have finished' }).click();
     await phone.getByText('Thank you. Your photos have been sent to your GP practice.').waitFor();
     await check(phone, report, 'patient-status');

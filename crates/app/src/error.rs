@@ -114,6 +114,11 @@ catalogue! {
     IntakeBusy = "intake_busy", 503, "Photo intake is at its memory budget; retry after Retry-After seconds.";
     LinkUnavailable = "link_unavailable", 404, "A patient's link is unknown, expired or cancelled (a status link ends 30 days after the outcome); the page tells the patient to contact their GP practice.";
     LinksNotOffered = "links_not_offered", 409, "The service does not offer patient upload links, or the referral cannot take one now.";
+    ConsentRequired = "consent_required", 422, "The patient has not confirmed that they consent to sending their photos; they tick the box, then finish.";
+    InvalidPatientAnswers = "invalid_patient_answers", 422, "The patient's symptom answers are all empty or one is too long (the message names it).";
+    InvalidFeedback = "invalid_feedback", 422, "The feedback has no rating from the list, or its comment is too long.";
+    FeedbackNotOpen = "feedback_not_open", 409, "Feedback is asked for only once the service has responded (an outcome or a return), through a status link.";
+    FeedbackAlreadyGiven = "feedback_already_given", 409, "Feedback about this request has already been given; it is taken once.";
 
     // The system.
     NotReady = "not_ready", 503, "The database or the blob store is not reachable (readiness check).";

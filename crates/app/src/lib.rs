@@ -21,6 +21,7 @@ pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod error;
+pub mod feedback;
 pub mod gp_letters;
 pub mod imports;
 pub mod intake;

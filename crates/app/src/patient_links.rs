@@ -186,13 +186,8 @@ pub async fn verify_dob(state: &App, link: &PatientLink, given: NaiveDate) -> Re
 pub async fn view(state: &App, link: &PatientLink) -> Result<(telederm_domain::referral::Referral, Vec<PhotoRecord>)> {
     link_audit(state, link, "patient_link.read", AuditOutcome::Allowed, "").await?;
     let r = state.store.get_referral(link.referral_id).await?;
-    let photos = state
-        .store
-        .list_photos(r.id)
-        .await?
-        .into_iter()
-        .filter(|p| p.source == ImageSource::Patient && p.created_at >= link.created_at)
-        .collect();
+    let mine = state.store.patient_link_photo_ids(link.id).await?;
+    let photos = state.store.list_photos(r.id).await?.into_iter().filter(|p| mine.contains(&p.id.to_string())).collect();
     Ok((r, photos))
 }
 
@@ -215,21 +210,85 @@ pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec
     if !state.store.take_patient_link_photo(link.id).await? {
         return Ok(LinkUpload::LimitReached { max_photos: link.max_photos });
     }
-    match crate::photos::store(state, &r, kind, ImageSource::Patient, None, bytes).await {
-        Ok(photo) => Ok(LinkUpload::Stored(photo)),
-        Err(e) => {
-            state.store.return_patient_link_photo(link.id).await?;
-            Err(e)
-        }
+    let stored = store_photo(state, link, &r, kind, bytes).await;
+    if stored.is_err() {
+        audit::outcome_of(state, &Actor::patient_link(), "photo.upload", Target::referral(r.id), &stored, "").await;
+        state.store.return_patient_link_photo(link.id).await?;
     }
+    Ok(LinkUpload::Stored(stored?))
 }
 
-/// The patient has finished: the link takes no more photos.
-pub async fn finish(state: &App, link: &PatientLink) -> Result<()> {
+/// Checks and stores the photo as any upload ([`crate::photos::prepare`]), kept with the link it
+/// came through (so the patient can remove it before finishing), with its `photo.upload` entry.
+async fn store_photo(state: &App, link: &PatientLink, r: &telederm_domain::referral::Referral, kind: PhotoKind, bytes: Vec<u8>) -> Result<PhotoRecord> {
+    if state.store.list_photos(r.id).await?.len() >= state.config.max_photos_per_referral {
+        return Err(Error::new(Code::TooManyPhotos, "Your GP practice already has all the photos it can take for this request. Press 'I have finished'."));
+    }
+    let record = crate::photos::prepare(state, r, kind, ImageSource::Patient, bytes, None).await?;
+    let entry = audit::entry(&Actor::patient_link(), "photo.upload", Target::within("photo", record.id, r.id), AuditOutcome::Allowed, "");
+    state.store.insert_patient_link_photo(link.id, &record, &entry).await?;
+    crate::metrics::photo_uploaded(record.verdict.as_str());
+    Ok(record)
+}
+
+/// The patient removes a photo they sent through this link, before they finish (a blurred photo
+/// need not use one of the link's places for good). Only a photo that came through this link;
+/// recorded as `photo.delete` by the patient's link, in the removal's transaction.
+pub async fn remove_photo(state: &App, link: &PatientLink, photo_id: &str) -> Result<()> {
+    check_usable(state, link, "photo.delete").await?;
     if link.purpose != LinkPurpose::Upload {
         return Err(unavailable());
     }
-    let entry = link_entry(link, "patient_link.submit", AuditOutcome::Allowed, "");
+    let r = state.store.get_referral(link.referral_id).await?;
+    if !r.status.accepts_photos() {
+        return Err(Error::new(Code::PhotosLocked, "Your photos have already been sent to the skin service, so they cannot be removed now."));
+    }
+    let photo = telederm_domain::PhotoId::parse(photo_id).ok_or_else(|| Error::not_found("photo"))?;
+    let target = Target::within("photo", photo, r.id);
+    let entry = audit::entry(&Actor::patient_link(), "photo.delete", target.clone(), AuditOutcome::Allowed, &format!("removed by the patient through link {}", link.id));
+    let result = state.store.remove_patient_link_photo(link.id, &photo.to_string(), &entry).await.map_err(|e| match e {
+        telederm_store::StoreError::NotFound => Error::not_found("photo"),
+        telederm_store::StoreError::Conflict(_) => unavailable(),
+        e => e.into(),
+    });
+    if result.is_err() {
+        audit::outcome_of(state, &Actor::patient_link(), "photo.delete", target, &result, "").await;
+    }
+    result
+}
+
+/// Saves the patient's answers to the symptom questions (in their own words) on their referral,
+/// where the GP and the consultant read them; recorded as `patient_answers.save`. Saving again
+/// replaces them. Only through an upload link, before the patient finishes.
+pub async fn save_answers(state: &App, link: &PatientLink, how_long: &str, itch_or_pain: &str, changing: &str, tried: &str) -> Result<telederm_domain::patient_voice::PatientAnswers> {
+    check_usable(state, link, "patient_answers.save").await?;
+    if link.purpose != LinkPurpose::Upload {
+        return Err(unavailable());
+    }
+    let answers = telederm_domain::patient_voice::PatientAnswers::new(how_long, itch_or_pain, changing, tried, state.now())
+        .map_err(|p| Error::new(Code::InvalidPatientAnswers, p.message).with_details(serde_json::json!({ "field": p.field })))?;
+    let target = Target::within("patient_link", link.id, link.referral_id);
+    let entry = audit::entry(&Actor::patient_link(), "patient_answers.save", target.clone(), AuditOutcome::Allowed, "");
+    let result = state.store.set_patient_answers(link.referral_id, &answers, &entry).await.map_err(Error::from);
+    if result.is_err() {
+        audit::outcome_of(state, &Actor::patient_link(), "patient_answers.save", target, &result, "").await;
+    }
+    result.map(|()| answers)
+}
+
+/// The patient has finished: the link takes no more photos. Only once they have confirmed that
+/// they consent to sending their photos (`consent`), which the audit entry records.
+pub async fn finish(state: &App, link: &PatientLink, consent: bool) -> Result<()> {
+    if link.purpose != LinkPurpose::Upload {
+        return Err(unavailable());
+    }
+    if !consent {
+        return Err(Error::new(
+            Code::ConsentRequired,
+            "Confirm that you agree to send your photos to your GP practice and the skin service: tick the box, then press 'I have finished'.",
+        ));
+    }
+    let entry = link_entry(link, "patient_link.submit", AuditOutcome::Allowed, "the patient confirmed consent to sending the photos");
     let r = state.store.get_referral(link.referral_id).await?;
     let alert = crate::notices::patient_photos_arrived(state, &r, link.id).await?;
     let result = state.store.submit_patient_link(link.id, state.now(), &alert, &entry).await.map_err(Error::from);

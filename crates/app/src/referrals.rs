@@ -204,6 +204,7 @@ pub fn new_draft(state: &App, user: &User, body: CreateReferral) -> Result<Refer
         submitted_at: None,
         due_date: None,
         version: 1,
+        patient_answers: None,
     })
 }
 

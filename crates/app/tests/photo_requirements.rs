@@ -90,5 +90,6 @@ fn blank_referral() -> telederm_domain::referral::Referral {
         submitted_at: None,
         due_date: None,
         version: 1,
+        patient_answers: None,
     }
 }

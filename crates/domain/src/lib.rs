@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod password;
 pub mod patient;
 pub mod patient_status;
+pub mod patient_voice;
 pub mod policy;
 pub mod referral;
 pub mod retention;

@@ -244,6 +244,10 @@ pub struct Referral {
     pub due_date: Option<NaiveDate>,
     /// Bumped on every write; a write with a stale version is refused (no lost updates).
     pub version: i64,
+    /// What the patient told us in their own words on their upload link (written only by the
+    /// patient's link, never by the referrer's edits, so not part of `version`).
+    #[serde(default)]
+    pub patient_answers: Option<crate::patient_voice::PatientAnswers>,
 }
 
 /// An e-RS Unique Booking Reference Number as typed (spaces and hyphens allowed): its 12 digits,

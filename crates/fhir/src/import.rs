@@ -948,6 +948,7 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
             submitted_at,
             due_date,
             version: 1,
+            patient_answers: None,
         },
         practice: practice?,
         provider,

@@ -90,13 +90,57 @@ impl TemplateText for Template {
 
     fn email_body(self, link: &str) -> String {
         format!(
-            "{}\n\n{link}\n\nFor your privacy this email contains no personal or medical details. \
+            "{}\n\n{link}\n\n{}For your privacy this email contains no personal or medical details. \
              If you did not expect it, you can ignore it.\n\nTelederm teledermatology service\n",
-            self.lead()
+            self.lead(),
+            self.invite().map(|i| format!("{i}\n\n")).unwrap_or_default()
         )
     }
 
     fn sms_body(self, link: &str) -> String {
-        format!("{} {link}", self.subject())
+        match self.invite() {
+            // One text message (160 characters) with a status link of about 100.
+            Some(_) => format!("Your skin review has an update. Tell us how it went: {link}"),
+            None => format!("{} {link}", self.subject()),
+        }
+    }
+}
+
+/// The final message to the patient invites their feedback on the service, on the same page as
+/// the status (no clinical question is asked there).
+trait Invite {
+    fn invite(self) -> Option<&'static str>;
+}
+
+impl Invite for Template {
+    fn invite(self) -> Option<&'static str> {
+        match self {
+            Template::PatientResponseReady => Some(
+                "We would love to hear from you. On the same page you can tell us how your experience of the service was: \
+                 choose a rating and add a comment if you wish. Please do not include medical details.",
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_message_to_the_patient_invites_feedback_on_the_status_page() {
+        // A status link as sent: the address and 64 hex digits.
+        let link = format!("https://telederm.example.nhs.uk/p/{}", "a".repeat(64));
+        let email = Template::PatientResponseReady.email_body(&link);
+        let sms = Template::PatientResponseReady.sms_body(&link);
+        assert!(email.contains("We would love to hear from you") && email.contains(&link), "{email}");
+        assert!(email.contains("do not include medical details"), "{email}");
+        assert!(sms.contains("Tell us how it went") && sms.contains(&link), "{sms}");
+        assert!(sms.chars().count() <= 160, "one text message: {} characters", sms.chars().count());
+        let link = link.as_str();
+        for other in [Template::PatientPhotoRequest, Template::PatientReferralSent, Template::GpResponseReady] {
+            assert!(!other.email_body(link).contains("hear from you") && !other.sms_body(link).contains("Tell us how it went"), "{other:?}");
+        }
     }
 }

@@ -23,6 +23,8 @@ const TABLES: &[(&str, &str)] = &[
     ("messages", "id"),
     ("patient_links", "id"),
     ("patient_link_visits", "secret_hash"),
+    ("patient_link_photos", "photo_id"),
+    ("patient_feedback", "id"),
     ("referral_events", "seq"),
     ("jobs", "id"),
     ("outbox", "id"),

@@ -24,6 +24,7 @@ pub mod sweep;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod patient_links;
+pub mod patient_feedback;
 mod users;
 
 use std::str::FromStr;

@@ -221,3 +221,77 @@ pub(crate) async fn insert_patient_link_in(w: &mut crate::WriteTx<'_>, link: &Pa
     .map_err(|e| unique_violation(e, "a patient link with this token"))?;
     Ok(())
 }
+
+impl Store {
+    /// Stores a photo the patient sent through an upload link: its record, which link it came
+    /// through, and its audit entry, in one transaction.
+    pub async fn insert_patient_link_photo(&self, link: uuid::Uuid, p: &crate::PhotoRecord, audit: &NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        crate::referrals::insert_photo_in(&mut w, p).await?;
+        sqlx::query("INSERT INTO patient_link_photos (photo_id, link_id) VALUES ($1, $2)")
+            .bind(p.id.to_string())
+            .bind(link.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
+    /// The ids of the photos sent through this link (those still kept).
+    pub async fn patient_link_photo_ids(&self, link: uuid::Uuid) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT photo_id FROM patient_link_photos WHERE link_id = $1")
+            .bind(link.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>("photo_id")).collect())
+    }
+
+    /// The patient removes a photo they sent through this link, before they finish: the photo's
+    /// record goes (its blobs with the orphan sweep), its place in the link's allowance comes back,
+    /// and the audit entry is written, in one transaction. `NotFound` when the photo did not come
+    /// through this link; `Conflict` when the link is already finished.
+    pub async fn remove_patient_link_photo(&self, link: uuid::Uuid, photo: &str, audit: &NewAuditEntry) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let mine = sqlx::query("SELECT 1 AS one FROM patient_link_photos WHERE photo_id = $1 AND link_id = $2")
+            .bind(photo)
+            .bind(link.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if mine.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let open = sqlx::query("UPDATE patient_links SET photos_uploaded = photos_uploaded - 1 WHERE id = $1 AND submitted_at IS NULL AND photos_uploaded > 0")
+            .bind(link.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        if open.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the link is finished".into()));
+        }
+        sqlx::query("DELETE FROM patient_link_photos WHERE photo_id = $1").bind(photo).execute(&mut *w.tx).await?;
+        sqlx::query("DELETE FROM photos WHERE id = $1").bind(photo).execute(&mut *w.tx).await?;
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+
+    /// Saves the patient's answers on their referral, with the audit entry, in one transaction.
+    /// The referral's version is left alone: the answers are the patient's, and the referrer's
+    /// edits (which never write them) must not be refused because the patient typed.
+    pub async fn set_patient_answers(
+        &self,
+        referral: ReferralId,
+        answers: &telederm_domain::patient_voice::PatientAnswers,
+        audit: &NewAuditEntry,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE referrals SET patient_answers_json = $2 WHERE id = $1")
+            .bind(referral.to_string())
+            .bind(crate::codec::json(answers))
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        w.commit().await
+    }
+}

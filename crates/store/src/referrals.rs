@@ -202,6 +202,7 @@ fn referral_from_row(r: &AnyRow) -> Result<Referral> {
         submitted_at: s.submitted_at,
         due_date: s.due_date,
         version: r.get("version"),
+        patient_answers: opt_json("patient_answers_json")?.map(serde_json::from_value).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
@@ -543,8 +544,8 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
         "INSERT INTO referrals (id, service_id, route, priority, status, practice_id, referrer_id, assignee_id,
             nhs_number, patient_name, patient_json, history_json, consent_json, eligibility_answers_json,
             eligibility_json, conversion_authorised, outcome_json, outcome_code, created_at, updated_at,
-            submitted_at, due_date, version, ubrn, patient_contact)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+            submitted_at, due_date, version, ubrn, patient_contact, patient_answers_json)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
     )
     .bind(r.id.to_string())
     .bind(&r.service_id)
@@ -571,6 +572,7 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
     .bind(r.version)
     .bind(r.ubrn.as_deref())
     .bind(name(&r.patient.contact.kind()))
+    .bind(r.patient_answers.as_ref().map(json))
     .execute(&mut *w.tx)
     .await?;
     Ok(())

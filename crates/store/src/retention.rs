@@ -103,6 +103,8 @@ impl Store {
         let photos = count(sqlx::query("DELETE FROM photos WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let messages = count(sqlx::query("DELETE FROM messages WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let events = count(sqlx::query("DELETE FROM referral_events WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
+        sqlx::query("DELETE FROM patient_feedback WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM patient_link_photos WHERE link_id IN (SELECT id FROM patient_links WHERE referral_id = $1)").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM patient_link_visits WHERE link_id IN (SELECT id FROM patient_links WHERE referral_id = $1)").bind(id).execute(tx.conn()).await?;
         let links = count(sqlx::query("DELETE FROM patient_links WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let notifications = count(sqlx::query("DELETE FROM outbox WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());

@@ -332,6 +332,7 @@ impl Practice {
             submitted_at: None,
             due_date: None,
             version: 1,
+            patient_answers: None,
         }
     }
 }

@@ -133,6 +133,7 @@ fn referral(w: &World, i: u32, given: &str, family: &str) -> Referral {
         submitted_at: None,
         due_date: None,
         version: 1,
+        patient_answers: None,
     }
 }
 

@@ -73,6 +73,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
             submitted_at: None,
             due_date: None,
             version: 1,
+            patient_answers: None,
         };
         store.insert_referral(&r).await.unwrap();
         if i % 2 == 0 {

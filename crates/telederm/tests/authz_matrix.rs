@@ -179,11 +179,15 @@ fn page_rows() -> Vec<Row> {
         row("get", "/admin/jobs", &[SystemAdmin]),
         row("post", "/admin/jobs/{id}/retry", &[SystemAdmin]),
         row("get", "/admin/audit", ADMINS),
+        row("get", "/admin/feedback.csv", ADMINS),
         // Patient pages answer by link token only; an unknown token is "not available" for all.
         row("get", "/p/{token}", &[]),
         row("post", "/p/{token}", &[]),
         row("post", "/p/{token}/photos", &[]),
         row("post", "/p/{token}/done", &[]),
+        row("post", "/p/{token}/photos/{photo_id}/remove", &[]),
+        row("post", "/p/{token}/answers", &[]),
+        row("post", "/p/{token}/feedback", &[]),
         row("get", "/assets/{*path}", PUBLIC),
         row("get", "/favicon.ico", PUBLIC),
     ]

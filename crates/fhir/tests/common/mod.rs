@@ -170,6 +170,7 @@ pub fn referral() -> Referral {
         submitted_at: Some(at(2026, 3, 2, 9, 15)),
         due_date: Some(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap()),
         version: 6,
+        patient_answers: None,
     }
 }
 

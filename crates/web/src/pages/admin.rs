@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", axum::routing::post(retry_job))
         .route("/admin/audit", get(audit_log))
+        .route("/admin/feedback.csv", get(feedback_csv))
 }
 
 fn admin_only(v: &Viewer) -> Result<(), PageError> {
@@ -61,6 +62,11 @@ struct DashboardPage {
     calendar_warning: Option<String>,
     /// Outcome letters of these services that did not reach the GP record (MESH): (referral id, status, reason).
     letter_problems: Vec<(String, &'static str, String)>,
+    /// Patients' feedback on these services: (rating, how many), the total, and the newest
+    /// comments as (date, service, rating, comment).
+    feedback_counts: Vec<(&'static str, i64)>,
+    feedback_total: i64,
+    feedback_comments: Vec<(String, String, &'static str, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
@@ -109,6 +115,7 @@ async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
         .map(|l| (l.referral_id.to_string(), l.status.label(), l.reason.unwrap_or_default()))
         .collect();
     // The figures are computed from patient records: the read is in the trail, as one entry.
+    let feedback = telederm_app::feedback::summary(&state, &v.user).await?;
     let detail = format!("aggregate figures over {} referrals", all.len());
     audit::record(&state, &audit::Actor::user(&v.user), "admin.dashboard", audit::Target::many("referral"), AuditOutcome::Allowed, detail).await?;
     Ok(html(&DashboardPage {
@@ -122,7 +129,29 @@ async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
         rejections: rejections.into_iter().collect(),
         calendar_warning: state.calendar.get().warning(today),
         letter_problems,
+        feedback_counts: feedback.counts.iter().map(|(r, n)| (r.label(), *n)).collect(),
+        feedback_total: feedback.total,
+        feedback_comments: feedback
+            .comments
+            .iter()
+            .map(|f| {
+                let service = state.policies.get(&f.service_id).map_or_else(|| f.service_id.clone(), |p| p.name.clone());
+                (views::date(f.created_at.with_timezone(&London).date_naive()), service, f.rating.label(), f.comment.clone())
+            })
+            .collect(),
     }))
+}
+
+/// `GET /admin/feedback.csv`: the admin's services' patient feedback as CSV (no identifiers).
+async fn feedback_csv(State(state): State<AppState>, v: Viewer) -> PageResult {
+    admin_only(&v)?;
+    let csv = telederm_app::feedback::export_csv(&state, &v.user).await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+        (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"patient-feedback.csv\""),
+        (axum::http::header::CACHE_CONTROL, "no-store"),
+    ];
+    Ok(axum::response::IntoResponse::into_response((headers, csv)))
 }
 
 fn fmt_hours(h: f64) -> String {

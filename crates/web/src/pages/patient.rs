@@ -25,7 +25,9 @@ use telederm_store::patient_links::{LinkPurpose, PatientLink};
 use super::form::{FormData, busy_page, is_busy, read_upload};
 use super::views::{Errors, Nav, PhotoView};
 use super::{PageError, PageResult, Viewer, constant_time_eq, html, see_other};
+use telederm_app::feedback;
 use telederm_app::patient_links::{self, DobCheck, LinkUpload};
+use telederm_domain::patient_voice::{FeedbackRating, QUESTIONS};
 
 use crate::AppState;
 use crate::auth::token_hash;
@@ -38,7 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/referrals/{id}/patient-links/{link_id}/revoke", post(revoke_link))
         .route("/p/{token}", get(landing).post(verify))
         .route("/p/{token}/photos", post(upload).layer(axum::extract::DefaultBodyLimit::max(30 * 1024 * 1024)))
+        .route("/p/{token}/photos/{photo_id}/remove", post(remove_photo))
+        .route("/p/{token}/answers", post(save_answers))
         .route("/p/{token}/done", post(finish))
+        .route("/p/{token}/feedback", post(give_feedback))
 }
 
 // ---------------------------------------------------------------- the practice's side
@@ -113,6 +118,21 @@ struct PatientPage {
     thanks: bool,
     practice_guidance: Vec<String>,
     kinds: Vec<(&'static str, &'static str)>,
+    /// The practice that asked for the photos (shown after the date of birth).
+    practice: String,
+    /// The symptom questions: (field, question, hint, answer so far).
+    questions: Vec<(&'static str, &'static str, &'static str, String)>,
+    /// The patient's answers were just saved.
+    answers_saved: bool,
+    /// A photo was just removed.
+    removed: bool,
+    /// The status page asks for feedback (the service has responded, none given yet).
+    feedback_open: bool,
+    /// The feedback already given: its rating's label.
+    feedback_given: Option<&'static str>,
+    ratings: Vec<(&'static str, &'static str)>,
+    rating: String,
+    comment: String,
 }
 
 impl PatientPage {
@@ -138,11 +158,26 @@ impl PatientPage {
                 ("locator", "A photo from further away (1 to 1.5 metres) showing where on your body it is"),
                 ("close_up", "A close-up (about 30 cm away)"),
             ],
+            practice: String::new(),
+            questions: Vec::new(),
+            answers_saved: false,
+            removed: false,
+            feedback_open: false,
+            feedback_given: None,
+            ratings: FeedbackRating::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
+            rating: String::new(),
+            comment: String::new(),
         }
     }
 }
 
 async fn upload_view(state: &AppState, token: &str, link: &PatientLink, cookie: &str, errors: Errors, just: Option<&str>) -> Result<Response, PageError> {
+    page_view(state, token, link, cookie, errors, just, &FormData(Vec::new())).await
+}
+
+/// The verified patient's page; `form` holds what they just typed (shown again with an error)
+/// or the page's query (`answers=saved`, `removed=1`).
+async fn page_view(state: &AppState, token: &str, link: &PatientLink, cookie: &str, errors: Errors, just: Option<&str>, form: &FormData) -> Result<Response, PageError> {
     let (r, photos) = patient_links::view(state, link).await?;
     let status_only = link.purpose == LinkPurpose::Status || link.submitted_at.is_some() || !link.is_usable(state.now());
     let mut page = PatientPage::new(token, if status_only { "status" } else { "upload" }, link.purpose);
@@ -157,7 +192,37 @@ async fn upload_view(state: &AppState, token: &str, link: &PatientLink, cookie: 
     page.status = patient_status::for_referral(&r, outcome_for_patient);
     page.thanks = link.purpose == LinkPurpose::Upload && link.submitted_at.is_some();
     page.practice_guidance = state.policies.get(&r.service_id).map(|p| p.photo_guidance.clone()).unwrap_or_default();
+    page.practice = state.store.get_organisation(r.practice_id).await.map(|o| o.name).unwrap_or_else(|_| "Your GP practice".into());
+    page.questions = QUESTIONS
+        .iter()
+        .map(|(field, q, hint)| {
+            let saved = r.patient_answers.as_ref().map(|a| a.get(field).to_string()).unwrap_or_default();
+            (*field, *q, *hint, form.opt(field).map_or(saved, str::to_string))
+        })
+        .collect();
+    page.answers_saved = form.get("answers") == "saved";
+    page.removed = form.get("removed") == "1";
+    if link.purpose == LinkPurpose::Status && feedback::open(&r) {
+        let given = feedback::given(state, link).await?;
+        page.feedback_given = given.map(|f| f.rating.label());
+        page.feedback_open = page.feedback_given.is_none();
+    }
+    page.rating = form.get("rating").to_string();
+    page.comment = form.get("comment").to_string();
     Ok(html(&page))
+}
+
+/// The verified visit's cookie for a form post (checked against the page's form token), or where
+/// to send the browser instead: to the date of birth when the visit is not open.
+async fn visit(state: &AppState, token: &str, link: &PatientLink, cookie: &PatientCookie, csrf: &str) -> Result<Result<String, Response>, PageError> {
+    if !verified(state, link, &cookie.0).await? {
+        return Ok(Err(see_other(&format!("/p/{token}"))));
+    }
+    let c = cookie.0.clone().unwrap_or_default();
+    if !constant_time_eq(csrf.as_bytes(), csrf_of(&c).as_bytes()) {
+        return Err(PageError(ApiError::forbidden("This form has expired. Go back, reload the page and try again.")));
+    }
+    Ok(Ok(c))
 }
 
 async fn landing(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, uri: OriginalUri) -> PageResult {
@@ -169,7 +234,7 @@ async fn landing(State(state): State<AppState>, Path(token): Path<String>, cooki
         }
         let q = FormData::from_query(uri.query().unwrap_or(""));
         let c = cookie.0.unwrap_or_default();
-        return upload_view(&state, &token, &link, &c, Errors::default(), q.opt("photo")).await;
+        return page_view(&state, &token, &link, &c, Errors::default(), q.opt("photo"), &q).await;
     }
     patient_links::check_usable(&state, &link, "patient_link.open").await?;
     Ok(html(&PatientPage::new(&token, "verify", link.purpose)))
@@ -268,14 +333,73 @@ fn with_status(mut r: Response) -> Response {
 
 async fn finish(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, form: FormData) -> PageResult {
     let link = find_link(&state, &token).await?;
-    if !verified(&state, &link, &cookie.0).await? {
-        return Ok(see_other(&format!("/p/{token}")));
+    let c = match visit(&state, &token, &link, &cookie, form.get("_csrf")).await? {
+        Ok(c) => c,
+        Err(to) => return Ok(to),
+    };
+    match patient_links::finish(&state, &link, form.get("consent") == "yes").await {
+        Ok(()) => Ok(see_other(&format!("/p/{token}")).into_response()),
+        Err(e) if e.code == Code::ConsentRequired => {
+            let mut errors = Errors::default();
+            errors.add("consent", e.message);
+            Ok(with_status(upload_view(&state, &token, &link, &c, errors, None).await?))
+        }
+        Err(e) => Err(e.into()),
     }
-    let c = cookie.0.unwrap_or_default();
-    if !constant_time_eq(form.get("_csrf").as_bytes(), csrf_of(&c).as_bytes()) {
-        return Err(PageError(ApiError::forbidden("This form has expired. Go back, reload the page and try again.")));
+}
+
+/// The patient removes a photo they sent through this link (before finishing).
+async fn remove_photo(State(state): State<AppState>, Path((token, photo_id)): Path<(String, String)>, cookie: PatientCookie, form: FormData) -> PageResult {
+    let link = find_link(&state, &token).await?;
+    if link.purpose != LinkPurpose::Upload {
+        return Err(patient_links::unavailable().into());
     }
-    patient_links::finish(&state, &link).await?;
-    Ok(see_other(&format!("/p/{token}")).into_response())
+    if let Err(to) = visit(&state, &token, &link, &cookie, form.get("_csrf")).await? {
+        return Ok(to);
+    }
+    patient_links::remove_photo(&state, &link, &photo_id).await?;
+    Ok(see_other(&format!("/p/{token}?removed=1#photos")))
+}
+
+/// The patient answers the symptom questions in their own words.
+async fn save_answers(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, form: FormData) -> PageResult {
+    let link = find_link(&state, &token).await?;
+    if link.purpose != LinkPurpose::Upload {
+        return Err(patient_links::unavailable().into());
+    }
+    let c = match visit(&state, &token, &link, &cookie, form.get("_csrf")).await? {
+        Ok(c) => c,
+        Err(to) => return Ok(to),
+    };
+    let f = |k: &str| form.get(k).to_string();
+    match patient_links::save_answers(&state, &link, &f("how_long"), &f("itch_or_pain"), &f("changing"), &f("tried")).await {
+        Ok(_) => Ok(see_other(&format!("/p/{token}?answers=saved#symptoms"))),
+        Err(e) if e.code == Code::InvalidPatientAnswers => {
+            let mut errors = Errors::default();
+            let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("how_long").to_string();
+            errors.add(&field, e.message);
+            Ok(with_status(page_view(&state, &token, &link, &c, errors, None, &form).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The patient tells us how it went (after the outcome, on their status link).
+async fn give_feedback(State(state): State<AppState>, Path(token): Path<String>, cookie: PatientCookie, form: FormData) -> PageResult {
+    let link = find_link(&state, &token).await?;
+    let c = match visit(&state, &token, &link, &cookie, form.get("_csrf")).await? {
+        Ok(c) => c,
+        Err(to) => return Ok(to),
+    };
+    match feedback::give(&state, &link, form.get("rating"), form.get("comment")).await {
+        Ok(_) => Ok(see_other(&format!("/p/{token}#feedback"))),
+        Err(e) if e.code == Code::InvalidFeedback => {
+            let mut errors = Errors::default();
+            let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("rating").to_string();
+            errors.add(&field, e.message);
+            Ok(with_status(page_view(&state, &token, &link, &c, errors, None, &form).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
