@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Api, Server, clock_at, complete_draft, draft_body, env_refs, libfaketime};
+use common::{Api, Server, clock_at, complete_draft, draft_body, env_refs, libfaketime, pdf_text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -329,8 +329,8 @@ async fn the_gp_is_alerted_when_the_patient_sends_photos_through_their_link() {
         .part("file", reqwest::multipart::Part::bytes(common::photo(7, 0.0)).file_name("me.jpg"));
     let sent = no_redirect.post(at("/photos")).header(reqwest::header::COOKIE, &cookie).multipart(upload).send().await.unwrap();
     assert_eq!(sent.status(), StatusCode::SEE_OTHER);
-    let done = no_redirect.post(at("/done")).header(reqwest::header::COOKIE, &cookie).form(&[("_csrf", patient_csrf.as_str())]).send().await.unwrap();
-    assert!(done.status().is_success() || done.status() == StatusCode::SEE_OTHER, "{}", done.status());
+    let done = no_redirect.post(at("/done")).header(reqwest::header::COOKIE, &cookie).form(&[("_csrf", patient_csrf.as_str()), ("consent", "yes")]).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
 
     // The GP's list says so, and the GP is emailed (once, whatever the patient does next).
     let (_, list) = gp.get("/referrals").await;
@@ -434,17 +434,6 @@ async fn every_route_and_outcome_tells_the_gp_and_the_patient_who_acts_next() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
-fn pdf_text(pdf: &[u8]) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(std::process::Command::new("bash").arg(root.join("scripts/ensure-poppler.sh")).status().unwrap().success());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("letter.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn letters_fetched_over_http_print_polish_vietnamese_turkish_and_irish_names_as_written() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, complete_draft};
+use common::{Server, complete_draft, pdf_text};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -170,17 +170,6 @@ async fn a_ras_referral_carries_its_ubrn_validated_shown_searchable_and_exported
     }
 }
 
-/// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
-fn pdf_text(pdf: &[u8]) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(std::process::Command::new("bash").arg(root.join("scripts/ensure-poppler.sh")).status().unwrap().success());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("letter.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_patients_contact_preference_decides_how_they_hear_and_is_checked_against_their_details() {

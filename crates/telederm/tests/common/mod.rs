@@ -313,3 +313,15 @@ pub async fn complete_draft(gp: &Api, service: &str, route: &str, overrides: Val
     }
     id
 }
+
+/// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(std::process::Command::new("bash").arg(root.join("scripts/ensure-poppler.sh")).status().unwrap().success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
