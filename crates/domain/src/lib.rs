@@ -17,6 +17,7 @@ pub mod patient;
 pub mod patient_status;
 pub mod policy;
 pub mod referral;
+pub mod reports;
 pub mod retention;
 pub mod route;
 

@@ -35,6 +35,8 @@ const TABLES: &[(&str, &str)] = &[
     ("referral_imports", "referral_id"),
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
+    ("report_facts", "referral_id"),
+    ("report_facts_backfill", "done"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.
@@ -209,7 +211,12 @@ pub async fn copy_database(from: &Store, to: &Store, mut progress: impl FnMut(&s
     }
     for table in &known {
         // A freshly migrated database holds the audit chain's genesis head (sequence 0).
-        let fresh = if *table == "audit_chain_head" { to.fresh_audit_chain().await? as i64 } else { 0 };
+        // and the report facts' backfill marker (migration 0017).
+        let fresh = match *table {
+            "audit_chain_head" => to.fresh_audit_chain().await? as i64,
+            "report_facts_backfill" => 1,
+            _ => 0,
+        };
         if to.row_count(table).await? != fresh {
             return Err(StoreError::Conflict(format!("the target is not empty (table `{table}` has rows)")));
         }
@@ -217,6 +224,10 @@ pub async fn copy_database(from: &Store, to: &Store, mut progress: impl FnMut(&s
     if known.contains(&"audit_chain_head") {
         // Replaced by the source's head, which points at the copied entries.
         sqlx::query("DELETE FROM audit_chain_head WHERE seq = 0").execute(&to.pool).await?;
+    }
+    if known.contains(&"report_facts_backfill") {
+        // Replaced by the source's marker.
+        sqlx::query("DELETE FROM report_facts_backfill").execute(&to.pool).await?;
     }
 
     let mut summaries = Vec::new();
