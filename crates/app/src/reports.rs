@@ -726,6 +726,15 @@ pub async fn service_dashboard(app: &App, user: &User, service: &str, from: Naiv
     })
 }
 
+/// Rewrites every referral's report facts (the operator's `telederm report rebuild-facts`, after
+/// referrals were loaded straight into the database), with its audit entry. Returns how many
+/// referrals were read.
+pub async fn rebuild_facts(app: &App) -> Result<u64> {
+    let n = app.store.rebuild_report_facts().await?;
+    audit::record(app, &audit::Actor::cli(), "report.rebuild_facts", audit::Target::many("referral"), AuditOutcome::Allowed, format!("referrals={n}")).await?;
+    Ok(n)
+}
+
 /// The services a service admin may report on, in name order (for the pages' choices).
 pub fn admin_services(app: &App, user: &User) -> Vec<(String, String)> {
     let mine: BTreeSet<String> = user.services.iter().map(|s| s.to_string()).collect();

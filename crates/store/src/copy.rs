@@ -36,11 +36,18 @@ const TABLES: &[(&str, &str)] = &[
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
     ("report_facts", "referral_id"),
-    ("report_facts_backfill", "done"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.
-const ENGINE_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"];
+const ENGINE_TABLES: &[&str] = &[
+    "_sqlx_migrations",
+    "sqlite_sequence",
+    "sqlite_stat1",
+    "sqlite_stat4",
+    // Migration 0017's one-off marker: the target sets its own when it is migrated, and the
+    // facts themselves are copied (`report_facts`).
+    "report_facts_backfill",
+];
 
 /// Rows copied per insert transaction.
 const BATCH: usize = 500;
@@ -211,12 +218,7 @@ pub async fn copy_database(from: &Store, to: &Store, mut progress: impl FnMut(&s
     }
     for table in &known {
         // A freshly migrated database holds the audit chain's genesis head (sequence 0).
-        // and the report facts' backfill marker (migration 0017).
-        let fresh = match *table {
-            "audit_chain_head" => to.fresh_audit_chain().await? as i64,
-            "report_facts_backfill" => 1,
-            _ => 0,
-        };
+        let fresh = if *table == "audit_chain_head" { to.fresh_audit_chain().await? as i64 } else { 0 };
         if to.row_count(table).await? != fresh {
             return Err(StoreError::Conflict(format!("the target is not empty (table `{table}` has rows)")));
         }
@@ -224,10 +226,6 @@ pub async fn copy_database(from: &Store, to: &Store, mut progress: impl FnMut(&s
     if known.contains(&"audit_chain_head") {
         // Replaced by the source's head, which points at the copied entries.
         sqlx::query("DELETE FROM audit_chain_head WHERE seq = 0").execute(&to.pool).await?;
-    }
-    if known.contains(&"report_facts_backfill") {
-        // Replaced by the source's marker.
-        sqlx::query("DELETE FROM report_facts_backfill").execute(&to.pool).await?;
     }
 
     let mut summaries = Vec::new();

@@ -106,8 +106,7 @@ pub async fn run(config: &Config, cmd: ReportCmd) -> anyhow::Result<()> {
             print(format, &r, || reports::csv::service(&r, None))
         }
         ReportCmd::RebuildFacts => {
-            let n = state.store.rebuild_report_facts().await?;
-            crate::wiring::record_cli(&state.store, "report.rebuild_facts", "referral", format!("referrals={n}")).await?;
+            let n = reports::rebuild_facts(&state).await.map_err(fail)?;
             eprintln!("rewrote the report facts of {n} referrals");
             Ok(())
         }
