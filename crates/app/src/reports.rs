@@ -186,12 +186,9 @@ fn reason_name(r: RejectionReason) -> &'static str {
     }
 }
 
-/// Working days from the received date to the answered date, from a group keyed by those two
-/// dates (in that order at `at`).
-fn working_days(app: &App, g: &FactGroup, at: usize) -> Option<u32> {
-    let day = |i: usize| g.keys.get(i)?.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-    let (received, answered) = (day(at)?, day(at + 1)?);
-    Some(app.calendar.get().working_days_between(received, answered))
+/// The working days to answer of a group keyed by them at `at` (none while unanswered).
+fn working_days(g: &FactGroup, at: usize) -> Option<u32> {
+    g.keys.get(at)?.as_deref()?.parse().ok()
 }
 
 /// Per-practice referral quality for `practice` (an ODS code; `None`: every practice the caller
@@ -240,7 +237,7 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
     let main = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::Route, FactColumn::Service]).await?;
     let reasons = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::RejectionReason]).await?;
     let issues = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::PhotoIssues]).await?;
-    let days = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::SubmittedOn, FactColumn::OutcomeOn]).await?;
+    let days = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::WorkingDays]).await?;
 
     let mut per: BTreeMap<String, Tally> = BTreeMap::new();
     let mut all = Tally::default();
@@ -269,7 +266,7 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
         }
     }
     for g in &days {
-        let Some(d) = working_days(app, g, 1) else { continue };
+        let Some(d) = working_days(g, 1) else { continue };
         for t in [per.entry(g.keys[0].clone().unwrap_or_default()).or_default(), &mut all] {
             *t.days.entry(d).or_default() += count(g.referrals);
         }
@@ -440,10 +437,10 @@ pub async fn equity(app: &App, user: &User, service: &str, from: NaiveDate, to: 
     let scope = FactScope { services: Some(vec![service.to_string()]), practice_id: None, from, to, today };
     let codes: Vec<&str> = OutcomeCode::ALL.iter().map(|c| c.as_str()).collect();
 
-    let overall_days = app.store.report_facts(&scope, &[FactColumn::SubmittedOn, FactColumn::OutcomeOn]).await?;
+    let overall_days = app.store.report_facts(&scope, &[FactColumn::WorkingDays]).await?;
     let mut days_all = BTreeMap::new();
     for g in &overall_days {
-        if let Some(d) = working_days(app, g, 0) {
+        if let Some(d) = working_days(g, 0) {
             *days_all.entry(d).or_default() += count(g.referrals);
         }
     }
@@ -451,7 +448,7 @@ pub async fn equity(app: &App, user: &User, service: &str, from: NaiveDate, to: 
     let mut dimensions = Vec::new();
     for (i, (name, column)) in DIMENSIONS.iter().enumerate() {
         let groups = app.store.report_facts(&scope, &[*column, FactColumn::OutcomeCode]).await?;
-        let days = app.store.report_facts(&scope, &[*column, FactColumn::SubmittedOn, FactColumn::OutcomeOn]).await?;
+        let days = app.store.report_facts(&scope, &[*column, FactColumn::WorkingDays]).await?;
         let mut names = standard_groups(name);
         let mut tallies: BTreeMap<String, (Tally, BTreeMap<String, u64>)> = BTreeMap::new();
         for g in &groups {
@@ -467,7 +464,7 @@ pub async fn equity(app: &App, user: &User, service: &str, from: NaiveDate, to: 
         }
         for g in &days {
             let key = g.keys[0].clone().unwrap_or_else(|| NOT_RECORDED.into());
-            if let Some(d) = working_days(app, g, 1) {
+            if let Some(d) = working_days(g, 1) {
                 *tallies.entry(key).or_default().0.days.entry(d).or_default() += count(g.referrals);
             }
         }
@@ -661,7 +658,7 @@ pub async fn service_dashboard(app: &App, user: &User, service: &str, from: Naiv
     let today = received_local_date(app.now());
     let scope = FactScope { services: Some(vec![service.to_string()]), practice_id: None, from, to, today };
     let by_day = app.store.report_facts(&scope, &[FactColumn::SubmittedOn, FactColumn::OutcomeCode]).await?;
-    let pairs = app.store.report_facts(&scope, &[FactColumn::SubmittedOn, FactColumn::OutcomeOn]).await?;
+    let pairs = app.store.report_facts(&scope, &[FactColumn::WorkingDays]).await?;
 
     let mut weeks: BTreeMap<NaiveDate, Week> = BTreeMap::new();
     // Every week of the period appears, with zeros where nothing was received.
@@ -695,7 +692,7 @@ pub async fn service_dashboard(app: &App, user: &User, service: &str, from: Naiv
     }
     let mut histogram = BTreeMap::new();
     for g in &pairs {
-        if let Some(d) = working_days(app, g, 0) {
+        if let Some(d) = working_days(g, 0) {
             *histogram.entry(d).or_default() += count(g.referrals);
         }
     }

@@ -19,6 +19,11 @@ use telederm_domain::calendar::received_local_date;
 use telederm_domain::reports::{TONE_BANDS, age_band, referral_tone_band};
 
 use crate::codec::{date, parse_date, parse_ts};
+
+/// The calendar report facts count working days with: the shipped England and Wales bank
+/// holidays, then the statutory rules. A bank holiday proclaimed after the build (loaded into a
+/// node with `telederm calendar update`) is counted after `telederm report rebuild-facts`.
+static CALENDAR: std::sync::LazyLock<telederm_domain::calendar::Calendar> = std::sync::LazyLock::new(telederm_domain::calendar::Calendar::builtin);
 use crate::{Result, Store};
 
 /// Rewrites one referral's facts from its stored row, events and photos (inside the caller's
@@ -42,9 +47,11 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
     let outcome_code = text(outcome.as_ref().and_then(|o| o.get("code")));
     let rejection_reason = text(outcome.as_ref().and_then(|o| o.get("rejection_reason")));
-    let outcome_on = text(outcome.as_ref().and_then(|o| o.get("recorded_at")))
-        .map(|t| parse_ts(&t).map(|t: DateTime<Utc>| date(received_local_date(t))))
+    let answered_on = text(outcome.as_ref().and_then(|o| o.get("recorded_at")))
+        .map(|t| parse_ts(&t).map(|t: DateTime<Utc>| received_local_date(t)))
         .transpose()?;
+    let working_days = answered_on.map(|d| i64::from(CALENDAR.working_days_between(submitted_on, d)));
+    let outcome_on = answered_on.map(date);
     let patient: serde_json::Value = crate::codec::parse_json(row.get::<String, _>("patient_json").as_str())?;
     let age = text(patient.get("date_of_birth"))
         .map(|d| parse_date(&d))
@@ -89,8 +96,8 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     sqlx::query(
         "INSERT INTO report_facts (referral_id, service_id, practice_id, route, status, submitted_on, due_date,
             outcome_code, rejection_reason, outcome_on, info_requested, photos_accept, photos_warn, photos_reject,
-            photo_issues, tone_band, fitzpatrick, age_band, sex, ethnic_category)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+            photo_issues, tone_band, fitzpatrick, age_band, sex, ethnic_category, working_days)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(referral_id)
     .bind(row.get::<String, _>("service_id"))
@@ -112,6 +119,7 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     .bind(age_band(age))
     .bind(sex)
     .bind(text(patient.get("ethnic_category")))
+    .bind(working_days)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -127,6 +135,8 @@ pub enum FactColumn {
     OutcomeCode,
     RejectionReason,
     OutcomeOn,
+    /// Working days to the answer (as text; null while unanswered).
+    WorkingDays,
     PhotoIssues,
     ToneBand,
     Fitzpatrick,
@@ -145,6 +155,7 @@ impl FactColumn {
             Self::OutcomeCode => "outcome_code",
             Self::RejectionReason => "rejection_reason",
             Self::OutcomeOn => "outcome_on",
+            Self::WorkingDays => "working_days",
             Self::PhotoIssues => "photo_issues",
             Self::ToneBand => "tone_band",
             Self::Fitzpatrick => "fitzpatrick",
@@ -200,8 +211,13 @@ impl Store {
         let cols: Vec<&str> = group_by.iter().map(|c| c.sql()).collect();
         let mut sql = String::from("SELECT ");
         for c in &cols {
-            sql.push_str(c);
-            sql.push_str(", ");
+            // Every key is read back as text.
+            if *c == "working_days" {
+                sql.push_str("CAST(working_days AS TEXT) AS working_days, ");
+            } else {
+                sql.push_str(c);
+                sql.push_str(", ");
+            }
         }
         sql.push_str(
             "COUNT(*) AS n,

@@ -581,7 +581,7 @@ async fn seed_report_facts(store: &Store) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO report_facts (referral_id, service_id, practice_id, route, status, submitted_on, due_date, outcome_code,
             rejection_reason, outcome_on, info_requested, photos_accept, photos_warn, photos_reject, photo_issues, tone_band,
-            fitzpatrick, age_band, sex, ethnic_category)
+            fitzpatrick, age_band, sex, ethnic_category, working_days)
          SELECT id, service_id, practice_id, route, status, substr(submitted_at, 1, 10), due_date,
             CASE WHEN status IN ('outcome_issued', 'closed') THEN (CASE WHEN substr(id, 7, 1) < '4' THEN 'face_to_face_routine' ELSE 'advice_management_plan' END)
                  WHEN status = 'rejected' THEN 'rejected' END,
@@ -595,7 +595,9 @@ async fn seed_report_facts(store: &Store) -> anyhow::Result<()> {
             CASE substr(id, 5, 1) WHEN '0' THEN '0-17' WHEN '1' THEN '18-29' WHEN '2' THEN '30-44' WHEN '3' THEN '65-74'
                  WHEN '4' THEN '75+' ELSE '45-64' END,
             CASE WHEN substr(id, 6, 1) < '8' THEN 'female' ELSE 'male' END,
-            CASE substr(id, 9, 1) WHEN '0' THEN 'A' WHEN '1' THEN 'H' WHEN '2' THEN 'M' WHEN '3' THEN 'N' END
+            CASE substr(id, 9, 1) WHEN '0' THEN 'A' WHEN '1' THEN 'H' WHEN '2' THEN 'M' WHEN '3' THEN 'N' END,
+            CASE WHEN status IN ('outcome_issued', 'closed', 'rejected') THEN
+                (CASE substr(id, 10, 1) WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 1 WHEN '3' THEN 4 WHEN '4' THEN 6 ELSE 2 END) END
          FROM referrals r
          WHERE submitted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.referral_id = r.id)",
     )

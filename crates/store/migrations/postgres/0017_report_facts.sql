@@ -17,6 +17,8 @@ CREATE TABLE report_facts (
     outcome_code TEXT,
     rejection_reason TEXT,
     outcome_on TEXT,
+    -- Working days from submitted_on to outcome_on (the built-in England and Wales calendar).
+    working_days BIGINT,
     -- 1 when the consultant asked the practice for more information at least once.
     info_requested BIGINT NOT NULL,
     photos_accept BIGINT NOT NULL,

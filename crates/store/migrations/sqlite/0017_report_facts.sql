@@ -5,7 +5,7 @@
 -- fast at a region's volume without touching the worklist's indexes. Keep in step with the other
 -- dialect's 0017.
 CREATE TABLE report_facts (
-    referral_id TEXT PRIMARY KEY,
+    referral_id TEXT NOT NULL,
     service_id TEXT NOT NULL,
     practice_id TEXT NOT NULL,
     route TEXT NOT NULL,
@@ -17,6 +17,8 @@ CREATE TABLE report_facts (
     outcome_code TEXT,
     rejection_reason TEXT,
     outcome_on TEXT,
+    -- Working days from submitted_on to outcome_on (the built-in England and Wales calendar).
+    working_days BIGINT,
     -- 1 when the consultant asked the practice for more information at least once.
     info_requested BIGINT NOT NULL,
     photos_accept BIGINT NOT NULL,
@@ -30,9 +32,11 @@ CREATE TABLE report_facts (
     fitzpatrick TEXT,
     age_band TEXT NOT NULL,
     sex TEXT NOT NULL,
-    ethnic_category TEXT
-);
-CREATE INDEX report_facts_service ON report_facts (service_id, submitted_on);
+    ethnic_category TEXT,
+    -- Stored in the order reports read it: a service's period is one contiguous range.
+    PRIMARY KEY (service_id, submitted_on, referral_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX report_facts_referral ON report_facts (referral_id);
 CREATE INDEX report_facts_practice ON report_facts (practice_id, submitted_on);
 
 -- Referrals received before this migration get their facts once, when the store next starts
