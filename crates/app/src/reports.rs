@@ -536,11 +536,17 @@ fn equity_dimension(
         ]);
         values.extend(codes.iter().map(|c| outcomes.get(*c).copied().unwrap_or(0)));
     }
-    // Published totals: every column over the groups (the service's overall figures), and in each
-    // group its answers by outcome code (which add up to its answers).
+    // Cells tied by a published sum or by each other, none of which may be the only one hidden:
+    // every column over the groups (its total is the service's overall figure), and in each group
+    // its answers with their split by outcome code, its rejections with the `rejected` outcome,
+    // and its answers without face-to-face with the two outcomes they are made of.
+    let code_at = |code: OutcomeCode| MEASURES + codes.iter().position(|c| *c == code.as_str()).unwrap_or(0);
     let mut sums: Vec<Vec<usize>> = (0..width).map(|c| (0..groups.len()).map(|r| r * width + c).collect()).collect();
     for r in 0..groups.len() {
-        sums.push((0..codes.len()).map(|c| r * width + MEASURES + c).collect());
+        let at = |c: usize| r * width + c;
+        sums.push(std::iter::once(at(1)).chain((0..codes.len()).map(|c| at(MEASURES + c))).collect());
+        sums.push(vec![at(2), at(code_at(OutcomeCode::Rejected))]);
+        sums.push(vec![at(4), at(code_at(OutcomeCode::AdviceManagementPlan)), at(code_at(OutcomeCode::NoFurtherAction))]);
     }
     let hidden = suppress(&values, &sums);
     let cell = |r: usize, c: usize| Cell::new(values[r * width + c], hidden[r * width + c]);

@@ -19,10 +19,11 @@ pub fn primarily_suppressed(count: u64) -> bool {
 
 /// Statistical disclosure control over a table of counts.
 ///
-/// `groups` are sets of cells whose sum is published (a row or a column with its total): a
-/// suppressed cell in a group where every other cell is shown could be worked out by subtraction,
-/// so the smallest other cell of that group is suppressed too (secondary suppression), and so on
-/// until no published total reveals a suppressed cell. Returns, for each value, whether it is
+/// `groups` are sets of cells tied by one published relation (a row or a column with its total,
+/// a total cell with its parts, two cells that must be equal): a suppressed cell in a group where
+/// every other cell is shown could be worked out by subtraction, so the smallest other cell of
+/// that group is suppressed too (secondary suppression), and so on until no group has exactly one
+/// suppressed cell. Returns, for each value, whether it is
 /// suppressed.
 pub fn suppress(values: &[u64], groups: &[Vec<usize>]) -> Vec<bool> {
     let mut hidden: Vec<bool> = values.iter().map(|v| primarily_suppressed(*v)).collect();

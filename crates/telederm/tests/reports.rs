@@ -234,6 +234,14 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     let cmp = &tone["rejection"];
     assert!(cmp.is_null(), "a group that is the whole service has no rest to compare with: {tone}");
     assert!(eq["method"].as_str().unwrap().contains("confidence interval"));
+    // Cells that must be equal are hidden together; no group's answers leave one outcome to subtract.
+    for d in eq["dimensions"].as_array().unwrap() {
+        for g in d["groups"].as_array().unwrap() {
+            assert_eq!(g["rejected"]["suppressed"], g["outcomes"]["rejected"]["suppressed"], "{g}");
+            let hidden = std::iter::once(&g["answered"]).chain(g["outcomes"].as_object().unwrap().values()).filter(|c| c["suppressed"] == true).count();
+            assert_ne!(hidden, 1, "{g}");
+        }
+    }
 
     // CSV by Accept: the same figures, suppressed cells as `*`.
     let (status, ty, text) = csv(&admin, "/reports/equity?service=homerton").await;
