@@ -222,26 +222,24 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
         Role::ServiceAdmin => (wanted, Some(user.services.iter().map(|s| s.to_string()).collect())),
         _ => return Err(refuse("Practice reports are for GPs (their own practice) and service admins (their services' practices).")),
     };
-    // A GP's figures are set beside the services their practice referred to in the period.
-    let services = match services {
+    // One scan: every figure is a sum over these groups. A GP's figures are set beside the
+    // services their practice referred to in the period.
+    let scope = FactScope { services: services.clone(), practice_id: None, from, to, today };
+    let columns = [FactColumn::Practice, FactColumn::Route, FactColumn::Service, FactColumn::RejectionReason, FactColumn::PhotoIssues, FactColumn::WorkingDays];
+    let mut groups = app.store.report_facts(&scope, &columns).await?;
+    let services: Vec<String> = match services {
         Some(s) => s,
         None => {
-            let own = FactScope { services: None, practice_id: visible_practice, from, to, today };
-            let mut s: Vec<String> =
-                app.store.report_facts(&own, &[FactColumn::Service]).await?.into_iter().filter_map(|g| g.keys[0].clone()).collect();
-            s.sort();
-            s
+            let own = visible_practice.map(|p| p.to_string());
+            let used: BTreeSet<String> = groups.iter().filter(|g| g.keys[0] == own).filter_map(|g| g.keys[2].clone()).collect();
+            groups.retain(|g| g.keys[2].as_ref().is_some_and(|s| used.contains(s)));
+            used.into_iter().collect()
         }
     };
-    let scope = FactScope { services: Some(services.clone()), practice_id: None, from, to, today };
-    let main = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::Route, FactColumn::Service]).await?;
-    let reasons = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::RejectionReason]).await?;
-    let issues = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::PhotoIssues]).await?;
-    let days = app.store.report_facts(&scope, &[FactColumn::Practice, FactColumn::WorkingDays]).await?;
 
     let mut per: BTreeMap<String, Tally> = BTreeMap::new();
     let mut all = Tally::default();
-    for g in &main {
+    for g in &groups {
         let key = g.keys[0].clone().unwrap_or_default();
         for t in [per.entry(key).or_default(), &mut all] {
             t.add(g);
@@ -249,26 +247,16 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
             *t.figures.by_route.entry(route).or_default() += count(g.referrals);
             let service = g.keys[2].clone().unwrap_or_default();
             *t.figures.by_service.entry(service).or_default() += count(g.referrals);
-        }
-    }
-    for g in &reasons {
-        let Some(reason) = g.keys[1].clone() else { continue };
-        for t in [per.entry(g.keys[0].clone().unwrap_or_default()).or_default(), &mut all] {
-            *t.figures.rejections.entry(reason.clone()).or_default() += count(g.rejected);
-        }
-    }
-    for g in &issues {
-        let codes = g.keys[1].clone().unwrap_or_default();
-        for code in codes.split(',').filter(|c| !c.is_empty()) {
-            for t in [per.entry(g.keys[0].clone().unwrap_or_default()).or_default(), &mut all] {
+            if let Some(reason) = &g.keys[3] {
+                *t.figures.rejections.entry(reason.clone()).or_default() += count(g.rejected);
+            }
+            for code in g.keys[4].as_deref().unwrap_or_default().split(',').filter(|c| !c.is_empty()) {
                 *t.issues.entry(code.to_string()).or_default() += count(g.referrals);
             }
-        }
-    }
-    for g in &days {
-        let Some(d) = working_days(g, 1) else { continue };
-        for t in [per.entry(g.keys[0].clone().unwrap_or_default()).or_default(), &mut all] {
-            *t.days.entry(d).or_default() += count(g.referrals);
+            // Only answered referrals have working days.
+            if let Some(d) = working_days(g, 5) {
+                *t.days.entry(d).or_default() += count(g.referrals);
+            }
         }
     }
     let practice_count = per.len() as u64;
