@@ -425,18 +425,12 @@ pub async fn equity(app: &App, user: &User, service: &str, from: NaiveDate, to: 
     let scope = FactScope { services: Some(vec![service.to_string()]), practice_id: None, from, to, today };
     let codes: Vec<&str> = OutcomeCode::ALL.iter().map(|c| c.as_str()).collect();
 
-    let overall_days = app.store.report_facts(&scope, &[FactColumn::WorkingDays]).await?;
     let mut days_all = BTreeMap::new();
-    for g in &overall_days {
-        if let Some(d) = working_days(g, 0) {
-            *days_all.entry(d).or_default() += count(g.referrals);
-        }
-    }
     let mut total = Tally::default();
     let mut dimensions = Vec::new();
     for (i, (name, column)) in DIMENSIONS.iter().enumerate() {
-        let groups = app.store.report_facts(&scope, &[*column, FactColumn::OutcomeCode]).await?;
-        let days = app.store.report_facts(&scope, &[*column, FactColumn::WorkingDays]).await?;
+        // One scan per dimension; the first also gives the service's overall figures.
+        let groups = app.store.report_facts(&scope, &[*column, FactColumn::OutcomeCode, FactColumn::WorkingDays]).await?;
         let mut names = standard_groups(name);
         let mut tallies: BTreeMap<String, (Tally, BTreeMap<String, u64>)> = BTreeMap::new();
         for g in &groups {
@@ -446,14 +440,15 @@ pub async fn equity(app: &App, user: &User, service: &str, from: NaiveDate, to: 
             if let Some(code) = &g.keys[1] {
                 *outcomes.entry(code.clone()).or_default() += count(g.answered);
             }
+            let days = working_days(g, 2);
+            if let Some(d) = days {
+                *t.days.entry(d).or_default() += count(g.referrals);
+            }
             if i == 0 {
                 total.add(g);
-            }
-        }
-        for g in &days {
-            let key = g.keys[0].clone().unwrap_or_else(|| NOT_RECORDED.into());
-            if let Some(d) = working_days(g, 1) {
-                *tallies.entry(key).or_default().0.days.entry(d).or_default() += count(g.referrals);
+                if let Some(d) = days {
+                    *days_all.entry(d).or_default() += count(g.referrals);
+                }
             }
         }
         for k in tallies.keys() {

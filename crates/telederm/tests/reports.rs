@@ -207,6 +207,8 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     assert_eq!(status, StatusCode::OK, "{eq}");
     assert_eq!(eq["overall"]["referrals"], 12);
     assert_eq!(eq["overall"]["rejected"], 3);
+    assert_eq!(eq["overall"]["answered"], 8);
+    assert_eq!(eq["overall"]["median_working_days"], 0.0, "all answered the day they arrived");
     let young = group(&eq, "age_band", "30-44");
     assert_eq!(young["referrals"], json!({"count": 5, "suppressed": false}), "5 is shown");
     let middle = group(&eq, "age_band", "45-64");
@@ -222,6 +224,8 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     // The five in their thirties: 4 answered (3 advice, 1 face-to-face) and 1 rejected = 5
     // answers; rejection 1 of 5 beside 2 of 3 for the rest: a comparison with its interval.
     assert_eq!(young["answered"], json!({"count": 5, "suppressed": false}));
+    assert_eq!(young["median_working_days"], 0.0, "five answers: their working days are shown");
+    assert!(middle["median_working_days"].is_null(), "two answers: not shown");
     assert_eq!(young["rejected"], json!({"count": null, "suppressed": true}));
     assert!(young["rejection"].is_null(), "no rate on a suppressed count: {young}");
     // None of the five was returned for information, beside 1 of the other 7: too few to tell.
