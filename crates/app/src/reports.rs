@@ -293,7 +293,7 @@ fn admin_service<'a>(app: &'a App, user: &User, service: &str) -> Result<&'a tel
         return Err(refuse("Service reports are for the service's admins."));
     }
     let policy = app.policy(service)?;
-    if !user.services.iter().any(|s| s.to_string() == service) {
+    if !user.services.iter().any(|s| s == service) {
         return Err(refuse(format!("You are not an admin of {}: you can see the reports of your own services only.", policy.name)));
     }
     Ok(policy)
