@@ -64,6 +64,7 @@ catalogue! {
     InvalidCredentials = "invalid_credentials", 401, "The email or password is wrong.";
     TooManyAttempts = "too_many_attempts", 429, "Too many failed sign-ins; wait (Retry-After) before trying again.";
     Forbidden = "forbidden", 403, "Your role or organisation may not do this.";
+    ReportNotPermitted = "report_not_permitted", 403, "The report is not one your role may see, or it is of a practice or service that is not yours (a GP sees their own practice; a service admin their services).";
     CsrfRefused = "csrf_refused", 403, "A page form was sent without a valid anti-forgery token; reload the page.";
     SsoRefused = "sso_refused", 401, "The single sign-on provider's answer was not valid.";
     SsoExpired = "sso_expired", 400, "The single sign-on attempt expired or was already used; start again.";

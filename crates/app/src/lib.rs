@@ -31,6 +31,7 @@ pub mod notices;
 pub mod patient_links;
 pub mod photos;
 pub mod referrals;
+pub mod reports;
 pub mod users;
 
 pub use error::{Code, Error, Result};

@@ -65,6 +65,7 @@ const STORE_WRITES: &[&str] = &[
     "insert_outbox",
     "enqueue_notifications",
     "append_audit",
+    "rebuild_report_facts",
     // Free functions that write inside an open transaction.
     "create_organisation_in",
     "create_user_in",

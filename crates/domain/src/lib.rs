@@ -18,6 +18,7 @@ pub mod patient_status;
 pub mod patient_voice;
 pub mod policy;
 pub mod referral;
+pub mod reports;
 pub mod retention;
 pub mod route;
 

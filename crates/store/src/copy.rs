@@ -37,10 +37,19 @@ const TABLES: &[(&str, &str)] = &[
     ("referral_imports", "referral_id"),
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
+    ("report_facts", "referral_id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.
-const ENGINE_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"];
+const ENGINE_TABLES: &[&str] = &[
+    "_sqlx_migrations",
+    "sqlite_sequence",
+    "sqlite_stat1",
+    "sqlite_stat4",
+    // Migration 0017's one-off marker: the target sets its own when it is migrated, and the
+    // facts themselves are copied (`report_facts`).
+    "report_facts_backfill",
+];
 
 /// Rows copied per insert transaction.
 const BATCH: usize = 500;

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod key_rotation;
 pub mod outbox;
 mod referrals;
+pub mod reports;
 pub mod retention;
 pub mod sla;
 pub mod sweep;
@@ -183,7 +184,7 @@ impl Store {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
         }
-        Ok(())
+        self.backfill_report_facts().await
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -353,9 +353,17 @@ impl Store {
 
     pub async fn delete_photo(&self, id: PhotoId) -> Result<()> {
         let mut w = self.begin_write().await?;
+        let referral: Option<String> = sqlx::query("SELECT referral_id FROM photos WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .map(|r| r.get("referral_id"));
         let done = sqlx::query("DELETE FROM photos WHERE id = $1").bind(id.to_string()).execute(&mut *w.tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(referral) = referral {
+            crate::reports::refresh_report_facts(&mut w.tx, &referral).await?;
         }
         w.commit().await
     }
@@ -483,6 +491,7 @@ pub(crate) async fn write_referral_update(
     if let Some(m) = message {
         insert_message(&mut w.tx, m).await?;
     }
+    crate::reports::refresh_report_facts(&mut w.tx, &r.id.to_string()).await?;
     Ok(())
 }
 
@@ -575,6 +584,7 @@ pub async fn insert_referral_in(w: &mut WriteTx<'_>, r: &Referral) -> Result<()>
     .bind(r.patient_answers.as_ref().map(json))
     .execute(&mut *w.tx)
     .await?;
+    crate::reports::refresh_report_facts(&mut w.tx, &r.id.to_string()).await?;
     Ok(())
 }
 
@@ -606,6 +616,7 @@ pub async fn insert_photo_in(w: &mut WriteTx<'_>, p: &PhotoRecord) -> Result<()>
     .bind(p.face_confirmed.as_ref().map(|c| ts(c.at)))
     .execute(&mut *w.tx)
     .await?;
+    crate::reports::refresh_report_facts(&mut w.tx, &p.referral_id.to_string()).await?;
     Ok(())
 }
 
@@ -678,9 +689,17 @@ impl Store {
     /// Deletes a photo record with its audit entry, in one transaction.
     pub async fn delete_photo_audited(&self, id: PhotoId, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
+        let referral: Option<String> = sqlx::query("SELECT referral_id FROM photos WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .map(|r| r.get("referral_id"));
         let done = sqlx::query("DELETE FROM photos WHERE id = $1").bind(id.to_string()).execute(&mut *w.tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(referral) = referral {
+            crate::reports::refresh_report_facts(&mut w.tx, &referral).await?;
         }
         crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await

@@ -29,6 +29,7 @@ telederm_store::on_both_databases!(store:
     photos,
     messages_and_events,
     counts_by_status,
+    report_facts_follow_every_write,
     migrations_are_idempotent,
 );
 
@@ -618,6 +619,100 @@ async fn counts_by_status(store: &Store) {
     homerton.sort_by_key(|(s, _)| s.as_str());
     assert_eq!(homerton, vec![(ReferralStatus::Draft, 2), (ReferralStatus::Submitted, 2)]);
     assert!(store.count_by_status(Some(&[])).await.unwrap().is_empty());
+}
+
+/// The reports' facts (issue 17) are rewritten by every write to a referral or its photos, and
+/// counted the same way on both databases.
+async fn report_facts_follow_every_write(store: &Store) {
+    use telederm_domain::outcome::RejectionReason;
+    use telederm_store::reports::{FactColumn, FactScope};
+    let w = world(store).await;
+    let scope = |services: Option<&[&str]>| FactScope {
+        services: services.map(|s| s.iter().map(|x| x.to_string()).collect()),
+        practice_id: None,
+        from: day(1),
+        to: day(31),
+        today: day(31),
+    };
+    let homerton = scope(Some(&["homerton"]));
+    let answer = |r: &mut Referral, code: OutcomeCode, reason: Option<RejectionReason>, t: DateTime<Utc>, by: UserId| {
+        r.apply(if code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome }, t).unwrap();
+        r.outcome = Some(Outcome {
+            code,
+            rejection_reason: reason,
+            diagnosis: "Eczema".into(),
+            management_plan: "Emollients".into(),
+            follow_up: String::new(),
+            priority: None,
+            onward_service: None,
+            recorded_by: by,
+            recorded_at: t,
+        });
+    };
+    let mut rs = Vec::new();
+    for i in 0..4 {
+        let mut r = referral(&w, i, "Pat", "Report");
+        if i == 2 {
+            r.service_id = "hackney-rash".into();
+        }
+        store.insert_referral(&r).await.unwrap();
+        rs.push(r);
+    }
+    assert!(store.report_facts(&homerton, &[]).await.unwrap().is_empty(), "drafts have no facts");
+    for r in rs.iter_mut().take(3) {
+        submit(store, r, day(9), at(3, 9)).await;
+    }
+    // rs[0]: a question, then advice on Thursday (2 working days after Tuesday); rs[1]: a photo,
+    // rejected the same day for its quality.
+    let mut r = rs[0].clone();
+    for (action, t) in [(Action::Claim, at(3, 10)), (Action::RequestInformation, at(3, 11)), (Action::Reply, at(4, 9))] {
+        let from = r.status;
+        r.apply(action, t).unwrap();
+        let e = event(action, Some(from), r.status, w.consultant.id, t);
+        store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    }
+    let from = r.status;
+    answer(&mut r, OutcomeCode::AdviceManagementPlan, None, at(5, 10), w.consultant.id);
+    let e = event(Action::IssueOutcome, Some(from), r.status, w.consultant.id, at(5, 10));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    let photo = photo(rs[1].id, PhotoKind::CloseUp, 1, at(3, 9));
+    store.insert_photo(&photo).await.unwrap();
+    let mut r = rs[1].clone();
+    let from = r.status;
+    r.apply(Action::Claim, at(3, 12)).unwrap();
+    let e = event(Action::Claim, Some(from), r.status, w.consultant.id, at(3, 12));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    answer(&mut r, OutcomeCode::Rejected, Some(RejectionReason::PoorImageQuality), at(3, 15), w.consultant.id);
+    let e = event(Action::Reject, Some(ReferralStatus::InReview), r.status, w.consultant.id, at(3, 15));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+
+    let all = store.report_facts(&homerton, &[]).await.unwrap();
+    assert_eq!(all.len(), 1);
+    let g = &all[0];
+    assert_eq!(
+        (g.referrals, g.answered, g.rejected, g.managed, g.managed_remotely, g.info_requested, g.photos_accept, g.within_target, g.breached),
+        (2, 2, 1, 1, 1, 1, 1, 2, 0)
+    );
+    let mut days: Vec<_> = store.report_facts(&homerton, &[FactColumn::WorkingDays]).await.unwrap().into_iter().map(|g| (g.keys[0].clone(), g.referrals)).collect();
+    days.sort();
+    assert_eq!(days, vec![(Some("0".to_string()), 1), (Some("2".to_string()), 1)]);
+    let reasons = store.report_facts(&homerton, &[FactColumn::RejectionReason, FactColumn::Sex, FactColumn::AgeBand]).await.unwrap();
+    assert!(reasons.iter().any(|g| g.keys == [Some("poor_image_quality".to_string()), Some("female".to_string()), Some("45-64".to_string())] && g.rejected == 1), "{reasons:?}");
+    // Every service, one practice, another period.
+    assert_eq!(store.report_facts(&scope(None), &[]).await.unwrap()[0].referrals, 3);
+    let practice = FactScope { practice_id: Some(w.practice.id), ..scope(None) };
+    assert_eq!(store.report_facts(&practice, &[]).await.unwrap()[0].referrals, 3);
+    let april = FactScope { from: NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), to: NaiveDate::from_ymd_opt(2026, 4, 30).unwrap(), ..scope(None) };
+    assert!(store.report_facts(&april, &[]).await.unwrap().is_empty());
+    // An open referral past its due date is a breach.
+    let late = FactScope { today: day(10), ..scope(Some(&["hackney-rash"])) };
+    assert_eq!(store.report_facts(&late, &[]).await.unwrap()[0].breached, 1);
+    // A deleted photo leaves the counts; a rebuild gives the same facts.
+    store.delete_photo(photo.id).await.unwrap();
+    assert_eq!(store.report_facts(&homerton, &[]).await.unwrap()[0].photos_accept, 0);
+    assert_eq!(store.rebuild_report_facts().await.unwrap(), 4);
+    let rebuilt = store.report_facts(&homerton, &[]).await.unwrap();
+    assert_eq!((rebuilt[0].referrals, rebuilt[0].answered, rebuilt[0].photos_accept, rebuilt[0].info_requested), (2, 2, 0, 1));
 }
 
 async fn migrations_are_idempotent(store: &Store) {

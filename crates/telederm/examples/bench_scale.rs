@@ -5,7 +5,9 @@
 //!    transactions on SQLite, `COPY` on PostgreSQL) at 10,000 and then 1,000,000 referrals,
 //! 2. measures p50/p99 of the queries behind `GET /api/v1/worklist` and `GET /api/v1/referrals?...`
 //!    by calling the same use-case functions the HTTP handlers call, with varied parameters,
-//! 3. starts the real `telederm serve` on the 1,000,000-referral database and drives it from a load
+//! 3. measures p50/p95 of the three reports (issue 17: practice quality, equity, the service
+//!    dashboard) over the last year's referrals, with a target of p95 < 1 s,
+//! 4. starts the real `telederm serve` on the 1,000,000-referral database and drives it from a load
 //!    generator on loopback: create a draft, upload three photos, submit, as fast as it goes.
 //!
 //! The region is the same at both sizes (200 practices, one provider running the five seed
@@ -89,6 +91,8 @@ struct World {
     practices: Vec<OrganisationId>,
     referrers: Vec<UserId>,
     consultant: User,
+    /// A service admin of every service (the reports' reader).
+    admin: User,
     nhs_numbers: Vec<String>,
     now: DateTime<Utc>,
 }
@@ -200,6 +204,16 @@ async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
         services: CONSULTANT_SERVICES.iter().map(|s| s.to_string()).collect(),
     };
     store.create_user(&consultant, &hash).await?;
+    let admin = User {
+        profession: None,
+        id: UserId::new(),
+        email: "admin@bench.invalid".into(),
+        display_name: "Bench Admin".into(),
+        role: Role::ServiceAdmin,
+        organisation_id: provider.id,
+        services: SERVICES.iter().map(|(s, _)| s.to_string()).collect(),
+    };
+    store.create_user(&admin, &hash).await?;
     let (mut practices, mut referrers) = (Vec::new(), Vec::new());
     for i in 0..PRACTICES {
         let org = Organisation {
@@ -224,7 +238,7 @@ async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
         referrers.push(gp.id);
     }
     let nhs_numbers = (0..50_000).map(|_| nhs_number(rng)).collect();
-    Ok(World { practices, referrers, consultant, nhs_numbers, now: Utc::now() })
+    Ok(World { practices, referrers, consultant, admin, nhs_numbers, now: Utc::now() })
 }
 
 /// Adds referral rows `from..to`.
@@ -314,6 +328,7 @@ async fn copy_postgres(url: &str, rows: &[Vec<Option<String>>]) -> anyhow::Resul
 struct Timing {
     name: String,
     p50: f64,
+    p95: f64,
     p99: f64,
     rows: f64,
     /// The work one run of the query does (mean over varied parameters), for the lists.
@@ -354,6 +369,7 @@ where
     Ok(Timing {
         name: name.into(),
         p50: percentile(&times, 0.5),
+        p95: percentile(&times, 0.95),
         p99: percentile(&times, 0.99),
         rows: rows as f64 / samples as f64,
         work: None,
@@ -557,6 +573,78 @@ async fn measure_queries(state: &AppState, w: &World, samples: usize, sqlite_fil
     Ok(out)
 }
 
+/// The report facts of the seeded referrals (issue 17). The seed writes rows straight into
+/// `referrals`, past the use cases that keep `report_facts` in step, so the facts are made here in
+/// one statement per size: the same columns, with equity dimensions spread by the random id.
+async fn seed_report_facts(store: &Store) -> anyhow::Result<()> {
+    let t = Instant::now();
+    sqlx::query(
+        "INSERT INTO report_facts (referral_id, service_id, practice_id, route, status, submitted_on, due_date, outcome_code,
+            rejection_reason, outcome_on, info_requested, photos_accept, photos_warn, photos_reject, photo_issues, tone_band,
+            fitzpatrick, age_band, sex, ethnic_category, working_days)
+         SELECT id, service_id, practice_id, route, status, substr(submitted_at, 1, 10), due_date,
+            CASE WHEN status IN ('outcome_issued', 'closed') THEN (CASE WHEN substr(id, 7, 1) < '4' THEN 'face_to_face_routine' ELSE 'advice_management_plan' END)
+                 WHEN status = 'rejected' THEN 'rejected' END,
+            CASE WHEN status = 'rejected' THEN 'poor_image_quality' END,
+            CASE WHEN status IN ('outcome_issued', 'closed', 'rejected') THEN substr(updated_at, 1, 10) END,
+            CASE WHEN substr(id, 2, 1) IN ('0', '1') THEN 1 ELSE 0 END, 2, 1, 0,
+            CASE WHEN substr(id, 3, 1) = 'a' THEN 'blurred' ELSE '' END,
+            CASE substr(id, 4, 1) WHEN '0' THEN 'very_light' WHEN '1' THEN 'light' WHEN '2' THEN 'intermediate'
+                 WHEN '3' THEN 'tan' WHEN '4' THEN 'brown' WHEN '5' THEN 'dark' END,
+            CASE substr(id, 8, 1) WHEN '1' THEN 'III' WHEN '2' THEN 'IV' WHEN '3' THEN 'V' END,
+            CASE substr(id, 5, 1) WHEN '0' THEN '0-17' WHEN '1' THEN '18-29' WHEN '2' THEN '30-44' WHEN '3' THEN '65-74'
+                 WHEN '4' THEN '75+' ELSE '45-64' END,
+            CASE WHEN substr(id, 6, 1) < '8' THEN 'female' ELSE 'male' END,
+            CASE substr(id, 9, 1) WHEN '0' THEN 'A' WHEN '1' THEN 'H' WHEN '2' THEN 'M' WHEN '3' THEN 'N' END,
+            CASE WHEN status IN ('outcome_issued', 'closed', 'rejected') THEN
+                (CASE substr(id, 10, 1) WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 1 WHEN '3' THEN 4 WHEN '4' THEN 6 ELSE 2 END) END
+         FROM referrals r
+         WHERE submitted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.referral_id = r.id)",
+    )
+    .execute(store.pool())
+    .await?;
+    eprintln!("  report facts written in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The three reports over the last year, as their readers ask for them.
+async fn measure_reports(state: &AppState, w: &World, samples: usize) -> anyhow::Result<Vec<Timing>> {
+    use telederm_app::reports;
+    let to = w.now.date_naive();
+    let from = to - chrono::Days::new(364);
+    let samples = samples.clamp(20, 100);
+    let services: Vec<&str> = SERVICES.iter().map(|(s, _)| *s).collect();
+    let admin = &w.admin;
+    let mut out = Vec::new();
+    out.push(
+        measure("report: practice quality, every practice (service admin, 1 year)", samples, |_| async move {
+            Ok(api(reports::practice_quality(state, admin, None, from, to).await)?.practices.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("report: practice quality, own practice (GP, 1 year)", samples, |i| {
+            let gp = referrer(w, i);
+            async move { Ok(api(reports::practice_quality(state, &gp, None, from, to).await)?.practices.len()) }
+        })
+        .await?,
+    );
+    let svc = &services;
+    out.push(
+        measure("report: equity of one service (1 year)", samples, |i| async move {
+            Ok(api(reports::equity(state, admin, svc[i % svc.len()], from, to).await)?.dimensions.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("report: service dashboard (1 year)", samples, |i| async move {
+            Ok(api(reports::service_dashboard(state, admin, svc[i % svc.len()], from, to).await)?.weeks.len())
+        })
+        .await?,
+    );
+    Ok(out)
+}
+
 async fn analyze(store: &Store) -> anyhow::Result<()> {
     match store.dialect() {
         Dialect::Postgres => {
@@ -742,6 +830,8 @@ async fn drop_postgres_database(admin: &str, name: &str) -> anyhow::Result<()> {
 struct Report {
     dialect: String,
     by_size: Vec<(u64, Vec<Timing>, f64)>,
+    /// The reports' timings at each size.
+    reports: Vec<(u64, Vec<Timing>)>,
     throughput: Option<Throughput>,
 }
 
@@ -759,11 +849,12 @@ async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos:
         let store = Store::connect(&url).await?;
         let mut rng = StdRng::seed_from_u64(7);
         let world = seed_world(&store, &mut rng).await?;
-        let mut report = Report { dialect: dialect.into(), by_size: Vec::new(), throughput: None };
+        let mut report = Report { dialect: dialect.into(), by_size: Vec::new(), reports: Vec::new(), throughput: None };
         let mut have = 0;
         for &size in &args.sizes {
             let t = Instant::now();
             seed_referrals(&store, &url, &world, &mut rng, have, size).await?;
+            seed_report_facts(&store).await?;
             have = size;
             analyze(&store).await?;
             let seed_secs = t.elapsed().as_secs_f64();
@@ -785,6 +876,11 @@ async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos:
                 eprintln!("  {size:>9}  {:<62} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0} rows){work}", t.name, t.p50, t.p99, t.rows);
             }
             report.by_size.push((size, timings, seed_secs));
+            let report_timings = measure_reports(&state, &world, args.samples).await?;
+            for t in &report_timings {
+                eprintln!("  {size:>9}  {:<62} p50 {:>7.2} ms  p95 {:>7.2} ms", t.name, t.p50, t.p95);
+            }
+            report.reports.push((size, report_timings));
             fresh.close().await;
         }
         store.close().await;
@@ -859,6 +955,22 @@ fn print(reports: &[Report], args: &Args) {
                 show(&b.work),
                 ratio
             );
+        }
+        if let (Some(first), Some(last)) = (r.reports.first(), r.reports.last()) {
+            println!("\nReports over the last year's referrals (issue 17; target p95 < 1 s), through the use cases the API calls:\n");
+            println!("| report | p50 @{} | p95 @{} | p50 @{} | p95 @{} | p95 < 1 s |", first.0, first.0, last.0, last.0);
+            println!("|---|---|---|---|---|---|");
+            for (a, b) in first.1.iter().zip(&last.1) {
+                println!(
+                    "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+                    a.name,
+                    a.p50,
+                    a.p95,
+                    b.p50,
+                    b.p95,
+                    if a.p95 < 1000.0 && b.p95 < 1000.0 { "yes" } else { "NO" }
+                );
+            }
         }
         if let Some(t) = &r.throughput {
             println!(

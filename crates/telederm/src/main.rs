@@ -120,6 +120,11 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::blobs::BlobsCmd,
     },
+    /// Reports (issue 17): per-practice referral quality, equity monitoring, the service dashboard.
+    Report {
+        #[command(subcommand)]
+        cmd: commands::report::ReportCmd,
+    },
     /// Back up the SQLite database (consistent, while running) and the photos into a new directory.
     Backup {
         #[arg(long)]
@@ -173,6 +178,7 @@ fn run_async(config: ConfigArg, command: Command) -> anyhow::Result<()> {
             Command::Fhir { cmd } => commands::fhir::run(&config, cmd).await,
             Command::Db { cmd } => commands::ops::run_db(cmd).await,
             Command::Blobs { cmd } => commands::blobs::run(&config, cmd).await,
+            Command::Report { cmd } => commands::report::run(&config, cmd).await,
             Command::Backup { to } => commands::ops::backup(&config, &to).await,
             Command::Restore { from } => commands::ops::restore(&config, &from).await,
             Command::Audit { cmd } => commands::audit::run(&config, cmd).await,

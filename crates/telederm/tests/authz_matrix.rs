@@ -35,6 +35,9 @@ const REFERRERS: &[Who] = &[Referrer, ReferrerOther];
 const SERVICE_STAFF: &[Who] = &[Consultant, ServiceAdmin, ConsultantOther, ServiceAdminOther];
 const ADMINS: &[Who] = &[ServiceAdmin, ServiceAdminOther, SystemAdmin];
 const PUBLIC: &[Who] = &EVERYONE;
+/// Who may see practice-quality reports: GPs (their own practice) and service admins (their
+/// services' practices; one with no services sees an empty report).
+const REPORT_READERS: &[Who] = &[Referrer, ReferrerOther, ServiceAdmin, ServiceAdminOther];
 
 /// What an allowed caller gets back. Never "anything but a refusal": a 500 is a wrong answer.
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +125,10 @@ fn api_rows() -> Vec<Row> {
         // A published definition (no patient data), like the OpenAPI document.
         api("get", "/fhir/Questionnaire/telederm-referral", PUBLIC, Status(200)),
         api("get", "/referrals/{id}/letters/{kind}", SEES_R, Status(200)),
+        // Reports (issue 17): a service's reports for its admins only (`?service=` is the demo's).
+        api("get", "/reports/practice-quality", REPORT_READERS, Status(200)),
+        api("get", "/reports/equity", &[ServiceAdmin], Status(200)),
+        api("get", "/reports/service", &[ServiceAdmin], Status(200)),
         // Operations (system administrators), and the probes outside /api/v1.
         api("get", "/admin/jobs", &[SystemAdmin], Status(200)),
         Row { method: "post", route: "/admin/jobs/{id}/retry", allowed: &[SystemAdmin], check: Check::ReachesMissing("dead job") },
@@ -180,6 +187,13 @@ fn page_rows() -> Vec<Row> {
         row("post", "/admin/jobs/{id}/retry", &[SystemAdmin]),
         row("get", "/admin/audit", ADMINS),
         row("get", "/admin/feedback.csv", ADMINS),
+        row("get", "/reports", REPORT_READERS),
+        row("get", "/reports/practice-quality", REPORT_READERS),
+        row("get", "/reports/practice-quality.csv", REPORT_READERS),
+        row("get", "/reports/equity", &[ServiceAdmin]),
+        row("get", "/reports/equity.csv", &[ServiceAdmin]),
+        row("get", "/reports/service", &[ServiceAdmin]),
+        row("get", "/reports/service.csv", &[ServiceAdmin]),
         // Patient pages answer by link token only; an unknown token is "not available" for all.
         row("get", "/p/{token}", &[]),
         row("post", "/p/{token}", &[]),
@@ -203,6 +217,7 @@ fn page_routes_in_source() -> BTreeSet<(String, String)> {
         include_str!("../../web/src/pages/patient.rs"),
         include_str!("../../web/src/pages/assets.rs"),
         include_str!("../../web/src/pages/oidc.rs"),
+        include_str!("../../web/src/pages/reports.rs"),
     ];
     let mut out = BTreeSet::new();
     for source in sources {
@@ -323,6 +338,9 @@ fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
     let (id, photo) = if uses_draft { (&w.d, &w.d_photo) } else { (&w.r, &w.r_photo) };
     if route == "/services/{id}" {
         return "/services/hackney-rash".into();
+    }
+    if route.starts_with("/reports/equity") || route.starts_with("/reports/service") {
+        return format!("{route}?service=hackney-rash");
     }
     if route.starts_with("/admin/jobs/{id}") {
         return route.replace("{id}", "00000000-0000-0000-0000-000000000000");

@@ -7,6 +7,7 @@ pub mod fhir;
 pub mod image;
 pub mod ops;
 pub mod keys;
+pub mod report;
 pub mod retention;
 pub mod rules;
 pub mod server;

@@ -7,6 +7,7 @@ pub(crate) mod photos;
 mod fhir;
 pub mod openapi;
 mod referrals;
+pub(crate) mod reports;
 mod session;
 
 use axum::extract::rejection::JsonRejection;
@@ -58,6 +59,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/referrals/{id}/photos/{photo_id}/face-not-identifiable", post(photos::confirm_face))
         .route("/referrals/{id}/photos/{photo_id}/{variant}", get(photos::download))
         .route("/worklist", get(referrals::worklist))
+        .route("/reports/practice-quality", get(reports::practice_quality))
+        .route("/reports/equity", get(reports::equity))
+        .route("/reports/service", get(reports::service))
         .route("/admin/jobs", get(admin::list))
         .route("/admin/jobs/{id}/retry", post(admin::retry_one))
         .merge(fhir::routes(fhir_limit))

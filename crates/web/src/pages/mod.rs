@@ -12,6 +12,8 @@
 pub mod oidc;
 mod admin;
 mod assets;
+mod charts;
+mod reports;
 mod consultant;
 mod form;
 mod gp;
@@ -46,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .merge(gp::routes())
         .merge(consultant::routes())
         .merge(admin::routes())
+        .merge(reports::routes())
         .merge(patient::routes())
         .merge(assets::routes())
 }
