@@ -267,8 +267,14 @@ impl Store {
         if open.rows_affected() == 0 {
             return Err(StoreError::Conflict("the link is finished".into()));
         }
+        let referral: Option<String> =
+            sqlx::query("SELECT referral_id FROM photos WHERE id = $1").bind(photo).fetch_optional(&mut *w.tx).await?.map(|r| r.get("referral_id"));
         sqlx::query("DELETE FROM patient_link_photos WHERE photo_id = $1").bind(photo).execute(&mut *w.tx).await?;
         sqlx::query("DELETE FROM photos WHERE id = $1").bind(photo).execute(&mut *w.tx).await?;
+        // The reports count photo verdicts per referral: kept in step, as on every photo write.
+        if let Some(referral) = referral {
+            crate::reports::refresh_report_facts(&mut w.tx, &referral).await?;
+        }
         crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
         w.commit().await
     }
