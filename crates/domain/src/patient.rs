@@ -128,6 +128,81 @@ impl Contact {
     }
 }
 
+/// Ethnic category as the NHS Data Dictionary codes it (A to S; Z: not stated), recorded only
+/// when the patient gives it, for equity monitoring (issue 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum EthnicCategory {
+    A, B, C, D, E, F, G, H, J, K, L, M, N, P, R, S, Z,
+}
+
+impl EthnicCategory {
+    pub const ALL: [EthnicCategory; 17] = {
+        use EthnicCategory::*;
+        [A, B, C, D, E, F, G, H, J, K, L, M, N, P, R, S, Z]
+    };
+
+    /// The Data Dictionary's description of the code.
+    pub fn description(self) -> &'static str {
+        use EthnicCategory::*;
+        match self {
+            A => "White: British",
+            B => "White: Irish",
+            C => "White: any other White background",
+            D => "Mixed: White and Black Caribbean",
+            E => "Mixed: White and Black African",
+            F => "Mixed: White and Asian",
+            G => "Mixed: any other mixed background",
+            H => "Asian or Asian British: Indian",
+            J => "Asian or Asian British: Pakistani",
+            K => "Asian or Asian British: Bangladeshi",
+            L => "Asian or Asian British: any other Asian background",
+            M => "Black or Black British: Caribbean",
+            N => "Black or Black British: African",
+            P => "Black or Black British: any other Black background",
+            R => "Other ethnic groups: Chinese",
+            S => "Other ethnic groups: any other ethnic group",
+            Z => "Not stated",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        use EthnicCategory::*;
+        match self {
+            A => "A", B => "B", C => "C", D => "D", E => "E", F => "F", G => "G", H => "H", J => "J",
+            K => "K", L => "L", M => "M", N => "N", P => "P", R => "R", S => "S", Z => "Z",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<EthnicCategory> {
+        EthnicCategory::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+/// Fitzpatrick skin phototype, as the GP records it (optional; for equity monitoring beside the
+/// tone band the photo check estimates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum FitzpatrickType {
+    I, II, III, IV, V, VI,
+}
+
+impl FitzpatrickType {
+    pub const ALL: [FitzpatrickType; 6] = {
+        use FitzpatrickType::*;
+        [I, II, III, IV, V, VI]
+    };
+
+    pub fn code(self) -> &'static str {
+        use FitzpatrickType::*;
+        match self {
+            I => "I", II => "II", III => "III", IV => "IV", V => "V", VI => "VI",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<FitzpatrickType> {
+        FitzpatrickType::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patient {
@@ -139,6 +214,12 @@ pub struct Patient {
     pub postcode: String,
     #[serde(default)]
     pub contact: Contact,
+    /// NHS Data Dictionary ethnic category, when the patient gave it (equity monitoring only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ethnic_category: Option<EthnicCategory>,
+    /// Fitzpatrick skin type the GP recorded, if any (equity monitoring only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitzpatrick_type: Option<FitzpatrickType>,
 }
 
 impl Patient {

@@ -383,6 +383,8 @@ fn read_patient(ctx: &mut Ctx, at: usize) -> Option<Patient> {
         sex: sex?,
         postcode: postcode?,
         contact: Contact { email: telecom("email"), phone: telecom("phone"), ..Default::default() },
+        ethnic_category: None,
+        fitzpatrick_type: None,
     })
 }
 

@@ -319,6 +319,8 @@ impl Practice {
                 sex: Sex::Female,
                 postcode: "E8 1DY".into(),
                 contact: Contact { email: Some("ada@example.com".into()), phone: None, ..Default::default() },
+                ethnic_category: None,
+                fitzpatrick_type: None,
             },
             history: ClinicalHistory::default(),
             consent: None,

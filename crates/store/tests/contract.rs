@@ -110,6 +110,8 @@ fn referral(w: &World, i: u32, given: &str, family: &str) -> Referral {
             sex: Sex::Female,
             postcode: "E8 1DY".into(),
             contact: Contact { email: Some(format!("p{i}@example.com")), phone: None, ..Default::default() },
+            ethnic_category: None,
+            fitzpatrick_type: None,
         },
         history: ClinicalHistory {
             presenting_complaint: "Changing mole, left forearm".into(),

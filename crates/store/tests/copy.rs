@@ -59,7 +59,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
                 date_of_birth: NaiveDate::from_ymd_opt(1980, 5, 1).unwrap(),
                 sex: Sex::Other,
                 postcode: "E8 1DY".into(),
-                contact: Contact::default(),
+                contact: Contact::default(), ethnic_category: None, fitzpatrick_type: None,
             },
             history: ClinicalHistory { presenting_complaint: "itchy\nrash \"quoted\"".into(), ..Default::default() },
             consent: None,

@@ -123,6 +123,8 @@ fn patient(nine: &str, given: &str, family: &str, dob: (i32, u32, u32), postcode
         sex: Sex::Female,
         postcode: postcode.into(),
         contact: Contact { email: Some(format!("{}@example.org", given.to_lowercase())), phone: None, ..Default::default() },
+        ethnic_category: None,
+        fitzpatrick_type: None,
     })
 }
 

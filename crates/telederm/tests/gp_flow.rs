@@ -200,3 +200,52 @@ async fn several_photos_go_up_at_once_sorted_by_what_the_service_needs_and_each_
     let (status, _, _) = post_form(&gp, &format!("/referrals/{id}"), &format!("/referrals/{id}/photos/{second}/kind"), &[("kind", "locator")]).await;
     assert_eq!(status, StatusCode::CONFLICT, "photos of a sent referral cannot be re-tagged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethnic_category_and_fitzpatrick_type_are_recorded_when_given_and_reach_the_equity_report() {
+    let server = Server::demo().await;
+    let gp = server.sign_in_as("referrer").await;
+    // On step 1, optional: recorded as the Data Dictionary code and the type.
+    let (status, url, _) = post_form(&gp, "/referrals/new", "/referrals/new", &[
+        ("nhs_number", "943 476 5919"), ("given_name", "Ada"), ("family_name", "Lovelace"),
+        ("dob_day", "4"), ("dob_month", "3"), ("dob_year", "1979"), ("sex", "female"), ("postcode", "E8 1DY"),
+        ("service", "hackney-rash"), ("ethnic_category", "N"), ("fitzpatrick_type", "V"),
+    ]).await;
+    assert_eq!(status, StatusCode::OK, "{url}");
+    let id = url.trim_start_matches("/referrals/").split('/').next().unwrap().to_string();
+    let (_, draft) = gp.get(&format!("/referrals/{id}")).await;
+    assert_eq!(draft["referral"]["patient"]["ethnic_category"], "N", "{draft}");
+    assert_eq!(draft["referral"]["patient"]["fitzpatrick_type"], "V");
+    let (_, html) = page(&gp, &format!("/referrals/{id}/start")).await;
+    assert!(html.contains("<option value=\"N\" selected>"), "kept on the page");
+    // Not recorded: absent, not a guess.
+    let (_, created) = gp.post("/referrals", &common::draft_body("hackney-rash", "ras", serde_json::json!({}))).await;
+    assert!(created["patient"].get("ethnic_category").is_none(), "{created}");
+    // An unknown code is refused by the API, naming the field.
+    let mut bad = common::draft_body("hackney-rash", "ras", serde_json::json!({}));
+    bad["patient"]["ethnic_category"] = serde_json::json!("Q");
+    let (status, body) = gp.post("/referrals", &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // Sent, it counts in the equity report under its own group (one referral: suppressed).
+    let mut body = common::draft_body("hackney-rash", "ras", serde_json::json!({}));
+    body["patient"]["ethnic_category"] = serde_json::json!("N");
+    body["patient"]["fitzpatrick_type"] = serde_json::json!("V");
+    let (_, created) = gp.post("/referrals", &body).await;
+    let sent = created["id"].as_str().unwrap().to_string();
+    for (i, kind) in ["locator", "close_up", "close_up"].into_iter().enumerate() {
+        gp.upload(&sent, kind, photo(i as u64 + 1, 0.0)).await;
+    }
+    let (status, b) = gp.post(&format!("/referrals/{sent}/submit"), &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let admin = server.sign_in_as("service_admin").await;
+    let (status, eq) = admin.get("/reports/equity?service=hackney-rash").await;
+    assert_eq!(status, StatusCode::OK, "{eq}");
+    let groups = |dimension: &str| -> Vec<Value> {
+        eq["dimensions"].as_array().unwrap().iter().find(|d| d["dimension"] == dimension).unwrap()["groups"].as_array().unwrap().clone()
+    };
+    let n = groups("ethnic_category").into_iter().find(|g| g["group"] == "N").unwrap_or_else(|| panic!("group N in {eq}"));
+    assert_eq!(n["referrals"], serde_json::json!({"count": null, "suppressed": true}), "{n}");
+    let v = groups("fitzpatrick_type").into_iter().find(|g| g["group"] == "V").unwrap();
+    assert_eq!(v["referrals"]["suppressed"], true, "{v}");
+}

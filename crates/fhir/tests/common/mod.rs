@@ -113,6 +113,8 @@ pub fn referral() -> Referral {
             sex: Sex::Female,
             postcode: "E5 8BX".into(),
             contact: Contact { email: Some("jo.bloggs@example.com".into()), phone: Some("07700 900123".into()), ..Default::default() },
+            ethnic_category: None,
+            fitzpatrick_type: None,
         },
         history: ClinicalHistory {
             presenting_complaint: "Pigmented lesion on the left forearm, enlarging over 4 months".into(),

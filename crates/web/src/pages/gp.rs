@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use telederm_domain::NhsNumber;
 use telederm_domain::eligibility::{self, BodySite, Decision, EligibilityAnswers, EligibilityDecision, Postcode, evaluate};
 use telederm_domain::organisation::Role;
-use telederm_domain::patient::{Contact, ContactPreference, Patient, Sex};
+use telederm_domain::patient::{Contact, ContactPreference, EthnicCategory, FitzpatrickType, Patient, Sex};
 use telederm_domain::policy::{Condition, ImageSource, PhotoKind, ServicePolicy};
 use telederm_domain::referral::{
     ClinicalHistory, Consent, ConsentGivenBy, ConsentMethod, Priority, Referral, ReferralStatus, Route,
@@ -228,6 +228,9 @@ struct StartValues {
     /// `email`, `text`, `letter`, or empty (no preference).
     prefers: String,
     large_print: bool,
+    /// Optional, for equity monitoring: the Data Dictionary code and the Fitzpatrick type.
+    ethnic_category: String,
+    fitzpatrick_type: String,
     service: String,
     route: String,
 }
@@ -247,6 +250,8 @@ impl StartValues {
             phone: f.get("phone").trim().into(),
             prefers: f.get("prefers").into(),
             large_print: f.has("large_print"),
+            ethnic_category: f.get("ethnic_category").into(),
+            fitzpatrick_type: f.get("fitzpatrick_type").into(),
             service: f.get("service").into(),
             route: f.get("route").into(),
         }
@@ -267,6 +272,8 @@ impl StartValues {
             phone: p.contact.phone.clone().unwrap_or_default(),
             prefers: p.contact.prefers.map(|c| name_of(c)).unwrap_or_default(),
             large_print: p.contact.large_print,
+            ethnic_category: p.ethnic_category.map(|c| c.code().to_string()).unwrap_or_default(),
+            fitzpatrick_type: p.fitzpatrick_type.map(|t| t.code().to_string()).unwrap_or_default(),
             service: r.service_id.clone(),
             route: r.route.as_str().into(),
         }
@@ -370,6 +377,8 @@ impl StartValues {
                     sex,
                     postcode: postcode.to_string(),
                     contact,
+                    ethnic_category: EthnicCategory::parse(&self.ethnic_category),
+                    fitzpatrick_type: FitzpatrickType::parse(&self.fitzpatrick_type),
                 },
                 self.service.clone(),
                 route,
@@ -399,6 +408,8 @@ struct StartPage {
     sexes: Vec<(&'static str, &'static str)>,
     route_options: Vec<(&'static str, &'static str)>,
     preferences: Vec<(&'static str, &'static str)>,
+    ethnic_categories: Vec<(&'static str, &'static str)>,
+    fitzpatrick_types: Vec<&'static str>,
 }
 
 /// Step 1, for a new referral (`id` is `None`) or an existing draft.
@@ -422,6 +433,8 @@ fn start_view(v: &Viewer, state: &AppState, errors: Errors, values: StartValues,
         action,
         autosave,
         sexes: vec![("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Not known")],
+        ethnic_categories: EthnicCategory::ALL.iter().map(|c| (c.code(), c.description())).collect(),
+        fitzpatrick_types: FitzpatrickType::ALL.iter().map(|t| t.code()).collect(),
         preferences: vec![("", "No preference (email if given, else text)"), ("email", "Email"), ("text", "Text message"), ("letter", "Letters only (from the practice)")],
         route_options: vec![
             ("advice_and_guidance", "Advice & Guidance (A&G): the consultant advises, the patient stays with you"),
