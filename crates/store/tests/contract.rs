@@ -287,6 +287,7 @@ async fn referral_round_trip(store: &Store) {
         code: OutcomeCode::AdviceManagementPlan,
         rejection_reason: None,
         diagnosis: "Seborrhoeic keratosis".into(),
+        diagnosis_code: None,
         management_plan: "Reassure".into(),
         follow_up: String::new(),
         priority: None,

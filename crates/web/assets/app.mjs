@@ -198,3 +198,9 @@ for (const fig of document.querySelectorAll('.app-photo')) {
   frame.addEventListener('pointerup', () => { drag = null; });
   frame.addEventListener('dblclick', () => { scale = scale > 1 ? 1 : 2.5; apply(); });
 }
+
+// --- The consultant's case page (photo viewer, outcome helpers): loaded only where it is used, at
+// the same version as this file.
+if (document.querySelector('[data-viewer], [data-phrase-for], [data-diagnosis]')) {
+  import(new URL(`triage.mjs${new URL(import.meta.url).search}`, import.meta.url).href);
+}
