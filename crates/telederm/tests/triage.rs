@@ -176,6 +176,9 @@ async fn record_and_open_next_case_lands_on_the_next_case_in_worklist_order() {
             .collect()
     };
     let mut current = workable(&list)[0].clone();
+    // The worklist opens the first of them.
+    let (_, _, wl) = page(&consultant, "/worklist").await;
+    assert!(wl.contains(&format!("href=\"/referrals/{current}\" data-next-case>Open the next case")), "the worklist's next case");
     for _ in 0..3 {
         let (_, list) = consultant.get("/worklist").await;
         let order = workable(&list);

@@ -43,6 +43,8 @@ struct WorklistPage {
     statuses: Vec<(&'static str, &'static str)>,
     counts: Vec<CountRow>,
     flash: String,
+    /// The first case the consultant can answer now, in worklist order ("Open the next case").
+    next_case: String,
 }
 
 /// One service's open referrals by status, for the worklist's summary table.
@@ -83,7 +85,9 @@ async fn worklist(State(state): State<AppState>, v: Viewer, uri: OriginalUri) ->
         }
         row.total += n;
     }
+    let next_case = referrals::next_case(&state, &v.user, "").await?.map(|id| id.to_string()).unwrap_or_default();
     Ok(html(&WorklistPage {
+        next_case,
         counts,
         flash: if q.get("done") == "outcome_last" { "The outcome has been recorded and the referrer told. There are no more cases for you to answer.".into() } else { String::new() },
         nav: Nav::for_viewer(&v, "/worklist"),
