@@ -140,6 +140,7 @@ test('the case page: viewer, body diagram, warnings and timeline, with and witho
   await page.getByRole('button', { name: 'Side by side' }).click();
   assert.equal(await page.getByRole('button', { name: 'Side by side' }).getAttribute('aria-pressed'), 'true');
   assert.equal(await page.locator('[data-pane="1"]').getAttribute('data-photo-index'), '2');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-stage-img]')].every((i) => i.complete && i.naturalWidth > 0));
   await check(page, report, 'triage-viewer-side-by-side');
   // Beside each photo: kind, who took it, when, dermoscopic or not, quality report.
   const info = page.locator('[data-pane="0"] [data-info]');
