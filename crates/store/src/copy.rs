@@ -35,6 +35,7 @@ const TABLES: &[(&str, &str)] = &[
     ("referral_imports", "referral_id"),
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
+    ("saved_phrases", "id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.
