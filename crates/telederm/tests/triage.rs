@@ -339,8 +339,8 @@ async fn the_viewers_preview_is_made_to_size_within_bounds() {
         let b: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(b["code"], "invalid_query", "{b}");
     }
-    let (s, _, _) = get(format!("{base}/original?size=800")).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "size goes with the preview only");
+    let (s, _, original) = get(format!("{base}/original?size=800")).await;
+    assert_eq!((s, jpeg_dims(&original)), (StatusCode::OK, (1600, 1200)), "the other variants are served as stored");
     // Someone who may not see the referral gets nothing, sized or not.
     let other = server.anonymous();
     let (s, _, _) = {

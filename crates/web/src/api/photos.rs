@@ -165,7 +165,7 @@ pub async fn confirm_face(State(state): State<AppState>, CurrentUser(user): Curr
         PreviewSize),
     responses(
         (status = 200, description = "Image (the original is JPEG or PNG, the others JPEG)", content(("image/jpeg"), ("image/png"))),
-        (status = 400, description = "size out of bounds, or given with a variant other than preview (invalid_query)", body = ErrorBody),
+        (status = 400, description = "size out of bounds (invalid_query)", body = ErrorBody),
         (status = 404, description = "No such record you can see", body = ErrorBody),
         (status = 503, description = "The photo cannot be decrypted with the configured key: code blob_key_mismatch (set TELEDERM_BLOB_KEY_FILE to the key it was stored with) or blob_not_encrypted (run telederm keys rotate)", body = ErrorBody),
     ))]
@@ -177,10 +177,7 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let referral = load(&state, &user, &id, Capability::View).await?;
     let photo = photos::of_referral(&state, &referral, &photo_id).await?;
-    if let Some(raw) = q.get("size") {
-        if variant != "preview" {
-            return Err(ApiError::new(Code::InvalidQuery, "size goes with the preview variant only."));
-        }
+    if let Some(raw) = q.get("size").filter(|_| variant == "preview") {
         let size: u32 = raw.parse().map_err(|_| ApiError::new(Code::InvalidQuery, format!("size {raw:?} is not a number of pixels.")))?;
         let bytes = photos::resized(&state, &photo, size).await?;
         audit::record(&state, &audit::Actor::user(&user), "photo.download", audit::Target::within("photo", photo.id, referral.id),
@@ -224,7 +221,9 @@ fn image_response(content_type: &str, bytes: Vec<u8>) -> Response {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct PreviewSize {
-    /// With `preview` only: the long side in pixels, 256 to 4096 (never enlarged past the original).
+    /// With `preview`: the long side in pixels, 256 to 4096 (never enlarged past the original).
+    /// The other variants are served as stored, whatever `size` says.
+    #[param(minimum = 256, maximum = 4096)]
     size: Option<u32>,
 }
 
