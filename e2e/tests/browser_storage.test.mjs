@@ -211,7 +211,7 @@ test("consultant A's unsent management plan is not shown to consultant B", async
   await page.getByRole('link', { name: 'Priya Shah', exact: true }).click();
   await page.locator('#outcome-form').waitFor();
   const caseUrl = page.url().split('?')[0];
-  await page.getByRole('textbox', { name: 'Diagnosis' }).fill('Chronic plaque psoriasis');
+  await page.getByLabel('Diagnosis', { exact: true }).fill('Chronic plaque psoriasis');
   await page.getByRole('textbox', { name: 'Management plan' }).fill('Calcipotriol and betamethasone gel daily for 4 weeks; refer for phototherapy if no better.');
   // Kept for A in this session...
   await page.goto(`${server.base}/worklist`);
@@ -225,7 +225,7 @@ test("consultant A's unsent management plan is not shown to consultant B", async
   await page.goto(caseUrl);
   await page.locator('#outcome-form').waitFor();
   assert.equal(await page.getByRole('textbox', { name: 'Management plan' }).inputValue(), '', "B does not see A's plan");
-  assert.equal(await page.getByRole('textbox', { name: 'Diagnosis' }).inputValue(), '');
+  assert.equal(await page.getByLabel('Diagnosis', { exact: true }).inputValue(), '');
   assert.deepEqual(left, [], 'no draft left after sign-out');
   await check(page, report, 'storage-consultant-b-case');
   await page.context().close();

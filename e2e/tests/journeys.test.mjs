@@ -196,19 +196,22 @@ test('consultant opens it from the worklist, zooms a photo and records an outcom
     await page.getByRole('link', { name: 'Rosa Lindqvist', exact: true }).click();
     await page.getByRole('button', { name: 'Claim this referral' }).click();
     await page.getByText('You have claimed this referral.').waitFor();
-    const first = page.locator('.app-photo').first();
-    await first.getByRole('button', { name: /Zoom in/ }).click();
-    await first.getByRole('button', { name: /Zoom in/ }).click();
-    assert.ok(Number(await first.getAttribute('data-zoom')) > 2, 'photo zoomed');
-    await first.locator('[data-zoom-frame]').focus();
+    // The case page's viewer (issue 15): zoomed to actual pixels, moved with the keyboard.
+    const pane = page.locator('[data-pane="0"]');
+    const fitted = Number(await pane.getAttribute('data-zoom'));
+    await page.getByRole('button', { name: 'Zoom in' }).click();
+    await page.getByRole('button', { name: 'Zoom in' }).click();
+    assert.ok(Number(await pane.getAttribute('data-zoom')) > fitted * 2, 'photo zoomed');
+    await pane.locator('[data-stage]').focus();
     await page.keyboard.press('ArrowLeft');
     await check(page, report, 'consultant-case-zoomed');
-    const original = await first.getByRole('link', { name: /full-resolution original/ }).getAttribute('href');
+    const first = page.locator('.app-photo').first();
+    const original = await first.getByRole('link', { name: /Full-resolution original/ }).getAttribute('href');
     const res = await page.request.get(`${server.base}${original}`);
     assert.equal(res.status(), 200);
     // Typing is kept if the consultant navigates away and comes back.
     await page.locator('input[name="code"][value="advice_management_plan"]').check();
-    await page.getByRole('textbox', { name: 'Diagnosis' }).fill('Discoid eczema');
+    await page.getByLabel('Diagnosis', { exact: true }).fill('Discoid eczema');
     await page.getByRole('textbox', { name: 'Management plan' }).fill('Potent topical steroid ointment once daily for 2 weeks, then emollients; review in 6 weeks.');
     await page.goto(`${server.base}/worklist`);
     await page.goBack();

@@ -99,6 +99,7 @@ catalogue! {
     NoFaceDetected = "no_face_detected", 409, "The photo check found no face in this photo, so there is nothing to confirm.";
     MessageTooLong = "message_too_long", 422, "The message is longer than the e-RS limit of 8,000 characters.";
     InvalidOutcome = "invalid_outcome", 422, "The outcome lacks what its code requires (the message says what).";
+    InvalidPhrase = "invalid_phrase", 422, "A saved phrase needs a title, its text and a kind (plan or safety_net), within the length limits.";
     ConversionNeedsAdviceAndGuidance = "conversion_needs_advice_and_guidance", 422, "Only an Advice & Guidance request can be converted to a referral.";
     ConversionNotAuthorised = "conversion_not_authorised", 422, "The GP did not authorise converting this request to a referral.";
     NoOutcome = "no_outcome", 409, "The referral has no outcome yet, so there is no letter.";

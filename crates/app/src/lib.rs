@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod notices;
 pub mod patient_links;
 pub mod photos;
+pub mod phrases;
 pub mod referrals;
 pub mod reports;
 pub mod users;

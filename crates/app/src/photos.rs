@@ -201,3 +201,32 @@ pub fn face_detected(report: &serde_json::Value) -> bool {
     report["faces"].as_u64().is_some_and(|n| n > 0)
         || report["issues"].as_array().is_some_and(|issues| issues.iter().any(|i| i["code"] == "face_detected"))
 }
+
+/// The viewer's large preview: the photo with its long side at most `long_side` pixels (256 to
+/// 4096, else `invalid_query`), never enlarged, as a JPEG. Made on demand from the stored preview
+/// when that is large enough, else from the full-resolution original, within the node's intake
+/// memory budget (the decode waits for its share like an upload does).
+pub async fn resized(state: &App, photo: &PhotoRecord, long_side: u32) -> Result<Vec<u8>> {
+    use telederm_imaging::{PREVIEW_LONG_SIDE, RESIZED_MAX_LONG_SIDE, RESIZED_MIN_LONG_SIDE};
+    if !(RESIZED_MIN_LONG_SIDE..=RESIZED_MAX_LONG_SIDE).contains(&long_side) {
+        return Err(Error::new(Code::InvalidQuery,
+            format!("size must be between {RESIZED_MIN_LONG_SIDE} and {RESIZED_MAX_LONG_SIDE} pixels (the long side); download the original for more."),
+        ));
+    }
+    let original_long = photo.width.max(photo.height).max(0) as u32;
+    // The stored preview has the original's full resolution up to PREVIEW_LONG_SIDE.
+    let key = if long_side <= PREVIEW_LONG_SIDE || original_long <= PREVIEW_LONG_SIDE { &photo.preview_key } else { &photo.original_key };
+    let bytes = state.blobs.get(key).await?;
+    let limits = state.intake_limits();
+    let refused = |e: telederm_imaging::IntakeError| Error::new(Code::from(e.code), e.message.clone());
+    let need = telederm_imaging::working_memory(&bytes, &limits).map_err(refused)?;
+    let permit = state.intake.admit(need.bytes).await?;
+    let out = tokio::task::spawn_blocking(move || {
+        let result = telederm_imaging::resized(&bytes, &limits, long_side);
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| Error::internal("photo resize", e))?;
+    Ok(out.map_err(refused)?.bytes)
+}

@@ -566,6 +566,10 @@ pub struct OutcomeBody {
     pub rejection_reason: Option<RejectionReason>,
     #[serde(default)]
     pub diagnosis: String,
+    /// SNOMED CT concept id from the list of common skin conditions (`GET /api/v1/diagnoses`);
+    /// without `diagnosis` text, the condition's term is written as the diagnosis.
+    #[serde(default)]
+    pub diagnosis_code: Option<String>,
     #[serde(default)]
     pub management_plan: String,
     #[serde(default)]
@@ -578,10 +582,16 @@ pub struct OutcomeBody {
 
 pub async fn record_outcome(state: &App, user: &User, id: &str, body: OutcomeBody) -> Result<Referral> {
     write(state, user, id, Capability::RecordOutcome, "record_outcome", |mut r| async move {
+        let diagnosis_code = body.diagnosis_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        let diagnosis = match diagnosis_code.as_deref().and_then(telederm_domain::diagnoses::by_code) {
+            Some(d) if body.diagnosis.trim().is_empty() => d.term.to_string(),
+            _ => body.diagnosis,
+        };
         let outcome = Outcome {
             code: body.code,
             rejection_reason: body.rejection_reason,
-            diagnosis: body.diagnosis,
+            diagnosis,
+            diagnosis_code,
             management_plan: body.management_plan,
             follow_up: body.follow_up,
             priority: body.priority,
@@ -885,4 +895,38 @@ pub async fn worklist(state: &App, user: &User, q: &ListQuery) -> Result<Vec<Lis
 /// A list shows patients' names and NHS numbers: record it (how many rows, not which).
 async fn record_list(state: &App, user: &User, action: &str, rows: usize) -> Result<()> {
     audit::record(state, &audit::Actor::user(user), action, audit::Target::many("referral"), AuditOutcome::Allowed, format!("rows={rows}")).await
+}
+
+/// The worklist's summary: open referrals of the user's services by service and status
+/// (consultants and service admins).
+pub async fn worklist_counts(state: &App, user: &User) -> Result<Vec<(String, ReferralStatus, i64)>> {
+    if !matches!(user.role, Role::Consultant | Role::ServiceAdmin) {
+        return Err(Error::forbidden("The worklist is for consultants and service admins."));
+    }
+    Ok(state.store.count_open_by_service(&user.services).await?)
+}
+
+/// The case a consultant opens after answering `current` ("record and open next case"): the first
+/// referral in worklist order (deadline, then urgency) that they can work now: submitted, or in
+/// review with them (not one another consultant has claimed, nor one waiting for the referrer).
+/// `None` when the worklist has nothing more.
+pub async fn next_case(state: &App, user: &User, current: &str) -> Result<Option<ReferralId>> {
+    if user.role != Role::Consultant {
+        return Ok(None);
+    }
+    let filter = ReferralFilter {
+        statuses: Some(vec![ReferralStatus::Submitted, ReferralStatus::InReview]),
+        by_due_date: true,
+        limit: Some(1000),
+        ..ReferralFilter::default()
+    };
+    let Some(filter) = access::visible_filter(user, filter) else { return Ok(None) };
+    let next = state
+        .store
+        .list_referrals(&filter)
+        .await?
+        .into_iter()
+        .find(|s| s.id.to_string() != current && (s.status == ReferralStatus::Submitted || s.assignee_id == Some(user.id)))
+        .map(|s| s.id);
+    Ok(next)
 }

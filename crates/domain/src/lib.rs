@@ -5,6 +5,7 @@
 //! cannot be represented.
 
 pub mod calendar;
+pub mod diagnoses;
 pub mod eligibility;
 pub mod flags;
 pub mod ids;

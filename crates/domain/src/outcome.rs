@@ -286,6 +286,10 @@ pub struct Outcome {
     /// Working or differential diagnosis.
     #[serde(default)]
     pub diagnosis: String,
+    /// The diagnosis as a SNOMED CT concept id from [`crate::diagnoses::COMMON_SKIN_CONDITIONS`],
+    /// when the consultant picked one (the text above is then its term, or their own wording).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_code: Option<String>,
     /// The advice and management plan for the GP.
     #[serde(default)]
     pub management_plan: String,
@@ -315,6 +319,8 @@ pub enum OutcomeError {
     NeedsPlan,
     #[error("this outcome needs a working or differential diagnosis (diagnosis) so the GP can act on it or refer")]
     NeedsDiagnosis,
+    #[error("diagnosis_code is not a SNOMED CT code on Telederm's list of common skin conditions (GET /api/v1/diagnoses); leave it out and write the diagnosis as text")]
+    UnknownDiagnosisCode,
 }
 
 impl Outcome {
@@ -335,6 +341,9 @@ impl Outcome {
         }
         if self.code.needs_plan() && self.management_plan.trim().is_empty() {
             return Err(OutcomeError::NeedsPlan);
+        }
+        if self.diagnosis_code.as_deref().is_some_and(|c| crate::diagnoses::by_code(c).is_none()) {
+            return Err(OutcomeError::UnknownDiagnosisCode);
         }
         if self.code.needs_diagnosis() && self.diagnosis.trim().is_empty() {
             return Err(OutcomeError::NeedsDiagnosis);
@@ -417,6 +426,7 @@ mod tests {
             code,
             rejection_reason: None,
             diagnosis: String::new(),
+            diagnosis_code: None,
             management_plan: String::new(),
             follow_up: String::new(),
             priority: None,

@@ -75,6 +75,9 @@ pub fn qr_id(r: ReferralId) -> String {
 pub fn consent_id(r: ReferralId) -> String {
     format!("consent-{r}")
 }
+pub fn condition_id(r: ReferralId) -> String {
+    format!("condition-{r}")
+}
 pub fn role_id(u: UserId) -> String {
     format!("role-{u}")
 }
@@ -284,6 +287,10 @@ fn outcome_outputs(o: &Outcome, route: Route, conversion_authorised: bool, lette
             v.push(out(name, "valueString", json!(text)));
         }
     }
+    if let Some(c) = o.diagnosis_code.as_deref() {
+        let term = telederm_domain::diagnoses::by_code(c).map(|d| d.term);
+        v.push(out("diagnosis-code", "valueCodeableConcept", concept(codes::SNOMED, c, term)));
+    }
     if let Some(p) = o.priority {
         v.push(out("outcome-priority", "valueCoding", coding(codes::ERS_PRIORITY, codes::ers_priority(p), None)));
     }
@@ -329,6 +336,35 @@ fn task(rec: &ReferralRecord, opts: &ExportOptions, letters: &[(LetterKind, Stri
         t["output"] = Value::Array(outcome_outputs(o, r.route, r.conversion_authorised, letters));
     }
     t
+}
+
+/// The consultant's diagnosis as a Condition (UK Core: an encounter diagnosis, provisional: made
+/// from photos), coded in SNOMED CT when they picked it from the list, else as text only.
+fn condition(rec: &ReferralRecord) -> Option<Value> {
+    let r = &rec.referral;
+    let o = r.outcome.as_ref()?;
+    let coded = o.diagnosis_code.as_deref().map(|c| (c, telederm_domain::diagnoses::by_code(c).map(|d| d.term)));
+    if o.diagnosis.trim().is_empty() && coded.is_none() {
+        return None;
+    }
+    let text = if o.diagnosis.trim().is_empty() { coded.and_then(|(_, t)| t).unwrap_or_default().to_string() } else { o.diagnosis.clone() };
+    let mut code = json!({ "text": text });
+    if let Some((c, term)) = coded {
+        code["coding"] = json!([coding(codes::SNOMED, c, term)]);
+    }
+    Some(json!({
+        "resourceType": "Condition",
+        "id": condition_id(r.id),
+        "meta": { "profile": ["https://fhir.hl7.org.uk/StructureDefinition/UKCore-Condition"] },
+        "clinicalStatus": concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", Some("Active")),
+        "verificationStatus": concept("http://terminology.hl7.org/CodeSystem/condition-ver-status", "provisional", Some("Provisional")),
+        "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", Some("Encounter Diagnosis"))],
+        "code": code,
+        "subject": { "reference": format!("Patient/{}", patient_id(r.id)) },
+        "recordedDate": instant(o.recorded_at),
+        "recorder": { "reference": format!("Practitioner/{}", o.recorded_by) },
+        "evidence": [{ "detail": [{ "reference": format!("Task/{}", task_id(r.id)) }] }]
+    }))
 }
 
 fn questionnaire_response(rec: &ReferralRecord) -> Value {
@@ -535,6 +571,7 @@ pub fn referral_resources(rec: &ReferralRecord, opts: &ExportOptions) -> Vec<Val
     }
     let mut out = vec![service_request(rec), patient(rec), task(rec, opts, &letter_docs), questionnaire_response(rec)];
     out.extend(consent(rec));
+    out.extend(condition(rec));
     for p in &rec.photos {
         out.extend(photo_resources(rec, p));
     }

@@ -558,6 +558,7 @@ fn read_outcome(ctx: &mut Ctx, task_at: usize, outputs: &[Value], users: &mut Ve
         code,
         rejection_reason,
         diagnosis: text("diagnosis"),
+        diagnosis_code: by_type.get("diagnosis-code").and_then(|(_, o)| coding_code(&o["valueCodeableConcept"], codes::SNOMED)).map(str::to_string),
         management_plan: text("management-plan"),
         follow_up: text("follow-up"),
         priority,

@@ -768,6 +768,26 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
     Ok(Intake { report, original, attachment, preview, thumbnail })
 }
 
+/// Smallest and largest long side [`resized`] makes (the viewer asks for a screen-sized view, then a
+/// larger one to zoom into; beyond this the original is downloaded as it is).
+pub const RESIZED_MIN_LONG_SIDE: u32 = 256;
+pub const RESIZED_MAX_LONG_SIDE: u32 = 4096;
+
+/// A JPEG of a stored photo (an intake derivative: upright, metadata removed) with its long side at
+/// most `long_side` (clamped to [`RESIZED_MIN_LONG_SIDE`]..=[`RESIZED_MAX_LONG_SIDE`]), never
+/// enlarged: the viewer's large preview. The same probe and decode limits as [`intake`]; a stored
+/// photo with an EXIF orientation (none is kept) is turned upright all the same.
+pub fn resized(bytes: &[u8], limits: &IntakeLimits, long_side: u32) -> Result<Derivative, IntakeError> {
+    let long_side = long_side.clamp(RESIZED_MIN_LONG_SIDE, RESIZED_MAX_LONG_SIDE);
+    let p = probe(bytes, limits, false)?;
+    let full = decode(bytes, &p, limits, Vec::new()).map_err(|(e, _)| e)?;
+    let (uw, uh) = pixels::upright_dims(full.w, full.h, p.orientation);
+    let (w, h) = pixels::fit(uw, uh, long_side);
+    let (sw, sh) = pixels::upright_dims(w, h, p.orientation);
+    let img = if (sw, sh) == (full.w, full.h) { full } else { pixels::shrink_in_place(full, sw, sh, pixels::LANCZOS) };
+    Ok(Derivative::new(pixels::encode_jpeg_oriented(&img, p.orientation, 88), false, w, h))
+}
+
 /// JPEG of at most ERS_MAX_BYTES, keeping as much resolution as fits. Takes the decoded photo
 /// (as stored, with its EXIF orientation `o`) and scales it down in its own buffer.
 fn make_attachment(full: Rgb, o: u32) -> Derivative {

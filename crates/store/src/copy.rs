@@ -38,6 +38,7 @@ const TABLES: &[(&str, &str)] = &[
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
     ("report_facts", "referral_id"),
+    ("saved_phrases", "id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.

@@ -26,6 +26,7 @@ pub mod sweep;
 pub mod testkit;
 pub mod patient_links;
 pub mod patient_feedback;
+pub mod phrases;
 mod users;
 
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use gp_letters::{GpLetter, GpLetterStatus, NewGpLetter, insert_gp_letter_in}
 pub use jobs::{Job, JobState, NewJob, enqueue_job_in};
 pub use outbox::{Channel, OutboxMessage, OutboxRecord, OutboxState, Template, insert_outbox};
 pub use referrals::{EventRecord, FaceConfirmation, PhotoRecord, ReferralFilter, ReferralSummary, add_message_in, insert_import_source_in, insert_photo_in, insert_referral_in};
+pub use phrases::SavedPhrase;
 pub use sweep::{SweepError, SweepReport, sweep_orphan_blobs};
 pub use users::{OidcLogin, SessionUser, UserOrigin, create_organisation_in, create_user_in};
 

@@ -30,6 +30,7 @@ telederm_store::on_both_databases!(store:
     messages_and_events,
     counts_by_status,
     report_facts_follow_every_write,
+    saved_phrases,
     migrations_are_idempotent,
 );
 
@@ -291,6 +292,7 @@ async fn referral_round_trip(store: &Store) {
         code: OutcomeCode::AdviceManagementPlan,
         rejection_reason: None,
         diagnosis: "Seborrhoeic keratosis".into(),
+        diagnosis_code: None,
         management_plan: "Reassure".into(),
         follow_up: String::new(),
         priority: None,
@@ -722,4 +724,45 @@ async fn migrations_are_idempotent(store: &Store) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 2);
+}
+
+async fn saved_phrases(store: &Store) {
+    use telederm_store::{NewAuditEntry, SavedPhrase};
+    let entry = |action: &str| NewAuditEntry { action: action.into(), record_type: "saved_phrase".into(), ..Default::default() };
+    let phrase = |service: &str, kind: &str, title: &str, position: i64| SavedPhrase {
+        id: uuid::Uuid::now_v7(),
+        service_id: service.into(),
+        kind: kind.into(),
+        title: title.into(),
+        body: format!("{title}: the text."),
+        position,
+        created_at: at(2, 9),
+        updated_at: at(2, 9),
+    };
+    let a = phrase("hackney-rash", "plan", "Emollients", 2);
+    let b = phrase("hackney-rash", "plan", "Antifungal", 1);
+    let c = phrase("hackney-rash", "safety_net", "Re-refer", 0);
+    let d = phrase("homerton", "plan", "Emollients", 0);
+    for p in [&a, &b, &c, &d] {
+        store.save_phrase(p, None, &entry("phrase.create")).await.unwrap();
+    }
+    // By service, kind, position.
+    let listed: Vec<String> = store.list_phrases(&["hackney-rash".into()]).await.unwrap().into_iter().map(|p| p.title).collect();
+    assert_eq!(listed, ["Antifungal", "Emollients", "Re-refer"]);
+    assert_eq!(store.list_phrases(&["hackney-rash".into(), "homerton".into()]).await.unwrap().len(), 4);
+    assert!(store.list_phrases(&[]).await.unwrap().is_empty());
+    // One title per service and kind.
+    let dup = phrase("hackney-rash", "plan", "Emollients", 5);
+    assert!(matches!(store.save_phrase(&dup, None, &entry("phrase.create")).await, Err(StoreError::Conflict(_))));
+    // Saving the same id changes it in place.
+    let changed = SavedPhrase { body: "Changed.".into(), position: 0, updated_at: at(3, 9), ..a.clone() };
+    store.save_phrase(&changed, None, &entry("phrase.update")).await.unwrap();
+    let got = store.get_phrase(a.id).await.unwrap();
+    assert_eq!((got.body.as_str(), got.position, got.created_at, got.updated_at), ("Changed.", 0, at(2, 9), at(3, 9)));
+    store.delete_phrase(b.id, &entry("phrase.delete")).await.unwrap();
+    assert!(matches!(store.get_phrase(b.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_phrase(b.id, &entry("phrase.delete")).await, Err(StoreError::NotFound)));
+    let actions: Vec<String> = store.search_audit(&telederm_store::AuditFilter::default()).await.unwrap().into_iter().map(|e| e.action).filter(|a| a.starts_with("phrase.")).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "phrase.create").count(), 4, "a refused write leaves no entry: {actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a != "phrase.create").count(), 2, "{actions:?}");
 }

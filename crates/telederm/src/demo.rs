@@ -108,8 +108,28 @@ async fn seed(state: &App) -> anyhow::Result<String> {
         users.push(user);
     }
     let (gp, consultant) = (&users[0], &users[1]);
+    seed_phrases(state, &users[2], &services).await?;
     seed_referrals(state, gp, consultant).await?;
     Ok(creds)
+}
+
+/// A few saved phrases per service, as a service admin would write them (issue 15).
+async fn seed_phrases(state: &App, admin: &User, services: &[String]) -> anyhow::Result<()> {
+    use telederm_app::phrases::{self, PhraseBody};
+    let phrases = [
+        ("plan", "Eczema: emollients and topical steroid", "Regular emollient as a soap substitute and leave-on moisturiser, applied generously and often. For flares: a moderate-potency topical corticosteroid (e.g. clobetasone butyrate 0.05%) once daily to inflamed skin for up to 2 weeks, then stop. Review in primary care after 4 weeks."),
+        ("plan", "Seborrhoeic keratosis: reassure", "This is a seborrhoeic keratosis, a harmless age-related growth. No treatment is needed and removal for cosmetic reasons is not offered on the NHS. Reassure the patient."),
+        ("plan", "Psoriasis: topical treatment", "Potent topical corticosteroid once daily with a vitamin D analogue once daily (applied at different times) for up to 4 weeks, then review. Emollients throughout. Check for psoriatic arthritis symptoms at review."),
+        ("safety_net", "Standard safety-netting", "If the lesion changes in size, shape or colour, bleeds, itches or does not heal, re-refer."),
+        ("safety_net", "Review if not improving", "Review in primary care in 6 to 8 weeks; if not improving with the plan above, re-refer with new photos."),
+    ];
+    for service in services {
+        for (i, (kind, title, body)) in phrases.iter().enumerate() {
+            let body = PhraseBody { kind: (*kind).into(), title: (*title).into(), body: (*body).into(), position: i as i64 };
+            seeded("saved phrase", phrases::save(state, admin, service, None, body).await)?;
+        }
+    }
+    Ok(())
 }
 
 fn patient(nine: &str, given: &str, family: &str, dob: (i32, u32, u32), postcode: &str) -> anyhow::Result<Patient> {
@@ -224,6 +244,7 @@ async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Re
         code,
         rejection_reason: reason,
         diagnosis: diagnosis.into(),
+        diagnosis_code: None,
         management_plan: plan.into(),
         follow_up: follow_up.into(),
         priority: None,

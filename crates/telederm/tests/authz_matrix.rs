@@ -129,6 +129,13 @@ fn api_rows() -> Vec<Row> {
         api("get", "/reports/practice-quality", REPORT_READERS, Status(200)),
         api("get", "/reports/equity", &[ServiceAdmin], Status(200)),
         api("get", "/reports/service", &[ServiceAdmin], Status(200)),
+        // Issue 15: the coded-diagnosis list (no patient data); saved phrases, read by the
+        // service's consultants and admins, written by its admins.
+        api("get", "/diagnoses", SIGNED_IN, Status(200)),
+        api("get", "/services/{id}/phrases", &[Consultant, ServiceAdmin], Status(200)),
+        api("post", "/services/{id}/phrases", &[ServiceAdmin], Status(201)),
+        Row { method: "put", route: "/services/{id}/phrases/{phrase_id}", allowed: &[ServiceAdmin], check: Check::ReachesMissing("saved phrase") },
+        Row { method: "delete", route: "/services/{id}/phrases/{phrase_id}", allowed: &[ServiceAdmin], check: Check::ReachesMissing("saved phrase") },
         // Operations (system administrators), and the probes outside /api/v1.
         api("get", "/admin/jobs", &[SystemAdmin], Status(200)),
         Row { method: "post", route: "/admin/jobs/{id}/retry", allowed: &[SystemAdmin], check: Check::ReachesMissing("dead job") },
@@ -194,6 +201,10 @@ fn page_rows() -> Vec<Row> {
         row("get", "/reports/equity.csv", &[ServiceAdmin]),
         row("get", "/reports/service", &[ServiceAdmin]),
         row("get", "/reports/service.csv", &[ServiceAdmin]),
+        row("get", "/admin/phrases", &[ServiceAdmin, ServiceAdminOther]),
+        row("post", "/admin/phrases", &[ServiceAdmin]),
+        row("post", "/admin/phrases/{id}", &[ServiceAdmin]),
+        row("post", "/admin/phrases/{id}/delete", &[ServiceAdmin]),
         // Patient pages answer by link token only; an unknown token is "not available" for all.
         row("get", "/p/{token}", &[]),
         row("post", "/p/{token}", &[]),
@@ -218,6 +229,7 @@ fn page_routes_in_source() -> BTreeSet<(String, String)> {
         include_str!("../../web/src/pages/assets.rs"),
         include_str!("../../web/src/pages/oidc.rs"),
         include_str!("../../web/src/pages/reports.rs"),
+        include_str!("../../web/src/pages/phrases.rs"),
     ];
     let mut out = BTreeSet::new();
     for source in sources {
@@ -336,8 +348,11 @@ fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
         || draft_only.iter().any(|s| route.contains(s))
         || (route == "/referrals/{id}" && method == "patch");
     let (id, photo) = if uses_draft { (&w.d, &w.d_photo) } else { (&w.r, &w.r_photo) };
-    if route == "/services/{id}" {
-        return "/services/hackney-rash".into();
+    if route.starts_with("/services/{id}") {
+        return route.replace("{id}", "hackney-rash").replace("{phrase_id}", "00000000-0000-0000-0000-000000000000");
+    }
+    if route.starts_with("/admin/phrases/{id}") {
+        return route.replace("{id}", "00000000-0000-0000-0000-000000000000");
     }
     if route.starts_with("/reports/equity") || route.starts_with("/reports/service") {
         return format!("{route}?service=hackney-rash");
@@ -369,6 +384,9 @@ fn api_body(w: &World, who: Who, method: &str, route: &str) -> Option<Value> {
         ("post", "/referrals/{id}/outcome") => json!({"code": "advice_management_plan", "management_plan": "Emollients."}),
         ("post", "/referrals/{id}/withdraw") => json!({"reason": "matrix"}),
         ("post", "/fhir") => w.fhir_bundle.clone(),
+        ("post" | "put", "/services/{id}/phrases") | ("put", "/services/{id}/phrases/{phrase_id}") => {
+            json!({"kind": "plan", "title": format!("Matrix phrase {who:?}"), "body": "Emollients twice daily."})
+        }
         ("post", _) => json!({}),
         _ => return None,
     })
@@ -385,6 +403,7 @@ async fn call_with_file(w: &World, who: Who, method: &str, url: &str, body: Opti
         "get" => c.get(url),
         "post" => c.post(url),
         "patch" => c.patch(url),
+        "put" => c.put(url),
         "delete" => c.delete(url),
         other => panic!("method {other}"),
     };
@@ -636,6 +655,16 @@ async fn allowed_page_posts_get_exactly_their_answer() {
             None,
             PageAnswer::To("/admin/users?created=1".into()),
         ),
+        // Issue 15: a phrase added through the admin page; no such phrase to change or delete.
+        (
+            "/admin/phrases",
+            ServiceAdmin,
+            f(&[("service", "hackney-rash"), ("kind", "plan"), ("title", "Matrix page phrase"), ("body", "Emollients."), ("position", "1")]),
+            None,
+            PageAnswer::To("/admin/phrases?done=added".into()),
+        ),
+        ("/admin/phrases/{id}", ServiceAdmin, f(&[("service", "hackney-rash"), ("kind", "plan"), ("title", "Matrix"), ("body", "Emollients.")]), None, PageAnswer::Form(404, "saved phrase")),
+        ("/admin/phrases/{id}/delete", ServiceAdmin, f(&[("service", "hackney-rash")]), None, PageAnswer::Form(404, "saved phrase")),
         // No such dead job: past the permission check to "not found".
         ("/admin/jobs/{id}/retry", SystemAdmin, vec![], None, PageAnswer::Form(404, "dead job")),
         ("/sign-out", Referrer, vec![], None, PageAnswer::To("/sign-in".into())),

@@ -160,6 +160,7 @@ pub fn referral() -> Referral {
             code: OutcomeCode::AdviceManagementPlan,
             rejection_reason: None,
             diagnosis: "Seborrhoeic keratosis (benign)".into(),
+            diagnosis_code: Some("394726009".into()),
             management_plan: "Reassure. No treatment needed. Cryotherapy is not offered on the NHS for cosmetic reasons.".into(),
             follow_up: "No routine follow-up. Re-refer if it changes in shape or colour or bleeds.".into(),
             priority: None,

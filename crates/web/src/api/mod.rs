@@ -9,6 +9,7 @@ pub mod openapi;
 mod referrals;
 pub(crate) mod reports;
 mod session;
+pub(crate) mod triage;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -65,6 +66,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/jobs", get(admin::list))
         .route("/admin/jobs/{id}/retry", post(admin::retry_one))
         .merge(fhir::routes(fhir_limit))
+        .merge(triage::routes())
         .fallback(|| async { ApiError::not_found("API route") })
 }
 

@@ -70,6 +70,11 @@ use crate::error::ErrorBody;
         super::fhir::everything,
         super::fhir::questionnaire,
         super::fhir::letter,
+        super::triage::list_diagnoses,
+        super::triage::list_phrases,
+        super::triage::create_phrase,
+        super::triage::update_phrase,
+        super::triage::delete_phrase,
     ),
     // Named by the store's `PhotoRecord` (which cannot name the imaging crate's types).
     components(schemas(ErrorBody, telederm_imaging::QualityReport, telederm_imaging::Verdict)),

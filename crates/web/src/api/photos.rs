@@ -2,7 +2,7 @@
 //! hands it to [`telederm_app::photos`].
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telederm_app::access::Capability;
@@ -161,9 +161,11 @@ pub async fn confirm_face(State(state): State<AppState>, CurrentUser(user): Curr
 #[utoipa::path(get, path = "/referrals/{id}/photos/{photo_id}/{variant}", operation_id = "download_photo", tag = "photos",
     summary = "Photo bytes",
     params(("id" = uuid::Uuid, Path, description = "The referral's id"), ("photo_id" = uuid::Uuid, Path, description = "The photo's id"),
-        ("variant" = inline(PhotoVariant), Path, description = "original (as sent, metadata removed), attachment (for e-RS), preview or thumbnail")),
+        ("variant" = inline(PhotoVariant), Path, description = "original (as sent, metadata removed), attachment (for e-RS), preview or thumbnail"),
+        PreviewSize),
     responses(
         (status = 200, description = "Image (the original is JPEG or PNG, the others JPEG)", content(("image/jpeg"), ("image/png"))),
+        (status = 400, description = "size out of bounds (invalid_query)", body = ErrorBody),
         (status = 404, description = "No such record you can see", body = ErrorBody),
         (status = 503, description = "The photo cannot be decrypted with the configured key: code blob_key_mismatch (set TELEDERM_BLOB_KEY_FILE to the key it was stored with) or blob_not_encrypted (run telederm keys rotate)", body = ErrorBody),
     ))]
@@ -171,9 +173,17 @@ pub async fn download(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path((id, photo_id, variant)): Path<(String, String, String)>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let referral = load(&state, &user, &id, Capability::View).await?;
     let photo = photos::of_referral(&state, &referral, &photo_id).await?;
+    if let Some(raw) = q.get("size").filter(|_| variant == "preview") {
+        let size: u32 = raw.parse().map_err(|_| ApiError::new(Code::InvalidQuery, format!("size {raw:?} is not a number of pixels.")))?;
+        let bytes = photos::resized(&state, &photo, size).await?;
+        audit::record(&state, &audit::Actor::user(&user), "photo.download", audit::Target::within("photo", photo.id, referral.id),
+            telederm_store::AuditOutcome::Allowed, format!("variant=preview size={size}")).await?;
+        return Ok(image_response("image/jpeg", bytes));
+    }
     let (key, content_type) = match variant.as_str() {
         "original" => (&photo.original_key, photo.original_type.as_str()),
         "attachment" => (&photo.attachment_key, "image/jpeg"),
@@ -191,7 +201,11 @@ pub async fn download(
     )
     .await?;
     let bytes = state.blobs.get(key).await?;
-    Ok((
+    Ok(image_response(content_type, bytes))
+}
+
+fn image_response(content_type: &str, bytes: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
@@ -199,7 +213,18 @@ pub async fn download(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
+}
+
+/// `?size=` on the preview variant: a larger or smaller preview, made on demand.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PreviewSize {
+    /// With `preview`: the long side in pixels, 256 to 4096 (never enlarged past the original).
+    /// The other variants are served as stored, whatever `size` says.
+    #[param(minimum = 256, maximum = 4096)]
+    size: Option<u32>,
 }
 
 /// The stored versions of a photo (`GET /referrals/{id}/photos/{photo_id}/{variant}`).

@@ -21,6 +21,7 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
     asset!("nhsuk-frontend.min.mjs", "nhsuk/nhsuk-frontend.min.mjs", "text/javascript; charset=utf-8"),
     asset!("app.css", "app.css", "text/css; charset=utf-8"),
     asset!("app.mjs", "app.mjs", "text/javascript; charset=utf-8"),
+    asset!("triage.mjs", "triage.mjs", "text/javascript; charset=utf-8"),
     asset!("images/favicon.ico", "nhsuk/images/favicon.ico", "image/x-icon"),
     asset!("images/favicon.svg", "nhsuk/images/favicon.svg", "image/svg+xml"),
     asset!("images/nhsuk-icon-arrow-down.svg", "nhsuk/images/nhsuk-icon-arrow-down.svg", "image/svg+xml"),

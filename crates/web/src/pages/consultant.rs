@@ -14,7 +14,7 @@ use telederm_store::patient_links::LinkPurpose;
 
 use super::form::FormData;
 use super::gp::{DecisionView, Row, ServiceCard, decision_view, priority_label, rows, service_card};
-use super::views::{self, Nav, PhotoView};
+use super::views::{self, Nav};
 use super::{PageError, PageResult, Viewer, back_to_case, html, see_other};
 use crate::AppState;
 use telederm_app::access::{self, Capability, Scope};
@@ -41,6 +41,20 @@ struct WorklistPage {
     priority: String,
     status: String,
     statuses: Vec<(&'static str, &'static str)>,
+    counts: Vec<CountRow>,
+    flash: String,
+    /// The first case the consultant can answer now, in worklist order ("Open the next case").
+    next_case: String,
+}
+
+/// One service's open referrals by status, for the worklist's summary table.
+pub struct CountRow {
+    pub service: String,
+    pub service_id: String,
+    pub submitted: i64,
+    pub in_review: i64,
+    pub awaiting: i64,
+    pub total: i64,
 }
 
 async fn worklist(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
@@ -56,7 +70,26 @@ async fn worklist(State(state): State<AppState>, v: Viewer, uri: OriginalUri) ->
         ..ListQuery::default()
     };
     let items = referrals::worklist(&state, &v.user, &query).await?;
+    let mut counts: Vec<CountRow> = Vec::new();
+    for (sid, status, n) in referrals::worklist_counts(&state, &v.user).await? {
+        if !counts.iter().any(|c| c.service_id == sid) {
+            let service = state.policies.get(&sid).map_or(sid.clone(), |p| p.name.clone());
+            counts.push(CountRow { service, service_id: sid.clone(), submitted: 0, in_review: 0, awaiting: 0, total: 0 });
+        }
+        let Some(row) = counts.iter_mut().find(|c| c.service_id == sid) else { continue };
+        match status {
+            ReferralStatus::Submitted => row.submitted += n,
+            ReferralStatus::InReview => row.in_review += n,
+            ReferralStatus::AwaitingInformation => row.awaiting += n,
+            _ => {}
+        }
+        row.total += n;
+    }
+    let next_case = referrals::next_case(&state, &v.user, "").await?.map(|id| id.to_string()).unwrap_or_default();
     Ok(html(&WorklistPage {
+        next_case,
+        counts,
+        flash: if q.get("done") == "outcome_last" { "The outcome has been recorded and the referrer told. There are no more cases for you to answer.".into() } else { String::new() },
         nav: Nav::for_viewer(&v, "/worklist"),
         rows: rows(items),
         services: v.user.services.iter().map(|s| (s.clone(), state.policies.get(s).map_or(s.clone(), |p| p.name.clone()))).collect(),
@@ -148,7 +181,6 @@ struct CasePage {
     next: NextSteps,
     decision: Option<DecisionView>,
     consent: Vec<(&'static str, String)>,
-    photos: Vec<PhotoView>,
     messages: Vec<MessageView>,
     outcome: Option<OutcomeView>,
     can_claim: bool,
@@ -168,6 +200,27 @@ struct CasePage {
     priorities: Vec<(&'static str, &'static str)>,
     onward_services: Vec<(String, String)>,
     gp_letter: Option<GpLetterView>,
+    // Issue 15: the consultant's case page.
+    sex: &'static str,
+    referrer: Option<super::triage::Referrer>,
+    sites: super::triage::Sites,
+    answers: Vec<(&'static str, String)>,
+    attention: Vec<String>,
+    timeline: Vec<super::triage::TimelineItem>,
+    case_photos: Vec<super::triage::CasePhoto>,
+    diagnoses: Vec<(&'static str, &'static str)>,
+    plan_phrases: Vec<telederm_store::SavedPhrase>,
+    safety_phrases: Vec<telederm_store::SavedPhrase>,
+    leaflets: Vec<(&'static str, &'static str, &'static str)>,
+    onward_other: Vec<&'static str>,
+    diagnosis_code: String,
+}
+
+impl CasePage {
+    /// Whether the checklist named this body site (the diagram shades it).
+    fn site(&self, key: &str) -> bool {
+        self.sites.has(key)
+    }
 }
 
 fn yes(b: bool) -> String {
@@ -268,11 +321,39 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         NextSteps::default()
     };
     let gp_letter = telederm_app::gp_letters::latest(&state, r.id).await?.as_ref().map(GpLetterView::of);
+    let events = state.store.list_events(r.id).await?;
+    let named: Vec<telederm_domain::UserId> = std::iter::once(r.referrer_id)
+        .chain(events.iter().filter_map(|e| e.actor_id))
+        .chain(photos.iter().filter_map(|p| p.uploaded_by))
+        .collect();
+    let people = super::triage::People::load(&state, named).await;
+    let answers = super::triage::answers(&r);
+    let is_consultant = v.is(Role::Consultant);
+    let can_outcome = can(Capability::RecordOutcome, Action::IssueOutcome);
+    let (plan_phrases, safety_phrases) = if can_outcome {
+        let all = telederm_app::phrases::list(&state, &v.user, &r.service_id).await.unwrap_or_default();
+        all.into_iter().partition(|p| p.kind == "plan")
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let page = CasePage {
+        sex: super::triage::sex_label(r.patient.sex),
+        referrer: super::triage::referrer(&state, &r, &people).await,
+        sites: super::triage::Sites::of(&r, answers.as_ref()),
+        answers: answers.as_ref().map(super::triage::answer_rows).unwrap_or_default(),
+        attention: answers.as_ref().map(super::triage::attention).unwrap_or_default(),
+        timeline: super::triage::timeline(&r, &events, &messages, &photos, &people),
+        case_photos: super::triage::case_photos(&photos, &people),
+        diagnoses: telederm_domain::diagnoses::COMMON_SKIN_CONDITIONS.iter().map(|d| (d.code, d.term)).collect(),
+        plan_phrases,
+        safety_phrases,
+        leaflets: telederm_domain::diagnoses::LEAFLETS.iter().map(|l| (l.id, l.title, l.url)).collect(),
+        onward_other: super::triage::ONWARD_DESTINATIONS.to_vec(),
+        diagnosis_code: r.outcome.as_ref().and_then(|o| o.diagnosis_code.clone()).unwrap_or_default(),
         gp_letter,
         nav: Nav::for_viewer(&v, ""),
         id: r.id.to_string(),
-        is_consultant: v.is(Role::Consultant),
+        is_consultant,
         is_referrer,
         nhs: r.patient.nhs_number.formatted(),
         dob: views::date(r.patient.date_of_birth),
@@ -291,7 +372,6 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         next,
         decision,
         consent,
-        photos: photos.iter().map(PhotoView::from).collect(),
         messages: messages
             .iter()
             .map(|m| MessageView {
@@ -304,7 +384,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         outcome,
         can_claim: can(Capability::Claim, Action::Claim),
         can_request: can(Capability::RequestInformation, Action::RequestInformation),
-        can_outcome: can(Capability::RecordOutcome, Action::IssueOutcome),
+        can_outcome,
         can_reply: can(Capability::Reply, Action::Reply),
         can_add_photos: is_referrer && r.status == ReferralStatus::AwaitingInformation,
         can_send_link: links_allowed,
@@ -315,6 +395,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
             "claimed" => "You have claimed this referral.".into(),
             "requested" => "Your request has been sent to the referrer.".into(),
             "outcome" => "The outcome has been recorded and the referrer told.".into(),
+            "outcome_next" => "The outcome of the previous case has been recorded and the referrer told. This is the next case on your worklist.".into(),
             "withdrawn" => "The referral was withdrawn; it has left the service's worklist.".into(),
             _ if q.has("submitted") => "Referral sent. The service will reply by the due date below.".into(),
             _ if q.has("replied") => "Your reply has been sent to the consultant.".into(),
@@ -362,7 +443,7 @@ async fn request_information(State(state): State<AppState>, v: Viewer, Path(id):
 async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
     // Permission first: someone who may not record an outcome learns nothing from form checks.
-    referrals::load(&state, &v.user, &id, Capability::RecordOutcome).await?;
+    let r = referrals::load(&state, &v.user, &id, Capability::RecordOutcome).await?;
     let rejecting = form.get("action") == "reject";
     let anchor = if rejecting { "reject" } else { "outcome-form" };
     let code = if rejecting {
@@ -385,16 +466,43 @@ async fn record_outcome(State(state): State<AppState>, v: Viewer, Path(id): Path
     } else {
         None
     };
+    // A saved phrase or leaflet picked without JavaScript is added here (with JavaScript the form
+    // already carries its text, and adding it again changes nothing).
+    let (mut plan, mut follow_up) = (form.get(if rejecting { "reject_explanation" } else { "management_plan" }).trim().to_string(), form.get("follow_up").trim().to_string());
+    if !rejecting {
+        let phrased = async {
+            let plan = telederm_app::phrases::append(&state, &v.user, &r.service_id, "plan", &plan, form.get("plan_phrase")).await?;
+            let follow_up = telederm_app::phrases::append(&state, &v.user, &r.service_id, "safety_net", &follow_up, form.get("safety_phrase")).await?;
+            Ok::<_, ApiError>((plan, follow_up))
+        };
+        match phrased.await {
+            Ok(p) => (plan, follow_up) = p,
+            Err(e) => return back_to_case(&id, anchor, e),
+        }
+        if let Some(l) = form.opt("leaflet").and_then(telederm_domain::diagnoses::leaflet) {
+            let line = format!("Patient information: {}: {}", l.title, l.url);
+            if !follow_up.contains(l.url) {
+                follow_up = if follow_up.is_empty() { line } else { format!("{follow_up}\n\n{line}") };
+            }
+        }
+    }
+    let diagnosis = form.get("diagnosis").trim().to_string();
     let body = OutcomeBody {
         code,
         rejection_reason: reason,
-        diagnosis: form.get("diagnosis").trim().into(),
-        management_plan: form.get(if rejecting { "reject_explanation" } else { "management_plan" }).trim().into(),
-        follow_up: form.get("follow_up").trim().into(),
+        // A term picked from the list of common skin conditions is a coded (SNOMED CT) diagnosis.
+        diagnosis_code: telederm_domain::diagnoses::by_term(&diagnosis).map(|d| d.code.to_string()),
+        diagnosis,
+        management_plan: plan,
+        follow_up,
         priority: Priority::parse(form.get("priority")),
         onward_service: form.opt("onward_service").map(str::to_string),
     };
     match referrals::record_outcome(&state, &v.user, &id, body).await {
+        Ok(_) if form.get("then") == "next" => match referrals::next_case(&state, &v.user, &id).await? {
+            Some(next) => Ok(see_other(&format!("/referrals/{next}?done=outcome_next"))),
+            None => Ok(see_other("/worklist?done=outcome_last")),
+        },
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=outcome"))),
         Err(e) => back_to_case(&id, anchor, e),
     }

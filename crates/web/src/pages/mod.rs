@@ -18,6 +18,8 @@ mod consultant;
 mod form;
 mod gp;
 mod patient;
+mod phrases;
+mod triage;
 mod views;
 
 use askama::Template;
@@ -51,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .merge(reports::routes())
         .merge(patient::routes())
         .merge(assets::routes())
+        .merge(phrases::routes())
 }
 
 /// The signed-in person looking at a page. Without a session, the page redirects to sign-in.

@@ -42,7 +42,7 @@ impl Nav {
         let links: &[(&'static str, &'static str)] = match v.user.role {
             Role::Referrer => &[("/referrals", "My referrals"), ("/referrals/new", "New referral"), ("/reports", "Reports")],
             Role::Consultant => &[("/worklist", "Worklist")],
-            Role::ServiceAdmin => &[("/admin", "Dashboard"), ("/worklist", "Worklist"), ("/reports", "Reports"), ("/admin/services", "Services"), ("/admin/audit", "Audit trail")],
+            Role::ServiceAdmin => &[("/admin", "Dashboard"), ("/worklist", "Worklist"), ("/reports", "Reports"), ("/admin/services", "Services"), ("/admin/phrases", "Saved phrases"), ("/admin/audit", "Audit trail")],
             Role::SystemAdmin => &[("/admin", "Dashboard"), ("/admin/users", "Users"), ("/admin/services", "Services"), ("/admin/jobs", "Jobs"), ("/admin/audit", "Audit trail")],
         };
         Nav {
