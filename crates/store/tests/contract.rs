@@ -645,6 +645,7 @@ async fn report_facts_follow_every_write(store: &Store) {
             code,
             rejection_reason: reason,
             diagnosis: "Eczema".into(),
+            diagnosis_code: None,
             management_plan: "Emollients".into(),
             follow_up: String::new(),
             priority: None,
