@@ -38,10 +38,10 @@ pub fn period(app: &App, from: Option<&str>, to: Option<&str>) -> Result<(NaiveD
     let to = to.map(|v| parse("to", v)).transpose()?.unwrap_or(today);
     let from = from.map(|v| parse("from", v)).transpose()?.unwrap_or(to - Days::new(89));
     if from > to {
-        return Err(Error::new(Code::InvalidQuery, "`from` is after `to`: give the earlier date first."));
+        return Err(Error::new(Code::InvalidPeriod, "`from` is after `to`: give the earlier date first."));
     }
     if (to - from).num_days() as u64 > MAX_DAYS {
-        return Err(Error::new(Code::InvalidQuery, "A report covers at most three years: narrow `from` and `to`."));
+        return Err(Error::new(Code::InvalidPeriod, "A report covers at most three years: narrow `from` and `to`."));
     }
     Ok((from, to))
 }
@@ -206,7 +206,7 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
                     if user.role == Role::Referrer {
                         refuse("You can see your own practice's report only.")
                     } else {
-                        Error::new(Code::InvalidQuery, format!("There is no practice with the ODS code {ods:?}."))
+                        Error::new(Code::NotFound, format!("There is no practice with the ODS code {ods:?}. Check the code, or leave it out for every practice you may see."))
                     }
                 })?,
         ),

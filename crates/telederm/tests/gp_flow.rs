@@ -65,9 +65,17 @@ async fn services_are_suggested_from_age_and_postcode_with_the_reason() {
     assert_eq!(herts["suits"], false);
     assert!(herts["reason"].as_str().unwrap().contains("only; this patient lives in E8"), "{herts}");
 
-    for bad in ["date_of_birth=1979-13-04&postcode=E8%201DY", "date_of_birth=1979-03-04&postcode=nowhere", "postcode=E8%201DY"] {
+    // Not a date, or missing: the query is wrong (400). A date in the future or a postcode that is
+    // not one: the details are (422), and the message says which.
+    for bad in ["date_of_birth=1979-13-04&postcode=E8%201DY", "postcode=E8%201DY"] {
         let (status, body) = gp.get(&format!("/services/suggestions?{bad}")).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{bad}: {body}");
+    }
+    let tomorrow = (today + chrono::Days::new(2)).to_string();
+    for (bad, says) in [("date_of_birth=1979-03-04&postcode=nowhere".to_string(), "postcode"), (format!("date_of_birth={tomorrow}&postcode=E8%201DY"), "future")] {
+        let (status, body) = gp.get(&format!("/services/suggestions?{bad}")).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_patient_details")), "{bad}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
     }
     let (status, _) = server.anonymous().get("/services/suggestions?date_of_birth=1979-03-04&postcode=E8%201DY").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

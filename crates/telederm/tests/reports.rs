@@ -275,6 +275,12 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     // Wrong input is named.
     let (status, e) = admin.get("/reports/service?service=homerton&from=2026-13-01").await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{e}");
+    let (status, e) = admin.get("/reports/service?service=homerton&from=2026-06-01&to=2026-05-01").await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_period")), "{e}");
+    let (status, e) = admin.get("/reports/equity?service=homerton&from=2020-01-01&to=2026-01-01").await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_period")), "more than three years: {e}");
+    let (status, e) = admin.get("/reports/practice-quality?practice=Y99999").await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{e}");
     let (status, e) = admin.get("/reports/service?service=nowhere").await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_service")), "{e}");
 

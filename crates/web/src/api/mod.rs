@@ -181,14 +181,15 @@ pub struct ServiceSuggestions {
     params(SuggestionQuery),
     responses(
         (status = 200, description = "Every service, those that suit the patient first", body = ServiceSuggestions),
-        (status = 400, description = "A date of birth or postcode that cannot be read (invalid_query)", body = ErrorBody),
+        (status = 400, description = "A date of birth that is not a date, or a parameter missing (invalid_query)", body = ErrorBody),
+        (status = 422, description = "A date of birth in the future, or not a full UK postcode (invalid_patient_details)", body = ErrorBody),
     ))]
 async fn suggest_services(State(state): State<AppState>, _user: CurrentUser, ApiQuery(q): ApiQuery<SuggestionQuery>) -> ApiResult<Json<ServiceSuggestions>> {
     let postcode = telederm_domain::eligibility::Postcode::parse(&q.postcode)
-        .map_err(|_| ApiError::new(Code::InvalidQuery, "The postcode is not a full UK postcode, like E8 1DY. Check it and try again."))?;
+        .map_err(|_| ApiError::new(Code::InvalidPatientDetails, "The postcode is not a full UK postcode, like E8 1DY. Check it and try again."))?;
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London).date_naive();
     let age = telederm_domain::eligibility::age_in_years(q.date_of_birth, today)
-        .ok_or_else(|| ApiError::new(Code::InvalidQuery, "The date of birth is in the future. Check it and try again."))?;
+        .ok_or_else(|| ApiError::new(Code::InvalidPatientDetails, "The date of birth is in the future. Check it and try again."))?;
     let mut suggestions: Vec<ServiceSuggestion> = state
         .policies
         .values()

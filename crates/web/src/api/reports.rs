@@ -20,8 +20,10 @@ pub struct PracticeQualityQuery {
     /// The practice's ODS code; omit for every practice you may see.
     pub practice: Option<String>,
     /// First day received (YYYY-MM-DD); default 89 days before `to`.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// Last day received (YYYY-MM-DD), inclusive; default today.
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
 }
 
@@ -32,8 +34,10 @@ pub struct ServiceQuery {
     /// The service's id, e.g. `homerton`.
     pub service: String,
     /// First day received (YYYY-MM-DD); default 89 days before `to`.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// Last day received (YYYY-MM-DD), inclusive; default today.
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
 }
 
@@ -59,7 +63,9 @@ pub fn csv_response(body: String, filename: &str) -> Response {
     params(PracticeQualityQuery),
     responses(
         (status = 200, description = "The report (JSON, or CSV with Accept: text/csv)", content((PracticeQualityReport = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A date is not YYYY-MM-DD, `from` is after `to`, or the practice is unknown (invalid_query)", body = ErrorBody),
+        (status = 400, description = "A date is not YYYY-MM-DD (invalid_query)", body = ErrorBody),
+        (status = 404, description = "No practice with that ODS code (not_found)", body = ErrorBody),
+        (status = 422, description = "`from` is after `to`, or the period is longer than three years (invalid_period)", body = ErrorBody),
         (status = 403, description = "Not your practice, or not a role with reports (report_not_permitted)", body = ErrorBody),
     ))]
 pub async fn practice_quality(
@@ -82,9 +88,9 @@ pub async fn practice_quality(
     params(ServiceQuery),
     responses(
         (status = 200, description = "The report (JSON, or CSV with Accept: text/csv); a suppressed count is `{\"count\": null, \"suppressed\": true}`", content((EquityReport = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A date is not YYYY-MM-DD or `from` is after `to` (invalid_query)", body = ErrorBody),
+        (status = 400, description = "A date is not YYYY-MM-DD (invalid_query)", body = ErrorBody),
         (status = 403, description = "Not an admin of the service (report_not_permitted)", body = ErrorBody),
-        (status = 422, description = "No such service (unknown_service)", body = ErrorBody),
+        (status = 422, description = "No such service (unknown_service), or `from` after `to` or a period longer than three years (invalid_period)", body = ErrorBody),
     ))]
 pub async fn equity(
     State(state): State<AppState>,
@@ -106,9 +112,9 @@ pub async fn equity(
     params(ServiceQuery),
     responses(
         (status = 200, description = "The report (JSON, or CSV of the weekly table with Accept: text/csv)", content((ServiceReport = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A date is not YYYY-MM-DD or `from` is after `to` (invalid_query)", body = ErrorBody),
+        (status = 400, description = "A date is not YYYY-MM-DD (invalid_query)", body = ErrorBody),
         (status = 403, description = "Not an admin of the service (report_not_permitted)", body = ErrorBody),
-        (status = 422, description = "No such service (unknown_service)", body = ErrorBody),
+        (status = 422, description = "No such service (unknown_service), or `from` after `to` or a period longer than three years (invalid_period)", body = ErrorBody),
     ))]
 pub async fn service(
     State(state): State<AppState>,
