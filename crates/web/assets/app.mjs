@@ -238,6 +238,8 @@ if (start) {
   };
   start.addEventListener('input', () => { clearTimeout(start.suggestTimer); start.suggestTimer = setTimeout(suggest, 400); });
   suggest();
+}
+
 // --- The consultant's case page (photo viewer, outcome helpers): loaded only where it is used, at
 // the same version as this file.
 if (document.querySelector('[data-viewer], [data-phrase-for], [data-diagnosis]')) {
