@@ -104,7 +104,9 @@ catalogue! {
     InvalidPhrase = "invalid_phrase", 422, "A saved phrase needs a title, its text and a kind (plan or safety_net), within the length limits.";
     ConversionNeedsAdviceAndGuidance = "conversion_needs_advice_and_guidance", 422, "Only an Advice & Guidance request can be converted to a referral.";
     ConversionNotAuthorised = "conversion_not_authorised", 422, "The GP did not authorise converting this request to a referral.";
-    NoOutcome = "no_outcome", 409, "The referral has no outcome yet, so there is no letter.";
+    NoOutcome = "no_outcome", 409, "The referral has no outcome yet, so there is no letter (and it cannot be a teaching case yet).";
+    TeachingConsentMissing = "teaching_consent_missing", 422, "The patient did not consent to their photos being used for teaching, so the referral cannot be a teaching case.";
+    InvalidTeachingNote = "invalid_teaching_note", 422, "A teaching case needs a note for referrers saying what it teaches, at most 2,000 characters, without the patient's name or other identifiers.";
 
     // Photos.
     PhotosLocked = "photos_locked", 409, "Photos can be added or removed only on a draft or when the consultant asks for more.";

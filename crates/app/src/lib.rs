@@ -33,6 +33,7 @@ pub mod photos;
 pub mod phrases;
 pub mod referrals;
 pub mod reports;
+pub mod teaching;
 pub mod users;
 
 pub use error::{Code, Error, Result};

@@ -46,6 +46,29 @@ pub fn period(app: &App, from: Option<&str>, to: Option<&str>) -> Result<(NaiveD
     Ok((from, to))
 }
 
+/// The period of a report given as a calendar month (`YYYY-MM`), or by `from` and `to` as
+/// [`period`] takes them; not both.
+pub fn period_or_month(app: &App, from: Option<&str>, to: Option<&str>, month: Option<&str>) -> Result<(NaiveDate, NaiveDate)> {
+    let Some(month) = month else { return period(app, from, to) };
+    if from.is_some() || to.is_some() {
+        return Err(Error::new(Code::InvalidQuery, "Give either `month` or `from` and `to`, not both."));
+    }
+    let m = month.trim();
+    let well_formed = m.len() == 7 && m.as_bytes()[4] == b'-' && m.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit());
+    let first = well_formed
+        .then(|| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| Error::new(Code::InvalidQuery, format!("`month` must be a calendar month as YYYY-MM, e.g. 2026-11, not {month:?}.")))?;
+    let last = first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(first);
+    Ok((first, last))
+}
+
+/// Whether a period is exactly one calendar month.
+pub fn is_month(from: NaiveDate, to: NaiveDate) -> bool {
+    use chrono::Datelike;
+    from.day() == 1 && from.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()) == Some(to)
+}
+
 fn refuse(message: impl Into<String>) -> Error {
     Error::new(Code::ReportNotPermitted, message)
 }
@@ -901,5 +924,122 @@ pub mod csv {
             }
         }
         out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// How the practice report reads
+
+/// The practice report's figures as people read them: shared by the page and the monthly PDF.
+pub mod display {
+    use super::PracticeFigures;
+
+    pub fn pct(v: Option<f64>) -> String {
+        v.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "–".into())
+    }
+
+    pub fn num<T: ToString>(v: Option<T>) -> String {
+        v.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
+    }
+
+    pub fn days(v: Option<f64>) -> String {
+        v.map(|d| if d.fract() == 0.0 { format!("{d:.0}") } else { format!("{d:.1}") }).unwrap_or_else(|| "–".into())
+    }
+
+    /// One figure of a practice beside the service's.
+    pub struct FigureRow {
+        pub label: &'static str,
+        pub practice: String,
+        pub service: String,
+    }
+
+    pub fn per_practice(total: u64, practices: u64) -> String {
+        if practices == 0 { "–".into() } else { format!("{:.1}", total as f64 / practices as f64) }
+    }
+
+    pub fn figure_rows(p: &PracticeFigures, s: &PracticeFigures, practices: u64) -> Vec<FigureRow> {
+        let route = |f: &PracticeFigures, r: &str| f.by_route.get(r).copied().unwrap_or(0);
+        vec![
+            FigureRow { label: "Referrals received", practice: p.referrals.to_string(), service: per_practice(s.referrals, practices) },
+            FigureRow {
+                label: "Advice and Guidance requests",
+                practice: route(p, "advice_and_guidance").to_string(),
+                service: per_practice(route(s, "advice_and_guidance"), practices),
+            },
+            FigureRow { label: "Referral Assessment Service referrals", practice: route(p, "ras").to_string(), service: per_practice(route(s, "ras"), practices) },
+            FigureRow { label: "Photos accepted by the photo check", practice: p.photo_verdicts.accept.to_string(), service: per_practice(s.photo_verdicts.accept, practices) },
+            FigureRow { label: "Photos with a warning", practice: p.photo_verdicts.warn.to_string(), service: per_practice(s.photo_verdicts.warn, practices) },
+            FigureRow { label: "Photos refused", practice: p.photo_verdicts.reject.to_string(), service: per_practice(s.photo_verdicts.reject, practices) },
+            FigureRow { label: "Returned for more information", practice: p.returned_for_information.to_string(), service: per_practice(s.returned_for_information, practices) },
+            FigureRow { label: "Share returned for more information", practice: pct(p.returned_for_information_rate), service: pct(s.returned_for_information_rate) },
+            FigureRow { label: "Rejected", practice: p.rejected.to_string(), service: per_practice(s.rejected, practices) },
+            FigureRow { label: "Share of answers that were rejections", practice: pct(p.rejection_rate), service: pct(s.rejection_rate) },
+            FigureRow {
+                label: "Managed without a face-to-face appointment",
+                practice: pct(p.managed_without_face_to_face_rate),
+                service: pct(s.managed_without_face_to_face_rate),
+            },
+            FigureRow { label: "Median working days to answer", practice: days(p.median_working_days), service: days(s.median_working_days) },
+            FigureRow { label: "90th percentile working days to answer", practice: num(p.p90_working_days), service: num(s.p90_working_days) },
+        ]
+    }
+
+    pub fn reason_label(r: &str) -> String {
+        match r {
+            "poor_image_quality" => "Poor image quality",
+            "ineligible" => "Ineligible",
+            "should_be_two_week_wait" => "Should have been two-week wait",
+            "insufficient_information" => "Insufficient information",
+            _ => "Other",
+        }
+        .into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monthly summary as PDF
+
+/// The practice report as a PDF summary (tagged, the letters' layout and embedded font): each
+/// practice's figures beside the service's, its rejections by reason and commonest photo issues,
+/// then every practice together. Titled by the month when the period is one.
+pub mod pdf {
+    use telederm_fhir::letters::{Block, document_pdf, long_date};
+
+    use super::PracticeQualityReport;
+    use super::display::{figure_rows, reason_label};
+    use crate::App;
+
+    pub fn practice_quality(app: &App, r: &PracticeQualityReport) -> Vec<u8> {
+        let services: Vec<String> = r.services.iter().map(|s| app.policy(s).map(|p| p.name.clone()).unwrap_or_else(|_| s.clone())).collect();
+        let title = if super::is_month(r.from, r.to) {
+            format!("Referral quality summary, {}", r.from.format("%B %Y"))
+        } else {
+            format!("Referral quality summary, {} to {}", long_date(r.from), long_date(r.to))
+        };
+        let mut blocks = vec![Block::Paragraph(format!(
+            "Referrals received from {} to {} by {}. Each practice is set beside the service: counts as the average per practice ({} practices referred), shares as the service's share.",
+            long_date(r.from),
+            long_date(r.to),
+            services.join(", "),
+            r.practice_count
+        ))];
+        if r.practices.is_empty() {
+            blocks.push(Block::Paragraph("No referrals were received from your practice in this period.".into()));
+        }
+        for p in &r.practices {
+            blocks.push(Block::Heading(format!("{} ({})", p.name, p.ods_code.clone().unwrap_or_default())));
+            for f in figure_rows(p, &r.service, r.practice_count) {
+                blocks.push(Block::Field(f.label.to_string(), format!("{}   (service: {})", f.practice, f.service)));
+            }
+            let reasons: Vec<String> = p.rejections.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{}: {n}", reason_label(k))).collect();
+            blocks.push(Block::Field("Rejections by reason".into(), if reasons.is_empty() { "None".into() } else { reasons.join("; ") }));
+            let issues: Vec<String> = p.photo_issues.iter().map(|i| format!("{}: {} referrals", i.issue.replace('_', " "), i.referrals)).collect();
+            blocks.push(Block::Field("Commonest photo issues".into(), if issues.is_empty() { "None".into() } else { issues.join("; ") }));
+        }
+        blocks.push(Block::Heading("All practices together".into()));
+        for f in figure_rows(&r.service, &r.service, 1) {
+            blocks.push(Block::Field(f.label.to_string(), f.practice));
+        }
+        document_pdf("Telederm: feedback to practices", &title, app.now(), &format!("Made {}", long_date(app.now().date_naive())), blocks)
     }
 }

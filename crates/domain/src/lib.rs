@@ -22,6 +22,7 @@ pub mod referral;
 pub mod reports;
 pub mod retention;
 pub mod route;
+pub mod teaching;
 
 pub use ids::*;
 pub use nhs_number::NhsNumber;

@@ -39,6 +39,7 @@ const TABLES: &[(&str, &str)] = &[
     ("bank_holiday_files", "id"),
     ("report_facts", "referral_id"),
     ("saved_phrases", "id"),
+    ("teaching_cases", "id"),
 ];
 
 /// Tables that belong to the database engine or the migrator, not to Telederm's data.

@@ -27,6 +27,7 @@ pub mod testkit;
 pub mod patient_links;
 pub mod patient_feedback;
 pub mod phrases;
+pub mod teaching;
 mod users;
 
 use std::str::FromStr;

@@ -111,6 +111,7 @@ impl Store {
         sqlx::query("DELETE FROM gp_letters WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referral_imports WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM report_facts WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM teaching_cases WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referrals WHERE id = $1").bind(id).execute(tx.conn()).await?;
         let entry = NewAuditEntry {
             actor_label: actor_label.to_string(),

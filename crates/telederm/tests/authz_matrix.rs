@@ -38,6 +38,9 @@ const PUBLIC: &[Who] = &EVERYONE;
 /// Who may see practice-quality reports: GPs (their own practice) and service admins (their
 /// services' practices; one with no services sees an empty report).
 const REPORT_READERS: &[Who] = &[Referrer, ReferrerOther, ServiceAdmin, ServiceAdminOther];
+/// Who may see teaching cases (issue 17): every referrer, consultant and service admin, whatever
+/// their organisation (the cases carry no patient identifiers).
+const TEACHING_READERS: &[Who] = &[Referrer, ReferrerOther, Consultant, ConsultantOther, ServiceAdmin, ServiceAdminOther];
 
 /// What an allowed caller gets back. Never "anything but a refusal": a 500 is a wrong answer.
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +132,12 @@ fn api_rows() -> Vec<Row> {
         api("get", "/reports/practice-quality", REPORT_READERS, Status(200)),
         api("get", "/reports/equity", &[ServiceAdmin], Status(200)),
         api("get", "/reports/service", &[ServiceAdmin], Status(200)),
+        // Teaching cases (issue 17): R's patient did not consent to teaching; R is no teaching case.
+        api("post", "/referrals/{id}/teaching", &[Consultant], Refused(422, "teaching_consent_missing")),
+        api("delete", "/referrals/{id}/teaching", &[Consultant], Refused(404, "not_found")),
+        api("get", "/teaching", TEACHING_READERS, Status(200)),
+        Row { method: "get", route: "/teaching/{id}", allowed: TEACHING_READERS, check: Check::ReachesMissing("teaching case") },
+        Row { method: "get", route: "/teaching/{id}/photos/{photo_id}", allowed: TEACHING_READERS, check: Check::ReachesMissing("teaching case") },
         // Issue 15: the coded-diagnosis list (no patient data); saved phrases, read by the
         // service's consultants and admins, written by its admins.
         api("get", "/diagnoses", SIGNED_IN, Status(200)),
@@ -197,10 +206,16 @@ fn page_rows() -> Vec<Row> {
         row("get", "/reports", REPORT_READERS),
         row("get", "/reports/practice-quality", REPORT_READERS),
         row("get", "/reports/practice-quality.csv", REPORT_READERS),
+        row("get", "/reports/practice-quality.pdf", REPORT_READERS),
         row("get", "/reports/equity", &[ServiceAdmin]),
         row("get", "/reports/equity.csv", &[ServiceAdmin]),
         row("get", "/reports/service", &[ServiceAdmin]),
         row("get", "/reports/service.csv", &[ServiceAdmin]),
+        row("get", "/teaching", TEACHING_READERS),
+        // No teaching case has R's id: the allowed reach "not found".
+        Row { method: "get", route: "/teaching/{id}", allowed: TEACHING_READERS, check: Check::ReachesMissing("teaching case") },
+        row("post", "/referrals/{id}/teaching", &[Consultant]),
+        row("post", "/referrals/{id}/teaching/remove", &[Consultant]),
         row("get", "/admin/phrases", &[ServiceAdmin, ServiceAdminOther]),
         row("post", "/admin/phrases", &[ServiceAdmin]),
         row("post", "/admin/phrases/{id}", &[ServiceAdmin]),
@@ -230,6 +245,7 @@ fn page_routes_in_source() -> BTreeSet<(String, String)> {
         include_str!("../../web/src/pages/oidc.rs"),
         include_str!("../../web/src/pages/reports.rs"),
         include_str!("../../web/src/pages/phrases.rs"),
+        include_str!("../../web/src/pages/teaching.rs"),
     ];
     let mut out = BTreeSet::new();
     for source in sources {
@@ -383,6 +399,7 @@ fn api_body(w: &World, who: Who, method: &str, route: &str) -> Option<Value> {
         ("post", "/referrals/{id}/request-information") | ("post", "/referrals/{id}/reply") => json!({"message": "Please send a close-up."}),
         ("post", "/referrals/{id}/outcome") => json!({"code": "advice_management_plan", "management_plan": "Emollients."}),
         ("post", "/referrals/{id}/withdraw") => json!({"reason": "matrix"}),
+        ("post", "/referrals/{id}/teaching") => json!({"note": "Matrix note."}),
         ("post", "/fhir") => w.fhir_bundle.clone(),
         ("post" | "put", "/services/{id}/phrases") | ("put", "/services/{id}/phrases/{phrase_id}") => {
             json!({"kind": "plan", "title": format!("Matrix phrase {who:?}"), "body": "Emollients twice daily."})
@@ -473,9 +490,12 @@ async fn every_route_as_every_identity() {
             let status = resp.status();
             let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             let to_sign_in = status == StatusCode::SEE_OTHER && location.starts_with("/sign-in");
+            let text = resp.text().await.unwrap_or_default();
             let ok = if r.allowed.is_empty() {
                 // Only reachable with something the identity does not have (a link token, SSO set-up).
                 status == StatusCode::NOT_FOUND || to_sign_in
+            } else if let (true, Check::ReachesMissing(what)) = (allowed, r.check) {
+                status == StatusCode::NOT_FOUND && text.contains(what)
             } else if allowed {
                 status == StatusCode::OK || (status == StatusCode::SEE_OTHER && !to_sign_in) || (r.route == "/sign-in" && r.method == "post")
             } else if who == Anonymous {
@@ -643,6 +663,9 @@ async fn allowed_page_posts_get_exactly_their_answer() {
             PageAnswer::To(format!("/referrals/{r}?done=outcome")),
         ),
         // Answered, R can no longer be withdrawn (shown on its page), nor discarded; it is closed, then copied.
+        // R's patient did not consent to teaching (shown on its page); R is no teaching case to remove.
+        ("/referrals/{id}/teaching", Consultant, f(&[("teaching_note", "Matrix note.")]), None, PageAnswer::ToLike(format!("/referrals/{r}?error="), "#teaching")),
+        ("/referrals/{id}/teaching/remove", Consultant, vec![], None, PageAnswer::Form(404, "teaching case")),
         ("/referrals/{id}/withdraw", Referrer, f(&[("reason", "matrix")]), None, PageAnswer::ToLike(format!("/referrals/{r}?error="), "#withdraw")),
         ("/referrals/{id}/discard", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{r}?error="), "#next-steps")),
         ("/referrals/{id}/close", Referrer, vec![], None, PageAnswer::To("/referrals?done=closed".into())),

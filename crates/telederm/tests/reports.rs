@@ -175,6 +175,32 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     assert_eq!(s["rejections"]["insufficient_information"], 1);
     assert!((s["managed_without_face_to_face_rate"].as_f64().unwrap() - 4.0 / 5.0).abs() < 1e-9);
 
+    // ---- The monthly summary: the same figures as a tagged PDF, for the month received.
+    let month = gp1_report["to"].as_str().unwrap()[..7].to_string();
+    let r = gp1.client.get(format!("{}/reports/practice-quality?month={month}", gp1.base)).header(header::ACCEPT, "application/pdf").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/pdf");
+    let text = common::pdf_text(&r.bytes().await.unwrap());
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let month_name = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap().format("%B %Y").to_string();
+    assert!(flat.contains(&format!("Referral quality summary, {month_name}")), "{flat}");
+    assert!(flat.contains("Practice Y11111 (Y11111)"), "{flat}");
+    // The JSON's figures: 8 received beside 6.0 per practice (12 from 2), 2 rejected for poor images.
+    assert!(flat.contains("8 (service: 6.0)"), "{flat}");
+    assert!(flat.contains("Poor image quality: 2"), "{flat}");
+    assert!(!flat.contains("Y22222"), "a GP's summary has no other practice: {flat}");
+    for bad in [format!("month={month}&from=2026-01-01"), "month=2026-13".to_string(), "month=26-11".to_string()] {
+        let (status, e) = gp1.get(&format!("/reports/practice-quality?{bad}")).await;
+        assert_eq!((status, e["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{bad}: {e}");
+    }
+    // The page offers the last months' summaries; its PDF link answers the same document.
+    let html = gp1.client.get(format!("{}/reports/practice-quality", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("data-monthly-pdf=\"{month}\"")), "{html}");
+    let r = gp1.client.get(format!("{}/reports/practice-quality.pdf?month={month}", server.base)).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "application/pdf"));
+    let page_text = common::pdf_text(&r.bytes().await.unwrap());
+    assert!(page_text.split_whitespace().collect::<Vec<_>>().join(" ").contains("8 (service: 6.0)"));
+
     // A GP never sees another practice, by ODS code or otherwise, nor the service reports.
     for path in ["/reports/practice-quality?practice=Y22222", "/reports/equity?service=homerton", "/reports/service?service=homerton"] {
         let (status, e) = gp1.get(path).await;

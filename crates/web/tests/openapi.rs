@@ -22,6 +22,7 @@ fn routed() -> BTreeSet<(String, String)> {
         include_str!("../src/api/session.rs"),
         include_str!("../src/api/admin.rs"),
         include_str!("../src/api/triage.rs"),
+        include_str!("../src/api/teaching.rs"),
         include_str!("../src/api/openapi.rs"),
         include_str!("../src/lib.rs"),
     ];

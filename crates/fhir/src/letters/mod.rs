@@ -119,6 +119,13 @@ pub struct Letter {
     pub blocks: Vec<Block>,
 }
 
+/// A document in the letters' layout that is not a letter about one referral (a report's
+/// summary): the standard type sizes (those of the GP letter: `kind` only chooses them here),
+/// embedded font and tagging of the letters.
+pub fn document_pdf(from: &str, title: &str, date: DateTime<Utc>, reference: &str, blocks: Vec<Block>) -> Vec<u8> {
+    pdf::render(&Letter { kind: LetterKind::Gp, from: from.into(), title: title.into(), date, reference: reference.into(), blocks })
+}
+
 pub fn long_date(d: NaiveDate) -> String {
     d.format("%-d %B %Y").to_string()
 }

@@ -314,6 +314,31 @@ pub async fn complete_draft(gp: &Api, service: &str, route: &str, overrides: Val
     id
 }
 
+/// rustface's own test photo (a group of people), from the cargo registry the imaging crate's
+/// build already reads it from, cropped as in `crates/imaging/tests/intake.rs` and scaled up so
+/// it passes the resolution check: faces are about a tenth of the frame, as in a locator shot.
+pub fn photo_with_faces() -> Vec<u8> {
+    let home = std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo")
+    });
+    let src = home.join("registry/src");
+    let path = std::fs::read_dir(&src)
+        .expect("cargo registry")
+        .flatten()
+        .flat_map(|reg| std::fs::read_dir(reg.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rustface-")))
+        .map(|p| p.join("test.png"))
+        .find(|p| p.is_file())
+        .expect("rustface's test.png in the cargo registry");
+    let group = image::open(path).expect("rustface test.png").to_rgb8();
+    let crop = image::imageops::crop_imm(&group, 200, 60, 480, 360).to_image();
+    let big = image::imageops::resize(&crop, 960, 720, image::imageops::FilterType::Triangle);
+    let mut out = std::io::Cursor::new(Vec::new());
+    big.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
 /// The PDF's text as poppler's `pdftotext` reads it (installed by `scripts/ensure-poppler.sh`).
 pub fn pdf_text(pdf: &[u8]) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -9,6 +9,7 @@ pub mod openapi;
 mod referrals;
 pub(crate) mod reports;
 mod session;
+pub(crate) mod teaching;
 pub(crate) mod triage;
 
 use axum::extract::rejection::JsonRejection;
@@ -67,6 +68,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/jobs/{id}/retry", post(admin::retry_one))
         .merge(fhir::routes(fhir_limit))
         .merge(triage::routes())
+        .merge(teaching::routes())
         .fallback(|| async { ApiError::not_found("API route") })
 }
 

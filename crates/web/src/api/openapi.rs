@@ -75,6 +75,11 @@ use crate::error::ErrorBody;
         super::triage::create_phrase,
         super::triage::update_phrase,
         super::triage::delete_phrase,
+        super::teaching::mark,
+        super::teaching::unmark,
+        super::teaching::list,
+        super::teaching::detail,
+        super::teaching::photo,
     ),
     // Named by the store's `PhotoRecord` (which cannot name the imaging crate's types).
     components(schemas(ErrorBody, telederm_imaging::QualityReport, telederm_imaging::Verdict)),

@@ -204,7 +204,7 @@ pub async fn download(
     Ok(image_response(content_type, bytes))
 }
 
-fn image_response(content_type: &str, bytes: Vec<u8>) -> Response {
+pub(crate) fn image_response(content_type: &str, bytes: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),

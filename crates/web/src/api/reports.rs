@@ -25,6 +25,9 @@ pub struct PracticeQualityQuery {
     /// Last day received (YYYY-MM-DD), inclusive; default today.
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
+    /// A calendar month (YYYY-MM) instead of `from` and `to`: the monthly summary.
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-[0-9]{2}$")]
+    pub month: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -46,6 +49,23 @@ pub fn wants_csv(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
 }
 
+/// Whether the caller asked for PDF.
+pub fn wants_pdf(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/pdf"))
+}
+
+/// A PDF download.
+pub fn pdf_response(body: Vec<u8>, filename: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// A CSV download.
 pub fn csv_response(body: String, filename: &str) -> Response {
     (
@@ -62,8 +82,8 @@ pub fn csv_response(body: String, filename: &str) -> Response {
     summary = "Per-practice referral quality beside the service's figures (GPs: their own practice; service admins: their services' practices)",
     params(PracticeQualityQuery),
     responses(
-        (status = 200, description = "The report (JSON, or CSV with Accept: text/csv)", content((PracticeQualityReport = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A date is not YYYY-MM-DD (invalid_query)", body = ErrorBody),
+        (status = 200, description = "The report (JSON; CSV with Accept: text/csv; the summary as a tagged PDF with Accept: application/pdf)", content((PracticeQualityReport = "application/json"), (String = "text/csv"), ("application/pdf"))),
+        (status = 400, description = "A date is not YYYY-MM-DD, `month` is not YYYY-MM, or `month` comes with `from` or `to` (invalid_query)", body = ErrorBody),
         (status = 404, description = "No practice with that ODS code (not_found)", body = ErrorBody),
         (status = 422, description = "`from` is after `to`, or the period is longer than three years (invalid_period)", body = ErrorBody),
         (status = 403, description = "Not your practice, or not a role with reports (report_not_permitted)", body = ErrorBody),
@@ -74,10 +94,12 @@ pub async fn practice_quality(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<PracticeQualityQuery>,
 ) -> ApiResult<Response> {
-    let (from, to) = reports::period(&state, q.from.as_deref(), q.to.as_deref())?;
+    let (from, to) = reports::period_or_month(&state, q.from.as_deref(), q.to.as_deref(), q.month.as_deref())?;
     let r = reports::practice_quality(&state, &user, q.practice.as_deref(), from, to).await?;
     Ok(if wants_csv(&headers) {
         csv_response(reports::csv::practice_quality(&r), &format!("practice-quality-{from}-{to}.csv"))
+    } else if wants_pdf(&headers) {
+        pdf_response(reports::pdf::practice_quality(&state, &r), &format!("practice-quality-{from}-{to}.pdf"))
     } else {
         Json(r).into_response()
     })

@@ -214,6 +214,9 @@ struct CasePage {
     leaflets: Vec<(&'static str, &'static str, &'static str)>,
     onward_other: Vec<&'static str>,
     diagnosis_code: String,
+    /// Issue 17: the teaching case made from this referral, and whether the patient consented.
+    teaching: Option<telederm_domain::teaching::TeachingCase>,
+    teaching_consent: bool,
 }
 
 impl CasePage {
@@ -336,7 +339,10 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     } else {
         (Vec::new(), Vec::new())
     };
+    let teaching = if is_consultant && r.outcome.is_some() { telederm_app::teaching::of_referral(&state, r.id).await? } else { None };
     let page = CasePage {
+        teaching,
+        teaching_consent: r.consent.as_ref().is_some_and(|c| c.teaching),
         sex: super::triage::sex_label(r.patient.sex),
         referrer: super::triage::referrer(&state, &r, &people).await,
         sites: super::triage::Sites::of(&r, answers.as_ref()),
@@ -397,6 +403,8 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
             "outcome" => "The outcome has been recorded and the referrer told.".into(),
             "outcome_next" => "The outcome of the previous case has been recorded and the referrer told. This is the next case on your worklist.".into(),
             "withdrawn" => "The referral was withdrawn; it has left the service's worklist.".into(),
+            "teaching" => "The case is now a teaching case: referrers can see it without the patient's identifiers.".into(),
+            "untaught" => "The case has been removed from the teaching cases.".into(),
             _ if q.has("submitted") => "Referral sent. The service will reply by the due date below.".into(),
             _ if q.has("replied") => "Your reply has been sent to the consultant.".into(),
             _ => String::new(),

@@ -19,6 +19,7 @@ mod form;
 mod gp;
 mod patient;
 mod phrases;
+mod teaching;
 mod triage;
 mod views;
 
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .merge(consultant::routes())
         .merge(admin::routes())
         .merge(reports::routes())
+        .merge(teaching::routes())
         .merge(patient::routes())
         .merge(assets::routes())
         .merge(phrases::routes())

@@ -19,14 +19,16 @@ use super::form::FormData;
 use super::views::Nav;
 use super::{PageError, PageResult, Viewer, html};
 use crate::AppState;
-use crate::api::reports::csv_response;
+use crate::api::reports::{csv_response, pdf_response};
 use crate::error::{ApiError, Code};
+use telederm_app::reports::display::{FigureRow, days, figure_rows, num, pct, reason_label};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/reports", get(index))
         .route("/reports/practice-quality", get(practice_quality))
         .route("/reports/practice-quality.csv", get(practice_quality_csv))
+        .route("/reports/practice-quality.pdf", get(practice_quality_pdf))
         .route("/reports/equity", get(equity))
         .route("/reports/equity.csv", get(equity_csv))
         .route("/reports/service", get(service))
@@ -44,18 +46,6 @@ fn nonempty(s: &str) -> Option<&str> {
 
 fn period(state: &AppState, q: &FormData) -> Result<(NaiveDate, NaiveDate), PageError> {
     Ok(reports::period(state, nonempty(q.get("from")), nonempty(q.get("to")))?)
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "–".into())
-}
-
-fn num<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
-}
-
-fn days(v: Option<f64>) -> String {
-    v.map(|d| if d.fract() == 0.0 { format!("{d:.0}") } else { format!("{d:.1}") }).unwrap_or_else(|| "–".into())
 }
 
 fn enc(s: &str) -> String {
@@ -84,13 +74,6 @@ async fn index(State(state): State<AppState>, v: Viewer) -> PageResult {
     };
     let services = reports::admin_services(&state, &v.user).into_iter().map(|(id, name)| ServiceLink { id, name }).collect();
     Ok(html(&IndexPage { nav: Nav::for_viewer(&v, "/reports"), is_admin, services }))
-}
-
-/// One figure of a practice beside the service's.
-struct FigureRow {
-    label: &'static str,
-    practice: String,
-    service: String,
 }
 
 /// A practice in the overview table.
@@ -123,41 +106,12 @@ struct PracticePage {
     to: String,
     practice: String,
     csv_href: String,
+    /// The monthly summaries on offer: (month as people read it, `YYYY-MM`), newest first.
+    months: Vec<(String, String)>,
     practice_count: u64,
     overview: Vec<PracticeRow>,
     details: Vec<PracticeDetail>,
     service_figures: Vec<FigureRow>,
-}
-
-fn per_practice(total: u64, practices: u64) -> String {
-    if practices == 0 { "–".into() } else { format!("{:.1}", total as f64 / practices as f64) }
-}
-
-fn figure_rows(p: &PracticeFigures, s: &PracticeFigures, practices: u64) -> Vec<FigureRow> {
-    let route = |f: &PracticeFigures, r: &str| f.by_route.get(r).copied().unwrap_or(0);
-    vec![
-        FigureRow { label: "Referrals received", practice: p.referrals.to_string(), service: per_practice(s.referrals, practices) },
-        FigureRow {
-            label: "Advice and Guidance requests",
-            practice: route(p, "advice_and_guidance").to_string(),
-            service: per_practice(route(s, "advice_and_guidance"), practices),
-        },
-        FigureRow { label: "Referral Assessment Service referrals", practice: route(p, "ras").to_string(), service: per_practice(route(s, "ras"), practices) },
-        FigureRow { label: "Photos accepted by the photo check", practice: p.photo_verdicts.accept.to_string(), service: per_practice(s.photo_verdicts.accept, practices) },
-        FigureRow { label: "Photos with a warning", practice: p.photo_verdicts.warn.to_string(), service: per_practice(s.photo_verdicts.warn, practices) },
-        FigureRow { label: "Photos refused", practice: p.photo_verdicts.reject.to_string(), service: per_practice(s.photo_verdicts.reject, practices) },
-        FigureRow { label: "Returned for more information", practice: p.returned_for_information.to_string(), service: per_practice(s.returned_for_information, practices) },
-        FigureRow { label: "Share returned for more information", practice: pct(p.returned_for_information_rate), service: pct(s.returned_for_information_rate) },
-        FigureRow { label: "Rejected", practice: p.rejected.to_string(), service: per_practice(s.rejected, practices) },
-        FigureRow { label: "Share of answers that were rejections", practice: pct(p.rejection_rate), service: pct(s.rejection_rate) },
-        FigureRow {
-            label: "Managed without a face-to-face appointment",
-            practice: pct(p.managed_without_face_to_face_rate),
-            service: pct(s.managed_without_face_to_face_rate),
-        },
-        FigureRow { label: "Median working days to answer", practice: days(p.median_working_days), service: days(s.median_working_days) },
-        FigureRow { label: "90th percentile working days to answer", practice: num(p.p90_working_days), service: num(s.p90_working_days) },
-    ]
 }
 
 fn rates_chart(p: &PracticeFigures, s: &PracticeFigures) -> Option<String> {
@@ -172,17 +126,6 @@ fn rates_chart(p: &PracticeFigures, s: &PracticeFigures) -> Option<String> {
         Layout::BarsAndLines,
         "Percent",
     )
-}
-
-fn reason_label(r: &str) -> String {
-    match r {
-        "poor_image_quality" => "Poor image quality",
-        "ineligible" => "Ineligible",
-        "should_be_two_week_wait" => "Should have been two-week wait",
-        "insufficient_information" => "Insufficient information",
-        _ => "Other",
-    }
-    .into()
 }
 
 async fn practice_quality(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
@@ -227,6 +170,7 @@ async fn practice_quality(State(state): State<AppState>, v: Viewer, uri: Origina
         to: to.to_string(),
         practice: practice.unwrap_or_default().to_string(),
         csv_href: format!("/reports/practice-quality.csv?{practice_q}from={from}&to={to}"),
+        months: recent_months(telederm_domain::calendar::received_local_date(state.now()), 6),
         practice_count: r.practice_count,
         overview,
         details,
@@ -234,9 +178,28 @@ async fn practice_quality(State(state): State<AppState>, v: Viewer, uri: Origina
     }))
 }
 
+/// The last `n` calendar months to `today`'s, newest first: (e.g. "November 2026", "2026-11").
+fn recent_months(today: NaiveDate, n: u32) -> Vec<(String, String)> {
+    use chrono::Datelike;
+    let first = today.with_day(1).unwrap_or(today);
+    (0..n).filter_map(|i| first.checked_sub_months(chrono::Months::new(i))).map(|m| (m.format("%B %Y").to_string(), m.format("%Y-%m").to_string())).collect()
+}
+
+/// The period of a practice report's page or download: `month`, or `from` and `to`.
+fn period_or_month(state: &AppState, q: &FormData) -> Result<(NaiveDate, NaiveDate), PageError> {
+    Ok(reports::period_or_month(state, nonempty(q.get("from")), nonempty(q.get("to")), nonempty(q.get("month")))?)
+}
+
+async fn practice_quality_pdf(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
+    let q = query(&uri);
+    let (from, to) = period_or_month(&state, &q)?;
+    let r = reports::practice_quality(&state, &v.user, nonempty(q.get("practice")), from, to).await?;
+    Ok(pdf_response(reports::pdf::practice_quality(&state, &r), &format!("practice-quality-{from}-{to}.pdf")))
+}
+
 async fn practice_quality_csv(State(state): State<AppState>, v: Viewer, uri: OriginalUri) -> PageResult {
     let q = query(&uri);
-    let (from, to) = period(&state, &q)?;
+    let (from, to) = period_or_month(&state, &q)?;
     let r = reports::practice_quality(&state, &v.user, nonempty(q.get("practice")), from, to).await?;
     Ok(csv_response(reports::csv::practice_quality(&r), &format!("practice-quality-{from}-{to}.csv")))
 }

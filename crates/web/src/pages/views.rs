@@ -40,9 +40,9 @@ impl Nav {
 
     pub fn for_viewer(v: &Viewer, current: &str) -> Nav {
         let links: &[(&'static str, &'static str)] = match v.user.role {
-            Role::Referrer => &[("/referrals", "My referrals"), ("/referrals/new", "New referral"), ("/reports", "Reports")],
-            Role::Consultant => &[("/worklist", "Worklist")],
-            Role::ServiceAdmin => &[("/admin", "Dashboard"), ("/worklist", "Worklist"), ("/reports", "Reports"), ("/admin/services", "Services"), ("/admin/phrases", "Saved phrases"), ("/admin/audit", "Audit trail")],
+            Role::Referrer => &[("/referrals", "My referrals"), ("/referrals/new", "New referral"), ("/reports", "Reports"), ("/teaching", "Teaching cases")],
+            Role::Consultant => &[("/worklist", "Worklist"), ("/teaching", "Teaching cases")],
+            Role::ServiceAdmin => &[("/admin", "Dashboard"), ("/worklist", "Worklist"), ("/reports", "Reports"), ("/teaching", "Teaching cases"), ("/admin/services", "Services"), ("/admin/phrases", "Saved phrases"), ("/admin/audit", "Audit trail")],
             Role::SystemAdmin => &[("/admin", "Dashboard"), ("/admin/users", "Users"), ("/admin/services", "Services"), ("/admin/jobs", "Jobs"), ("/admin/audit", "Audit trail")],
         };
         Nav {
