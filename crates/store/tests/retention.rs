@@ -78,6 +78,24 @@ async fn purge(store: &Store) {
     let young = referral(store, &blobs, &w, ReferralStatus::Closed, child, t(2016, 1, 5), 5).await;
     let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
     let policy = RetentionPolicy::default();
+    // Teaching cases go with their referral (issue 17).
+    for r in [old, recent] {
+        let case = telederm_domain::teaching::TeachingCase {
+            id: uuid::Uuid::now_v7(),
+            service_id: "hackney-rash".into(),
+            note: "Teaching note".into(),
+            age_band: "45-64".into(),
+            sex: telederm_domain::patient::Sex::Female,
+            body_sites: vec![],
+            outcome: telederm_domain::outcome::OutcomeCode::AdviceManagementPlan,
+            diagnosis: "Eczema".into(),
+            diagnosis_code: None,
+            photos: vec![],
+            marked_at: t(2024, 2, 1),
+        };
+        let entry = telederm_store::NewAuditEntry { actor_label: "test".into(), action: "teaching.mark".into(), record_type: "referral".into(), ..Default::default() };
+        store.save_teaching_case(r, w.gp.id.0, &case, &entry).await.unwrap();
+    }
 
     let dry = store.run_retention(&blobs, &policy, today, true, "test").await.unwrap();
     let mut expired: Vec<String> = dry.expired.iter().map(|e| e.referral_id.clone()).collect();
@@ -99,6 +117,8 @@ async fn purge(store: &Store) {
         assert!(store.list_messages(gone).await.unwrap().is_empty());
         assert!(store.list_events(gone).await.unwrap().is_empty());
     }
+    assert_eq!(store.teaching_case_of(old).await.unwrap(), None, "the teaching case went with its referral");
+    assert!(store.teaching_case_of(recent).await.unwrap().is_some());
     for kept in [in_progress, recent, young] {
         store.get_referral(kept).await.expect("kept");
         assert_eq!(store.list_photos(kept).await.unwrap().len(), 1);
