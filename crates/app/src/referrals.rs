@@ -12,7 +12,7 @@ use telederm_domain::outcome::{Outcome, OutcomeCode, RejectionReason};
 use telederm_domain::patient::Patient;
 use telederm_domain::policy::{ServicePolicy, Condition};
 use telederm_domain::referral::{
-    Action, ClinicalHistory, Consent, Message, MessageKind, Priority, Referral, ReferralStatus, Route,
+    Action, ClinicalHistory, Consent, InformationTopic, Message, MessageKind, Priority, Referral, ReferralStatus, Route,
 };
 use telederm_domain::{MessageId, ReferralId};
 use telederm_store::{AuditOutcome, EventRecord, ReferralFilter};
@@ -501,6 +501,7 @@ pub async fn transition(
         author_name: user.display_name.clone(),
         body,
         created_at: now,
+        topic: None,
     });
     let mut notices = crate::notices::for_action(state, r, action, user).await?;
     let (patient_notice, links) = crate::notices::for_patient(state, r, action, user).unzip();
@@ -529,10 +530,13 @@ pub fn message_text(raw: &str) -> Result<String> {
     Ok(text)
 }
 
-pub async fn request_information(state: &App, user: &User, id: &str, message: &str) -> Result<Referral> {
+pub async fn request_information(state: &App, user: &User, id: &str, message: &str, topic: Option<InformationTopic>) -> Result<Referral> {
     write(state, user, id, Capability::RequestInformation, "request_information", |mut r| async move {
         let text = message_text(message)?;
-        let change = transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
+        let mut change = transition(state, user, &mut r, Action::RequestInformation, Some((MessageKind::InformationRequest, text))).await?;
+        if let Some(m) = change.message.as_mut() {
+            m.topic = topic;
+        }
         Ok((r, change))
     })
     .await

@@ -15,6 +15,7 @@ use telederm_domain::OrganisationId;
 use telederm_domain::calendar::received_local_date;
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::outcome::{OutcomeCode, RejectionReason};
+use telederm_domain::referral::InformationTopic;
 use telederm_domain::reports::{AGE_BANDS, Comparison, TONE_BANDS, compare_with_rest, median_and_p90, suppress, week_start};
 use telederm_store::AuditOutcome;
 use telederm_store::reports::{FactColumn, FactGroup, FactScope};
@@ -115,10 +116,13 @@ pub struct PracticeFigures {
     pub photo_verdicts: Verdicts,
     /// The commonest photo issues (at most five), most referrals first.
     pub photo_issues: Vec<IssueCount>,
-    /// Referrals the consultant returned asking for more information (at least once). The
-    /// question itself is free text and is not counted by kind.
+    /// Referrals the consultant returned asking for more information (at least once).
     pub returned_for_information: u64,
     pub returned_for_information_rate: Option<f64>,
+    /// Those referrals by what the consultant asked for: `photos`, `dermoscopy`, `history`,
+    /// `treatment`, `other`, and `not_given` (asked before topics were recorded, or through the
+    /// API without one). A referral asked for two things counts under both.
+    pub returned_for_information_by_topic: BTreeMap<String, u64>,
     pub rejected: u64,
     pub rejection_rate: Option<f64>,
     /// Rejections by reason: `poor_image_quality`, `ineligible`, `should_be_two_week_wait`,
@@ -178,6 +182,10 @@ impl Tally {
         f.returned_for_information_rate = rate(f.returned_for_information, f.referrals);
         f.rejection_rate = rate(f.rejected, f.answered);
         f.managed_without_face_to_face_rate = rate(self.remote, self.managed);
+        for topic in InformationTopic::ALL {
+            f.returned_for_information_by_topic.entry(topic.as_str().to_string()).or_insert(0);
+        }
+        f.returned_for_information_by_topic.entry(NO_TOPIC.to_string()).or_insert(0);
         for reason in [
             RejectionReason::PoorImageQuality,
             RejectionReason::Ineligible,
@@ -208,6 +216,9 @@ fn reason_name(r: RejectionReason) -> &'static str {
         RejectionReason::Other => "other",
     }
 }
+
+/// The topic counted for a return for information that named none.
+pub const NO_TOPIC: &str = "not_given";
 
 /// The working days to answer of a group keyed by them at `at` (none while unanswered).
 fn working_days(g: &FactGroup, at: usize) -> Option<u32> {
@@ -248,7 +259,15 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
     // One scan: every figure is a sum over these groups. A GP's figures are set beside the
     // services their practice referred to in the period.
     let scope = FactScope { services: services.clone(), practice_id: None, from, to, today };
-    let columns = [FactColumn::Practice, FactColumn::Route, FactColumn::Service, FactColumn::RejectionReason, FactColumn::PhotoIssues, FactColumn::WorkingDays];
+    let columns = [
+        FactColumn::Practice,
+        FactColumn::Route,
+        FactColumn::Service,
+        FactColumn::RejectionReason,
+        FactColumn::PhotoIssues,
+        FactColumn::WorkingDays,
+        FactColumn::InfoTopics,
+    ];
     let mut groups = app.store.report_facts(&scope, &columns).await?;
     let services: Vec<String> = match services {
         Some(s) => s,
@@ -279,6 +298,12 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
             // Only answered referrals have working days.
             if let Some(d) = working_days(g, 5) {
                 *t.days.entry(d).or_default() += count(g.referrals);
+            }
+            if g.info_requested > 0 {
+                let topics: Vec<&str> = g.keys[6].as_deref().unwrap_or_default().split(',').filter(|c| !c.is_empty()).collect();
+                for topic in if topics.is_empty() { vec![NO_TOPIC] } else { topics } {
+                    *t.figures.returned_for_information_by_topic.entry(topic.to_string()).or_default() += count(g.info_requested);
+                }
             }
         }
     }
@@ -794,6 +819,8 @@ pub mod csv {
         .collect();
         head.extend(REASONS.iter().map(|r| format!("rejected_{r}")));
         head.extend(["managed_without_face_to_face_rate", "median_working_days", "p90_working_days"].map(String::from));
+        let topics: Vec<&str> = InformationTopic::ALL.iter().map(|t| t.as_str()).chain(std::iter::once(super::NO_TOPIC)).collect();
+        head.extend(topics.iter().map(|t| format!("returned_for_{t}")));
         line(&mut out, &head);
         for f in r.practices.iter().chain(std::iter::once(&r.service)) {
             let mut row = vec![
@@ -814,6 +841,7 @@ pub mod csv {
             ];
             row.extend(REASONS.iter().map(|r| f.rejections.get(*r).copied().unwrap_or(0).to_string()));
             row.extend([ratio(f.managed_without_face_to_face_rate), opt(f.median_working_days), opt(f.p90_working_days)]);
+            row.extend(topics.iter().map(|t| f.returned_for_information_by_topic.get(*t).copied().unwrap_or(0).to_string()));
             line(&mut out, &row);
         }
         out
@@ -984,6 +1012,11 @@ pub mod display {
         ]
     }
 
+    /// What a return for information asked for, as people read it.
+    pub fn topic_label(t: &str) -> String {
+        telederm_domain::referral::InformationTopic::parse(t).map(|t| t.label()).unwrap_or("Not given").into()
+    }
+
     pub fn reason_label(r: &str) -> String {
         match r {
             "poor_image_quality" => "Poor image quality",
@@ -1006,7 +1039,7 @@ pub mod pdf {
     use telederm_fhir::letters::{Block, document_pdf, long_date};
 
     use super::PracticeQualityReport;
-    use super::display::{figure_rows, reason_label};
+    use super::display::{figure_rows, reason_label, topic_label};
     use crate::App;
 
     pub fn practice_quality(app: &App, r: &PracticeQualityReport) -> Vec<u8> {
@@ -1033,6 +1066,8 @@ pub mod pdf {
             }
             let reasons: Vec<String> = p.rejections.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{}: {n}", reason_label(k))).collect();
             blocks.push(Block::Field("Rejections by reason".into(), if reasons.is_empty() { "None".into() } else { reasons.join("; ") }));
+            let asked: Vec<String> = p.returned_for_information_by_topic.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{}: {n}", topic_label(k))).collect();
+            blocks.push(Block::Field("Returned for information, for".into(), if asked.is_empty() { "None".into() } else { asked.join("; ") }));
             let issues: Vec<String> = p.photo_issues.iter().map(|i| format!("{}: {} referrals", i.issue.replace('_', " "), i.referrals)).collect();
             blocks.push(Block::Field("Commonest photo issues".into(), if issues.is_empty() { "None".into() } else { issues.join("; ") }));
         }

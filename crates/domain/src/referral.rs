@@ -206,6 +206,53 @@ pub struct Message {
     pub author_name: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// On an information request: what the consultant asks for (counted by kind in the
+    /// practice report, so practices learn why referrals come back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<InformationTopic>,
+}
+
+/// What a consultant asks the referrer for when returning a referral for information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InformationTopic {
+    /// Better or more photos (focus, lighting, a locator or close-up view).
+    Photos,
+    /// Dermoscopic images.
+    Dermoscopy,
+    /// More clinical history (duration, change, symptoms, relevant history).
+    History,
+    /// What has been tried: treatments, doses and how long.
+    Treatment,
+    Other,
+}
+
+impl InformationTopic {
+    pub const ALL: [InformationTopic; 5] = [Self::Photos, Self::Dermoscopy, Self::History, Self::Treatment, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Photos => "photos",
+            Self::Dermoscopy => "dermoscopy",
+            Self::History => "history",
+            Self::Treatment => "treatment",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Photos => "Better or more photos",
+            Self::Dermoscopy => "Dermoscopic images",
+            Self::History => "More clinical history",
+            Self::Treatment => "Treatments tried",
+            Self::Other => "Something else",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
 }
 
 /// A referral or A&G request. Photos and messages are kept beside it, not inside.

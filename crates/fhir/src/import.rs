@@ -813,6 +813,7 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
                 author_name: c.pointer("/sender/display").and_then(Value::as_str).unwrap_or("").to_string(),
                 body: body.join("\n\n"),
                 created_at: str_at(c, "sent").and_then(parse_instant).unwrap_or_else(Utc::now),
+                topic: None,
             },
         ));
     }

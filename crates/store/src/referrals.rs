@@ -394,6 +394,7 @@ impl Store {
                     author_name: r.get("author_name"),
                     body: r.get("body"),
                     created_at: parse_ts(r.get::<String, _>("created_at").as_str())?,
+                    topic: r.get::<Option<String>, _>("topic").as_deref().map(parse_name).transpose()?,
                 })
             })
             .collect()
@@ -509,7 +510,7 @@ async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: Referr
 }
 
 async fn insert_message(tx: &mut sqlx::Transaction<'static, sqlx::Any>, m: &Message) -> Result<()> {
-    sqlx::query("INSERT INTO messages (id, referral_id, kind, author_id, author_name, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    sqlx::query("INSERT INTO messages (id, referral_id, kind, author_id, author_name, body, created_at, topic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(m.id.to_string())
         .bind(m.referral_id.to_string())
         .bind(name(&m.kind))
@@ -517,6 +518,7 @@ async fn insert_message(tx: &mut sqlx::Transaction<'static, sqlx::Any>, m: &Mess
         .bind(&m.author_name)
         .bind(&m.body)
         .bind(ts(m.created_at))
+        .bind(m.topic.as_ref().map(name))
         .execute(&mut **tx)
         .await?;
     Ok(())

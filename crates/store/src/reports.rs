@@ -68,6 +68,16 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     .await?
     .get("n");
 
+    let topics: BTreeSet<String> = sqlx::query(
+        "SELECT topic FROM messages WHERE referral_id = $1 AND kind = 'information_request' AND topic IS NOT NULL",
+    )
+    .bind(referral_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.get::<String, _>("topic"))
+    .collect();
+
     let photos = sqlx::query("SELECT verdict, report_json FROM photos WHERE referral_id = $1")
         .bind(referral_id)
         .fetch_all(&mut *conn)
@@ -96,8 +106,8 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     sqlx::query(
         "INSERT INTO report_facts (referral_id, service_id, practice_id, route, status, submitted_on, due_date,
             outcome_code, rejection_reason, outcome_on, info_requested, photos_accept, photos_warn, photos_reject,
-            photo_issues, tone_band, fitzpatrick, age_band, sex, ethnic_category, working_days)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            photo_issues, tone_band, fitzpatrick, age_band, sex, ethnic_category, working_days, info_topics)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(referral_id)
     .bind(row.get::<String, _>("service_id"))
@@ -120,6 +130,7 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     .bind(sex)
     .bind(text(patient.get("ethnic_category")))
     .bind(working_days)
+    .bind(topics.into_iter().collect::<Vec<_>>().join(","))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -138,6 +149,8 @@ pub enum FactColumn {
     /// Working days to the answer (as text; null while unanswered).
     WorkingDays,
     PhotoIssues,
+    /// The topics of the referral's information requests (sorted, comma-separated).
+    InfoTopics,
     ToneBand,
     Fitzpatrick,
     AgeBand,
@@ -157,6 +170,7 @@ impl FactColumn {
             Self::OutcomeOn => "outcome_on",
             Self::WorkingDays => "working_days",
             Self::PhotoIssues => "photo_issues",
+            Self::InfoTopics => "info_topics",
             Self::ToneBand => "tone_band",
             Self::Fitzpatrick => "fitzpatrick",
             Self::AgeBand => "age_band",

@@ -50,6 +50,7 @@ async fn a_change_whose_audit_entry_fails_writes_nothing(db: &TestDatabase) {
             author_name: "Dr GP".into(),
             body: "Photos attached.".into(),
             created_at: now,
+            topic: None,
         };
         let notice = OutboxMessage {
             channel: Channel::Email,

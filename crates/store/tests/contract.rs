@@ -370,6 +370,7 @@ async fn optimistic_version_conflict(store: &Store) {
         author_name: "Dr GP".into(),
         body: "lost".into(),
         created_at: at(3, 10),
+        topic: None,
     };
     let err = store.update_referral(&mut second, Some(&e), Some(&m)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -567,6 +568,7 @@ async fn messages_and_events(store: &Store) {
         author_name: w.consultant.display_name.clone(),
         body: "Please send a dermoscopic image.".into(),
         created_at: at(3, 12),
+        topic: None,
     };
     let e = event(Action::RequestInformation, Some(ReferralStatus::InReview), r.status, w.consultant.id, at(3, 12));
     store.update_referral(&mut r, Some(&e), Some(&ask)).await.unwrap();
@@ -580,6 +582,7 @@ async fn messages_and_events(store: &Store) {
         author_name: w.gp.display_name.clone(),
         body: "Attached.".into(),
         created_at: at(4, 9),
+        topic: None,
     };
     let e = event(Action::Reply, Some(ReferralStatus::AwaitingInformation), r.status, w.gp.id, at(4, 9));
     store.update_referral(&mut r, Some(&e), Some(&reply)).await.unwrap();

@@ -80,7 +80,7 @@ async fn populate(store: &Store) -> Vec<ReferralId> {
             r.apply(Action::Submit, t).unwrap();
             r.due_date = Some(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap());
             let e = EventRecord { actor_id: Some(gp.id), action: Action::Submit, from_status: Some(ReferralStatus::Draft), to_status: r.status, at: t };
-            let m = Message { id: MessageId::new(), referral_id: r.id, kind: MessageKind::Reply, author_id: None, author_name: "GP".into(), body: "note".into(), created_at: t };
+            let m = Message { id: MessageId::new(), referral_id: r.id, kind: MessageKind::Reply, author_id: None, author_name: "GP".into(), body: "note".into(), created_at: t, topic: None };
             let n = OutboxMessage { channel: Channel::Email, recipient: "gp@example.nhs.uk".into(), template: telederm_store::Template::GpResponseReady, link: "https://x.example/r".into(), referral_id: Some(r.id), dedupe_key: None };
             store.update_referral_notifying(&mut r, Some(&e), Some(&m), &[n]).await.unwrap();
         }

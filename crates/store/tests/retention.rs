@@ -48,7 +48,7 @@ async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: Referr
         .unwrap();
     r.status = status;
     let event = EventRecord { actor_id: Some(w.gp.id), action: Action::Submit, from_status: Some(ReferralStatus::Draft), to_status: status, at: last };
-    let message = Message { id: MessageId::new(), referral_id: r.id, kind: MessageKind::Reply, author_id: Some(w.gp.id), author_name: "Dr GP".into(), body: "Secret message".into(), created_at: last };
+    let message = Message { id: MessageId::new(), referral_id: r.id, kind: MessageKind::Reply, author_id: Some(w.gp.id), author_name: "Dr GP".into(), body: "Secret message".into(), created_at: last, topic: None };
     store.update_referral(&mut r, Some(&event), Some(&message)).await.unwrap();
     r.id
 }

@@ -272,7 +272,7 @@ async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Re
     d.submit(&r).await?;
     d.claim(&r, consultant).await?;
     let ask = "Has the patient used any topical steroid? Please send a close-up of the edge of the rash.";
-    seeded("request", referrals::request_information(&d.at(r.created, 24 * 60 + 20), consultant, &r.id, ask).await)?;
+    seeded("request", referrals::request_information(&d.at(r.created, 24 * 60 + 20), consultant, &r.id, ask, Some(telederm_domain::referral::InformationTopic::Photos)).await)?;
 
     // Answered with advice.
     let r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("612345678", "Ellen", "Morris", (1950, 1, 20), "N16 7UX")?, "Dry itchy skin on the lower legs", "rash", &["leg"], 4).await?;

@@ -56,7 +56,7 @@ async fn send(gp: &Api, consultant: &Api, case: &Case) {
         Then::Open => {}
         Then::AskForInformation => {
             act("claim", json!({})).await;
-            act("request-information", json!({"message": "Please send a photo in daylight."})).await;
+            act("request-information", json!({"message": "Please send a photo in daylight.", "topic": "photos"})).await;
         }
         Then::Outcome(code) => {
             act("claim", json!({})).await;
@@ -158,6 +158,11 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     assert_eq!(p["rejections"]["poor_image_quality"], 2);
     assert_eq!(p["rejections"]["insufficient_information"], 0);
     assert_eq!(p["returned_for_information"], 1);
+    assert_eq!(
+        p["returned_for_information_by_topic"],
+        json!({"photos": 1, "dermoscopy": 0, "history": 0, "treatment": 0, "other": 0, "not_given": 0}),
+        "the request named what it asked for"
+    );
     assert!((p["returned_for_information_rate"].as_f64().unwrap() - 1.0 / 8.0).abs() < 1e-9);
     assert!((p["rejection_rate"].as_f64().unwrap() - 2.0 / 6.0).abs() < 1e-9);
     // Three answers by advice of four that were not rejections.
@@ -188,6 +193,7 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     // The JSON's figures: 8 received beside 6.0 per practice (12 from 2), 2 rejected for poor images.
     assert!(flat.contains("8 (service: 6.0)"), "{flat}");
     assert!(flat.contains("Poor image quality: 2"), "{flat}");
+    assert!(flat.contains("Better or more photos: 1"), "{flat}");
     assert!(!flat.contains("Y22222"), "a GP's summary has no other practice: {flat}");
     for bad in [format!("month={month}&from=2026-01-01"), "month=2026-13".to_string(), "month=26-11".to_string()] {
         let (status, e) = gp1.get(&format!("/reports/practice-quality?{bad}")).await;

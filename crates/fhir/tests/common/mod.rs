@@ -215,6 +215,7 @@ pub fn messages() -> Vec<Message> {
             author_name: "Dr Sam Patel".into(),
             body: "Could you add a dermoscopic image of the lesion?".into(),
             created_at: at(2026, 3, 3, 10, 0),
+            topic: None,
         },
         Message {
             id: MessageId(id(301)),
@@ -224,6 +225,7 @@ pub fn messages() -> Vec<Message> {
             author_name: "Dr Ada Okafor".into(),
             body: "Added, taken with our practice dermatoscope.".into(),
             created_at: at(2026, 3, 3, 14, 0),
+            topic: None,
         },
     ]
 }

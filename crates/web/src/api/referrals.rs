@@ -137,10 +137,22 @@ pub struct MessageBody {
     message: String,
 }
 
+/// `POST /referrals/{id}/request-information`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InformationRequestBody {
+    /// Up to 8,000 characters (the e-RS limit), not blank.
+    #[schema(max_length = 8000)]
+    message: String,
+    /// What is asked for, counted by kind in the practice report (optional).
+    #[serde(default)]
+    topic: Option<telederm_domain::referral::InformationTopic>,
+}
+
 #[utoipa::path(post, path = "/referrals/{id}/request-information", operation_id = "request_information", tag = "referrals",
     summary = "Ask the referrer for more information or photos",
     params(("id" = uuid::Uuid, Path, description = "The referral's id")),
-    request_body = MessageBody,
+    request_body = InformationRequestBody,
     responses(
         (status = 200, description = "The referral after the change", body = ReferralView),
         (status = 403, description = "Your role may not do this", body = ErrorBody),
@@ -152,9 +164,9 @@ pub async fn request_information(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<MessageBody>,
+    ApiJson(body): ApiJson<InformationRequestBody>,
 ) -> ApiResult<Response> {
-    Ok(out(&state, &referrals::request_information(&state, &user, &id, &body.message).await?).into_response())
+    Ok(out(&state, &referrals::request_information(&state, &user, &id, &body.message, body.topic).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/referrals/{id}/reply", operation_id = "reply", tag = "referrals",

@@ -217,6 +217,8 @@ struct CasePage {
     /// Issue 17: the teaching case made from this referral, and whether the patient consented.
     teaching: Option<telederm_domain::teaching::TeachingCase>,
     teaching_consent: bool,
+    /// What an information request can ask for: (value, label).
+    information_topics: Vec<(&'static str, &'static str)>,
 }
 
 impl CasePage {
@@ -343,6 +345,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     let page = CasePage {
         teaching,
         teaching_consent: r.consent.as_ref().is_some_and(|c| c.teaching),
+        information_topics: telederm_domain::referral::InformationTopic::ALL.iter().map(|t| (t.as_str(), t.label())).collect(),
         sex: super::triage::sex_label(r.patient.sex),
         referrer: super::triage::referrer(&state, &r, &people).await,
         sites: super::triage::Sites::of(&r, answers.as_ref()),
@@ -441,7 +444,8 @@ async fn claim(State(state): State<AppState>, v: Viewer, Path(id): Path<String>,
 
 async fn request_information(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;
-    match referrals::request_information(&state, &v.user, &id, form.get("message")).await {
+    let topic = telederm_domain::referral::InformationTopic::parse(form.get("topic"));
+    match referrals::request_information(&state, &v.user, &id, form.get("message"), topic).await {
         Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=requested"))),
         Err(e) => back_to_case(&id, "request", e),
     }

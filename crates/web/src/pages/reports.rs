@@ -21,7 +21,7 @@ use super::{PageError, PageResult, Viewer, html};
 use crate::AppState;
 use crate::api::reports::{csv_response, pdf_response};
 use crate::error::{ApiError, Code};
-use telederm_app::reports::display::{FigureRow, days, figure_rows, num, pct, reason_label};
+use telederm_app::reports::display::{FigureRow, days, figure_rows, num, pct, reason_label, topic_label};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -94,6 +94,7 @@ struct PracticeDetail {
     ods: String,
     figures: Vec<FigureRow>,
     reasons: Vec<(String, u64, u64)>,
+    topics: Vec<(String, u64, u64)>,
     issues: Vec<(String, u64)>,
     chart: Option<String>,
 }
@@ -156,6 +157,11 @@ async fn practice_quality(State(state): State<AppState>, v: Viewer, uri: Origina
                 ods: p.ods_code.clone().unwrap_or_default(),
                 figures: figure_rows(p, &r.service, r.practice_count),
                 reasons: p.rejections.iter().map(|(k, n)| (reason_label(k), *n, r.service.rejections.get(k).copied().unwrap_or(0))).collect(),
+                topics: p
+                    .returned_for_information_by_topic
+                    .iter()
+                    .map(|(k, n)| (topic_label(k), *n, r.service.returned_for_information_by_topic.get(k).copied().unwrap_or(0)))
+                    .collect(),
                 issues: p.photo_issues.iter().map(|i| (i.issue.replace('_', " "), i.referrals)).collect(),
                 chart: rates_chart(p, &r.service),
             })
