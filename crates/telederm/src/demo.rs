@@ -276,6 +276,13 @@ async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Re
 
     // Answered with advice.
     let r = d.referral("nhs-advice-and-guidance", Route::AdviceAndGuidance, patient("612345678", "Ellen", "Morris", (1950, 1, 20), "N16 7UX")?, "Dry itchy skin on the lower legs", "rash", &["leg"], 4).await?;
+    // This patient also agreed to teaching: the answer becomes the demo's teaching case.
+    let teaching = Consent { given_by: ConsentGivenBy::Patient, method: ConsentMethod::Verbal, direct_care: true, teaching: true, research: false };
+    let with_teaching = referrals::UpdateDraft {
+        service_id: None, route: None, priority: None, patient: None, history: None, consent: Some(teaching), eligibility_answers: None,
+        conversion_authorised: None, ubrn: None, version: None,
+    };
+    seeded("consent", referrals::update_draft(&d.at(r.created, 1), gp, &r.id, with_teaching).await)?;
     d.photos(&r, &rash).await?;
     d.submit(&r).await?;
     d.claim(&r, consultant).await?;
@@ -287,6 +294,8 @@ async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Re
         "Review in 6 weeks; re-refer if not improving or if it spreads.",
     );
     d.outcome(&r, consultant, advice).await?;
+    let note = "Asteatotic eczema: cracked, 'crazy paving' dry skin on older shins, worse in winter. Treat the dryness first: greasy emollients and a soap substitute, a short steroid course for the inflamed areas.";
+    seeded("teaching case", telederm_app::teaching::mark(&d.at(r.created, 24 * 60 + 40), consultant, &r.id, note).await)?;
 
     // Rejected for poor photos.
     let r = d.referral("clinical-partnership", Route::AdviceAndGuidance, patient("550123457", "Luis", "Garcia", (1982, 4, 9), "E2 8AA")?, "Scaly patch on the scalp", "rash", &["scalp"], 5).await?;

@@ -28,6 +28,7 @@ async fn the_demo_is_seeded_through_the_use_cases_and_refusals_write_nothing_but
     assert_eq!(count("referral.claim", "consultant", consultant_email), 4);
     assert_eq!(count("referral.request_information", "consultant", consultant_email), 1);
     assert_eq!(count("referral.record_outcome", "consultant", consultant_email), 2, "an answer and a rejection");
+    assert_eq!(count("teaching.mark", "consultant", consultant_email), 1, "the answer with teaching consent is the demo's teaching case");
     assert!(count("photo.upload", "referrer", gp_email) >= 16, "every demo photo went through the upload use case");
 
     let gp = server.sign_in_as("referrer").await;
