@@ -50,7 +50,7 @@ catalogue! {
     BadRequest = "bad_request", 400, "The request could not be read; check it against the API document.";
     MalformedJson = "malformed_json", 400, "The body is not valid JSON.";
     InvalidQuery = "invalid_query", 400, "A query parameter has a value it cannot take (the message names it).";
-    InvalidPeriod = "invalid_period", 422, "The report's period runs backwards (`from` after `to`) or is longer than three years.";
+    InvalidPeriod = "invalid_period", 422, "The report's period runs backwards (`from` after `to`), is longer than three years, names a month that does not exist, or gives `month` together with `from` or `to`.";
     InvalidPatientDetails = "invalid_patient_details", 422, "The date of birth is in the future or the postcode is not a full UK postcode (the message says which).";
     InvalidForm = "invalid_form", 400, "A page form arrived incomplete or malformed; reload the page and try again.";
     InvalidUpload = "invalid_upload", 400, "A photo upload is not multipart/form-data with a `file` field.";

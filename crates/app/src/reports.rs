@@ -51,15 +51,16 @@ pub fn period(app: &App, from: Option<&str>, to: Option<&str>) -> Result<(NaiveD
 /// [`period`] takes them; not both.
 pub fn period_or_month(app: &App, from: Option<&str>, to: Option<&str>, month: Option<&str>) -> Result<(NaiveDate, NaiveDate)> {
     let Some(month) = month else { return period(app, from, to) };
-    if from.is_some() || to.is_some() {
-        return Err(Error::new(Code::InvalidQuery, "Give either `month` or `from` and `to`, not both."));
-    }
     let m = month.trim();
     let well_formed = m.len() == 7 && m.as_bytes()[4] == b'-' && m.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit());
-    let first = well_formed
-        .then(|| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| Error::new(Code::InvalidQuery, format!("`month` must be a calendar month as YYYY-MM, e.g. 2026-11, not {month:?}.")))?;
+    if !well_formed {
+        return Err(Error::new(Code::InvalidQuery, format!("`month` must be a calendar month as YYYY-MM, e.g. 2026-11, not {month:?}.")));
+    }
+    if from.is_some() || to.is_some() {
+        return Err(Error::new(Code::InvalidPeriod, "Give either `month` or `from` and `to`, not both."));
+    }
+    let first = NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+        .map_err(|_| Error::new(Code::InvalidPeriod, format!("There is no month {m:?}: give a calendar month as YYYY-MM, e.g. 2026-11.")))?;
     let last = first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(first);
     Ok((first, last))
 }

@@ -195,9 +195,13 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     assert!(flat.contains("Poor image quality: 2"), "{flat}");
     assert!(flat.contains("Better or more photos: 1"), "{flat}");
     assert!(!flat.contains("Y22222"), "a GP's summary has no other practice: {flat}");
-    for bad in [format!("month={month}&from=2026-01-01"), "month=2026-13".to_string(), "month=26-11".to_string()] {
+    for (bad, status_code, code) in [
+        (format!("month={month}&from=2026-01-01"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_period"),
+        ("month=2026-13".to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_period"),
+        ("month=26-11".to_string(), StatusCode::BAD_REQUEST, "invalid_query"),
+    ] {
         let (status, e) = gp1.get(&format!("/reports/practice-quality?{bad}")).await;
-        assert_eq!((status, e["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{bad}: {e}");
+        assert_eq!((status, e["code"].as_str()), (status_code, Some(code)), "{bad}: {e}");
     }
     // The page offers the last months' summaries; its PDF link answers the same document.
     let html = gp1.client.get(format!("{}/reports/practice-quality", server.base)).send().await.unwrap().text().await.unwrap();

@@ -83,9 +83,9 @@ pub fn csv_response(body: String, filename: &str) -> Response {
     params(PracticeQualityQuery),
     responses(
         (status = 200, description = "The report (JSON; CSV with Accept: text/csv; the summary as a tagged PDF with Accept: application/pdf)", content((PracticeQualityReport = "application/json"), (String = "text/csv"), ("application/pdf"))),
-        (status = 400, description = "A date is not YYYY-MM-DD, `month` is not YYYY-MM, or `month` comes with `from` or `to` (invalid_query)", body = ErrorBody),
+        (status = 400, description = "A date is not YYYY-MM-DD, or `month` is not YYYY-MM (invalid_query)", body = ErrorBody),
         (status = 404, description = "No practice with that ODS code (not_found)", body = ErrorBody),
-        (status = 422, description = "`from` is after `to`, or the period is longer than three years (invalid_period)", body = ErrorBody),
+        (status = 422, description = "`from` is after `to`, the period is longer than three years, no such month, or `month` with `from` or `to` (invalid_period)", body = ErrorBody),
         (status = 403, description = "Not your practice, or not a role with reports (report_not_permitted)", body = ErrorBody),
     ))]
 pub async fn practice_quality(
