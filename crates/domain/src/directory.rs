@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{PolicyError, PolicyErrorKind, line_of_nth_table, line_of_offset};
 
 /// The file's name in the services directory.
-pub const FILE_NAME: &str = "directory.toml";
+pub use crate::policy::DIRECTORY_FILE as FILE_NAME;
 
 const BUILTIN_TOML: &str = include_str!("../../../services/directory.toml");
 

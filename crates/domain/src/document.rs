@@ -44,11 +44,12 @@ impl DocumentKind {
 pub const MAX_TITLE_CHARS: usize = 200;
 
 /// Whether `bytes` are a PDF file by their content: the `%PDF-` header, which the PDF standard
-/// (ISO 32000-1, 7.5.2) puts at the start of the file; readers accept it within the first 1024
-/// bytes, and so does this check. The name and the declared content type are never trusted.
+/// (ISO 32000-1, 7.5.2) puts at the start of the file (leading whitespace is tolerated). Some
+/// readers accept other bytes before it; this check does not, so a file that is something else
+/// with "%PDF-" inside (an HTML page) is refused. The name and the declared type are never trusted.
 pub fn is_pdf(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(1024)];
-    head.windows(5).any(|w| w == b"%PDF-")
+    let start = bytes.iter().take(64).position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    bytes[start..].starts_with(b"%PDF-")
 }
 
 /// A title as stored: trimmed, `None` when empty; `Err` when longer than [`MAX_TITLE_CHARS`].
@@ -87,8 +88,9 @@ mod tests {
     #[test]
     fn pdf_is_recognised_by_its_header_only() {
         assert!(is_pdf(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"));
-        // Some writers put a few bytes before the header; readers accept it in the first 1024.
+        // Whitespace before the header is tolerated; anything else is not.
         assert!(is_pdf(b"\n\n%PDF-1.4\n"));
+        assert!(!is_pdf(b"junk%PDF-1.4\n"));
         assert!(!is_pdf(b"\xff\xd8\xff\xe0 a JPEG"));
         assert!(!is_pdf(b"<html>%PDF</html>"));
         assert!(!is_pdf(b""));

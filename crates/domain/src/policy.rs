@@ -811,6 +811,10 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
+/// The onward-services directory's file in a services directory (`crate::directory`), which
+/// [`load_dir`] leaves alone.
+pub const DIRECTORY_FILE: &str = "directory.toml";
+
 /// Loads every `*.toml` file in `dir` but `directory.toml` (not recursively; other files are
 /// ignored), sorted by id.
 /// Duplicate ids and an empty directory are refused. By convention a file is named `<id>.toml`.
@@ -823,7 +827,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ServicePolicy>, PolicyError> {
     for entry in std::fs::read_dir(dir).map_err(|e| io(&dir_name, e))? {
         let path = entry.map_err(|e| io(&dir_name, e))?.path();
         // The onward-services directory lives beside the policies but is not one of them.
-        let is_directory = path.file_name().is_some_and(|n| n == crate::directory::FILE_NAME);
+        let is_directory = path.file_name().is_some_and(|n| n == DIRECTORY_FILE);
         if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() && !is_directory {
             paths.push(path);
         }
