@@ -109,10 +109,13 @@ catalogue! {
     InvalidTeachingNote = "invalid_teaching_note", 422, "A teaching case needs a note for referrers saying what it teaches, at most 2,000 characters, without the patient's name or other identifiers.";
 
     // Photos.
-    PhotosLocked = "photos_locked", 409, "Photos can be added or removed only on a draft or when the consultant asks for more.";
+    PhotosLocked = "photos_locked", 409, "Photos and documents can be added or removed only on a draft or when the consultant asks for more.";
     TooManyPhotos = "too_many_photos", 409, "The referral already holds the most photos allowed.";
+    TooManyAttachments = "too_many_attachments", 409, "The referral's photos and documents together already reach the most attachments allowed; remove one first.";
     InvalidPhotoKind = "invalid_photo_kind", 422, "The photo kind is not locator, close_up or dermoscopic.";
-    FileTooLarge = "file_too_large", 413, "The photo file is larger than the upload limit.";
+    FileTooLarge = "file_too_large", 413, "The photo or document file is larger than its upload limit.";
+    NotAPdf = "not_a_pdf", 422, "A document must be a PDF file (checked by its content, not its name); save or scan it as PDF and send it again.";
+    InvalidDocument = "invalid_document", 422, "The document's kind is not referral_letter, consent_form or other, or its title is too long (the message says which).";
     UnsupportedFormat = "unsupported_format", 422, "The file is not a photo format Telederm reads (JPEG, PNG, WebP, TIFF).";
     Corrupt = "corrupt", 422, "The photo file is damaged and cannot be decoded.";
     DimensionsExceedLimit = "dimensions_exceed_limit", 422, "The photo's width or height is beyond the intake limit.";

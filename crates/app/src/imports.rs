@@ -19,7 +19,7 @@ use telederm_domain::ReferralId;
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::referral::{Referral, ReferralStatus};
 use telederm_fhir::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
-use telederm_store::{AuditOutcome, PhotoRecord};
+use telederm_store::{AuditOutcome, DocumentRecord, PhotoRecord};
 
 use crate::App;
 use crate::audit::{self, Actor, Target};
@@ -112,13 +112,13 @@ async fn import_allowed(state: &App, user: &User, bundle: &Value, submit: bool) 
     }
     let practitioners = practitioner_references(bundle);
     let now = state.now();
-    let mut drafts: Vec<(Referral, Vec<PhotoRecord>, Vec<Issue>)> = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
     for (i, imp) in imported.into_iter().enumerate() {
         drafts.push(draft_of(state, user, i, imp).await?);
     }
     if submit {
         // The submit rules, checked before anything is written.
-        for (i, (draft, photos, _)) in drafts.iter().enumerate() {
+        for (i, (draft, photos, _, _)) in drafts.iter().enumerate() {
             let policy = state.policy(&draft.service_id).map_err(|e| Refusal::from_api(&e, format!("ServiceRequest[{i}]")))?;
             match referrals::readiness(policy, draft, photos) {
                 Ok(Readiness::Ready(_)) => {}
@@ -126,10 +126,10 @@ async fn import_allowed(state: &App, user: &User, bundle: &Value, submit: bool) 
             }
         }
     }
-    let ids: Vec<String> = drafts.iter().map(|(r, _, _)| r.id.to_string()).collect();
+    let ids: Vec<String> = drafts.iter().map(|(r, ..)| r.id.to_string()).collect();
     write_drafts(state, user, &drafts, &practitioners, now, &ids).await.map_err(|e| Refusal::from_api(&e, "Bundle".into()))?;
     let mut out = Vec::new();
-    for (r, _, information) in drafts {
+    for (r, _, _, information) in drafts {
         let mut status = r.status;
         if submit {
             // Checked above; a change in between (another node, the calendar) is reported with
@@ -148,10 +148,14 @@ async fn import_allowed(state: &App, user: &User, bundle: &Value, submit: bool) 
     Ok(out)
 }
 
-/// The caller's draft for one imported referral, its photos checked and stored (blobs only), and
-/// what the Bundle said that the draft does not take over.
-async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> Result<(Referral, Vec<PhotoRecord>, Vec<Issue>), Refusal> {
-    let ImportedReferral { referral: source, provider, users, photos, messages, .. } = imp;
+/// A draft to write: the referral, its photos and documents (blobs stored), and what the Bundle
+/// said that the draft does not take over.
+type Draft = (Referral, Vec<PhotoRecord>, Vec<DocumentRecord>, Vec<Issue>);
+
+/// The caller's draft for one imported referral, its photos and documents checked and stored
+/// (blobs only), and what the Bundle said that the draft does not take over.
+async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> Result<Draft, Refusal> {
+    let ImportedReferral { referral: source, provider, users, photos, documents, messages, .. } = imp;
     let at = |what: &str| format!("ServiceRequest[{i}]{what}");
     let mut information = Vec::new();
     if source.status != ReferralStatus::Draft {
@@ -192,6 +196,19 @@ async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> 
             format!("A referral can hold {} photos; this one has {}.", state.config.max_photos_per_referral, photos.len()),
         ));
     }
+    if photos.len() + documents.len() > state.config.max_photos_per_referral {
+        return Err(Refusal::one(
+            422,
+            "too-costly",
+            "DocumentReference",
+            format!(
+                "A referral can hold {} photos and documents together (too_many_attachments); this one has {} photo(s) and {} document(s).",
+                state.config.max_photos_per_referral,
+                photos.len(),
+                documents.len()
+            ),
+        ));
+    }
     let body = CreateReferral {
         service_id: source.service_id,
         route: source.route,
@@ -214,7 +231,14 @@ async fn draft_of(state: &App, user: &User, i: usize, imp: ImportedReferral) -> 
     if !records.is_empty() {
         information.push(info("Binary".into(), "Photos were checked again by Telederm's photo check; their earlier verdicts are not imported."));
     }
-    Ok((draft, records, information))
+    let mut docs = Vec::with_capacity(documents.len());
+    for (j, d) in documents.into_iter().enumerate() {
+        let record = crate::documents::prepare(state, &draft, d.record.kind, d.record.title.as_deref(), d.bytes, Some(user))
+            .await
+            .map_err(|e| Refusal::from_api(&e, format!("DocumentReference[{j}]")))?;
+        docs.push(record);
+    }
+    Ok((draft, records, docs, information))
 }
 
 /// The Bundle's Practitioners as references: names, identifiers and contact points only.
@@ -234,27 +258,30 @@ fn practitioner_references(bundle: &Value) -> Value {
 async fn write_drafts(
     state: &App,
     user: &User,
-    drafts: &[(Referral, Vec<PhotoRecord>, Vec<Issue>)],
+    drafts: &[Draft],
     practitioners: &Value,
     now: chrono::DateTime<Utc>,
     ids: &[String],
 ) -> Result<(), Error> {
     let target = match drafts {
-        [(r, _, _)] => Target::referral(r.id),
+        [(r, ..)] => Target::referral(r.id),
         _ => Target::many("referral"),
     };
     let entry = audit::entry(&Actor::user(user), "fhir.import", target, AuditOutcome::Allowed, format!("created={}", ids.join(",")));
     let mut w = state.store.begin().await?;
-    for (r, photos, _) in drafts {
+    for (r, photos, documents, _) in drafts {
         telederm_store::insert_referral_in(&mut w, r).await?;
         for p in photos {
             telederm_store::insert_photo_in(&mut w, p).await?;
+        }
+        for d in documents {
+            telederm_store::insert_document_in(&mut w, d).await?;
         }
         telederm_store::insert_import_source_in(&mut w, r.id, practitioners, now).await?;
     }
     telederm_store::audit::append_audit_in(&mut w, state.store.dialect(), &entry).await?;
     w.commit().await?;
-    for (_, photos, _) in drafts {
+    for (_, photos, ..) in drafts {
         for p in photos {
             crate::metrics::photo_uploaded(p.verdict.as_str());
         }

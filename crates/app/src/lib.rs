@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`referrals`] | create and edit a draft, submit, claim, request information, reply, record an outcome, withdraw, close, lists |
 //! | [`photos`] | upload (intake, quality check, blobs), delete, read |
+//! | [`documents`] | PDF attachments: upload (sniffed, size-limited, blobs), delete, read |
 //! | [`patient_links`] | create, revoke and use a patient's photo upload link, open a status link |
 //! | [`links`] | patient link records and addresses (upload and status links) |
 //! | [`users`] | create organisations and users, set passwords, link single sign-on identities |
@@ -20,6 +21,7 @@
 pub mod access;
 pub mod audit;
 pub mod credentials;
+pub mod documents;
 pub mod error;
 pub mod feedback;
 pub mod gp_letters;
@@ -50,6 +52,8 @@ use telederm_store::blobs::BlobStore;
 /// Default photo intake budget (MiB): sized for a node with 2 GiB of memory, leaving the rest for
 /// the process itself, uploads being received and the database connections.
 pub const DEFAULT_INTAKE_MEMORY_MB: u64 = 640;
+/// Default largest document (PDF) upload: 10 MB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 10_000_000;
 /// Default time an upload waits for intake memory (milliseconds).
 pub const DEFAULT_INTAKE_WAIT_MS: u64 = 5000;
 
@@ -58,7 +62,9 @@ pub const DEFAULT_INTAKE_WAIT_MS: u64 = 5000;
 pub struct Config {
     /// Largest photo upload accepted, in bytes.
     pub max_upload_bytes: u64,
-    /// Most photos on one referral.
+    /// Largest document (PDF) accepted, in bytes (a service's `max_attachment_bytes` may lower it).
+    pub max_document_bytes: u64,
+    /// Most attachments on one referral: photos and documents counted together.
     pub max_photos_per_referral: usize,
     /// Where people reach the service: the base of links in notifications (no trailing slash).
     pub public_url: String,
@@ -77,6 +83,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_upload_bytes: 25 * 1024 * 1024,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             max_photos_per_referral: 20,
             public_url: "http://127.0.0.1:8080".into(),
             sms_enabled: false,
@@ -148,6 +155,9 @@ pub struct App {
     pub clock: Clock,
     /// Admission of photo decodes within the node's intake memory budget.
     pub intake: Arc<intake::IntakeGate>,
+    /// The onward-services directory (`directory.toml` beside the policies, or the built-in
+    /// example entries).
+    pub directory: Arc<telederm_domain::directory::Directory>,
 }
 
 impl App {
@@ -161,7 +171,16 @@ impl App {
             calendar: Arc::new(CalendarCell::new(calendar, "built-in")),
             config: Arc::new(config),
             clock: Clock::system(),
+            directory: Arc::new(telederm_domain::directory::Directory::builtin()),
         }
+    }
+
+    /// Display names by id, for letters and exports: the services' names, and "name, provider" of
+    /// the onward-services directory's entries (a service's own id wins over a directory entry's).
+    pub fn service_names(&self) -> BTreeMap<String, String> {
+        let mut names: BTreeMap<String, String> = self.directory.services.iter().map(|e| (e.id.clone(), e.display())).collect();
+        names.extend(self.policies.iter().map(|(id, p)| (id.clone(), p.name.clone())));
+        names
     }
 
     /// Now, by this context's clock.

@@ -221,7 +221,9 @@ pub async fn upload(state: &App, link: &PatientLink, kind: PhotoKind, bytes: Vec
 /// Checks and stores the photo as any upload ([`crate::photos::prepare`]), kept with the link it
 /// came through (so the patient can remove it before finishing), with its `photo.upload` entry.
 async fn store_photo(state: &App, link: &PatientLink, r: &telederm_domain::referral::Referral, kind: PhotoKind, bytes: Vec<u8>) -> Result<PhotoRecord> {
-    if state.store.list_photos(r.id).await?.len() >= state.config.max_photos_per_referral {
+    // Photos and the practice's documents count together against the referral's limit.
+    let held = state.store.list_photos(r.id).await?.len() + state.store.count_documents(r.id).await?;
+    if held >= state.config.max_photos_per_referral {
         return Err(Error::new(Code::TooManyPhotos, "Your GP practice already has all the photos it can take for this request. Press 'I have finished'."));
     }
     let record = crate::photos::prepare(state, r, kind, ImageSource::Patient, bytes, None).await?;

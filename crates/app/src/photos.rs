@@ -48,6 +48,8 @@ async fn store_audited(
             format!("A referral can hold {} photos. Delete one you no longer need first.", state.config.max_photos_per_referral),
         ));
     }
+    // Documents count against the same limit.
+    crate::documents::check_room(state, referral).await?;
     let record = prepare(state, referral, kind, source, bytes, uploaded_by).await?;
     let entry = audit::entry(&audit::Actor::of(uploaded_by), "photo.upload", audit::Target::within("photo", record.id, referral.id), AuditOutcome::Allowed, "");
     state.store.insert_photo_audited(&record, &entry).await?;

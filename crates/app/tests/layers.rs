@@ -75,6 +75,9 @@ const STORE_WRITES: &[&str] = &[
     "insert_import_source_in",
     "append_audit_in",
     "insert_gp_letter_in",
+    "insert_document_in",
+    "insert_document_audited",
+    "delete_document_audited",
 ];
 
 /// Callers outside the application crate allowed to write, and why. Each entry is a file and the
@@ -85,7 +88,7 @@ const ALLOWED: &[(&str, &[&str], &str)] = &[
     // writes what another Telederm exported as it was, in one transaction with its audit entry.
     (
         "crates/fhir/src/store_io.rs",
-        &["create_organisation_in", "create_user_in", "insert_referral_in", "insert_photo_in", "add_message_in", "append_audit_in"],
+        &["create_organisation_in", "create_user_in", "insert_referral_in", "insert_photo_in", "insert_document_in", "add_message_in", "append_audit_in"],
         "the operator's restore",
     ),
 ];

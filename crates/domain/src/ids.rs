@@ -29,7 +29,7 @@ macro_rules! uuid_id {
     )*};
 }
 
-uuid_id!(ReferralId, UserId, OrganisationId, PhotoId, MessageId);
+uuid_id!(ReferralId, UserId, OrganisationId, PhotoId, MessageId, DocumentId);
 
 /// A service's id as written in its policy file (`homerton`, `hackney-rash`, ...).
 pub type ServiceId = String;

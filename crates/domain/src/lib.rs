@@ -6,6 +6,8 @@
 
 pub mod calendar;
 pub mod diagnoses;
+pub mod directory;
+pub mod document;
 pub mod eligibility;
 pub mod flags;
 pub mod ids;

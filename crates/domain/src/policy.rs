@@ -736,7 +736,7 @@ fn non_empty_unique<T: PartialEq>(key: &str, items: &[T]) -> Result<(), String> 
     Ok(())
 }
 
-fn line_of_offset(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
@@ -751,7 +751,7 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 }
 
 /// The line of the `n`-th (0-based) `[[name]]` header.
-fn line_of_nth_table(text: &str, name: &str, n: usize) -> Option<usize> {
+pub(crate) fn line_of_nth_table(text: &str, name: &str, n: usize) -> Option<usize> {
     let header = format!("[[{name}]]");
     text.lines()
         .enumerate()
@@ -785,7 +785,7 @@ pub struct PolicyError {
 }
 
 impl PolicyError {
-    fn new(kind: PolicyErrorKind, file: &str, line: Option<usize>, reason: String) -> Self {
+    pub(crate) fn new(kind: PolicyErrorKind, file: &str, line: Option<usize>, reason: String) -> Self {
         Self { kind, file: file.to_owned(), line, reason }
     }
 
@@ -811,7 +811,12 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// Loads every `*.toml` file in `dir` (not recursively; other files are ignored), sorted by id.
+/// The onward-services directory's file in a services directory (`crate::directory`), which
+/// [`load_dir`] leaves alone.
+pub const DIRECTORY_FILE: &str = "directory.toml";
+
+/// Loads every `*.toml` file in `dir` but `directory.toml` (not recursively; other files are
+/// ignored), sorted by id.
 /// Duplicate ids and an empty directory are refused. By convention a file is named `<id>.toml`.
 pub fn load_dir(dir: &Path) -> Result<Vec<ServicePolicy>, PolicyError> {
     let dir_name = dir.display().to_string();
@@ -821,7 +826,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ServicePolicy>, PolicyError> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(&dir_name, e))? {
         let path = entry.map_err(|e| io(&dir_name, e))?.path();
-        if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
+        // The onward-services directory lives beside the policies but is not one of them.
+        let is_directory = path.file_name().is_some_and(|n| n == DIRECTORY_FILE);
+        if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() && !is_directory {
             paths.push(path);
         }
     }

@@ -8,6 +8,7 @@ use sha1::Digest as _;
 use telederm_domain::eligibility::BodySite;
 use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
 use telederm_domain::outcome::Outcome;
+use telederm_domain::patient::ContactPreference;
 use telederm_domain::policy::PhotoKind;
 use telederm_domain::referral::{ConsentGivenBy, ConsentMethod, Message, Route};
 use telederm_domain::{ReferralId, UserId};
@@ -16,7 +17,7 @@ use crate::codes::{self, BASE, PROFILE, cs, ext, id_system};
 use crate::letters::{self, LetterKind};
 use crate::questionnaire;
 
-pub use crate::record::{Photo, ReferralRecord, is_dermoscopic, photo_kind_code};
+pub use crate::record::{Document, Photo, ReferralRecord, is_dermoscopic, photo_kind_code};
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -187,6 +188,22 @@ fn patient(rec: &ReferralRecord) -> Value {
     if !telecom.is_empty() {
         pat["telecom"] = Value::Array(telecom);
     }
+    // How the patient wants to hear from the service, and whether letters go in large print.
+    let mut extensions = Vec::new();
+    if let Some(prefers) = p.contact.prefers {
+        let code = match prefers {
+            ContactPreference::Email => "email",
+            ContactPreference::Text => "text",
+            ContactPreference::Letter => "letter",
+        };
+        extensions.push(json!({ "url": ext("contact-preference"), "valueCode": code }));
+    }
+    if p.contact.large_print {
+        extensions.push(json!({ "url": ext("large-print"), "valueBoolean": true }));
+    }
+    if !extensions.is_empty() {
+        pat["extension"] = Value::Array(extensions);
+    }
     pat
 }
 
@@ -198,6 +215,9 @@ fn service_request(rec: &ReferralRecord) -> Value {
     }
     for p in &rec.photos {
         supporting.push(json!({ "reference": format!("DocumentReference/{}", p.record.id) }));
+    }
+    for d in &rec.documents {
+        supporting.push(json!({ "reference": format!("DocumentReference/{}", d.record.id) }));
     }
     let code = match r.route {
         Route::AdviceAndGuidance => concept(codes::SR_CODE, "advice-and-guidance", Some("Advice and Guidance")),
@@ -493,6 +513,52 @@ fn photo_resources(rec: &ReferralRecord, p: &Photo) -> [Value; 2] {
     [doc, binary]
 }
 
+/// The `document-type` code of a referral's document (PDF attachment), and its display.
+pub const REFERRAL_DOCUMENT: (&str, &str) = ("referral-document", "Referral document");
+
+/// A document on the referral (referral letter, consent form, other) as a DocumentReference with
+/// its PDF in a Binary, as photos are carried: type `referral-document`, the kind as category and
+/// extension `document-kind`, the title as `description` and the attachment's `title`.
+fn document_resources(rec: &ReferralRecord, d: &Document) -> [Value; 2] {
+    let r = &rec.referral;
+    let id = d.record.id;
+    let kind = d.record.kind;
+    let binary_id = format!("bin-{id}");
+    let mut doc = json!({
+        "resourceType": "DocumentReference",
+        "id": id.to_string(),
+        "meta": profile("DocumentReference"),
+        "extension": [
+            { "url": ext("document-kind"), "valueCode": kind.as_str() },
+            { "url": ext("sha256"), "valueString": crate::sha256_hex(&d.bytes) }
+        ],
+        "identifier": [{ "system": id_system("document"), "value": id.to_string() }],
+        "status": "current",
+        "type": concept(&cs("document-type"), REFERRAL_DOCUMENT.0, Some(REFERRAL_DOCUMENT.1)),
+        "category": [concept(&cs("document-kind"), kind.as_str(), Some(kind.label()))],
+        "subject": { "reference": format!("Patient/{}", patient_id(r.id)) },
+        "date": instant(d.record.created_at),
+        "description": d.record.title.clone().unwrap_or_else(|| kind.label().to_string()),
+        "content": [{ "attachment": {
+            "contentType": "application/pdf",
+            "url": format!("Binary/{binary_id}"),
+            "size": d.bytes.len(),
+            "hash": b64(&sha1::Sha1::digest(&d.bytes)),
+            "title": telederm_domain::document::file_name(kind, d.record.title.as_deref()),
+            "creation": instant(d.record.created_at)
+        }}],
+        "context": { "related": [{ "reference": format!("ServiceRequest/{}", r.id) }] }
+    });
+    if let Some(t) = &d.record.title {
+        doc["extension"].as_array_mut().expect("extension list").push(json!({ "url": ext("document-title"), "valueString": t }));
+    }
+    if let Some(u) = d.record.uploaded_by {
+        doc["author"] = json!([{ "reference": format!("Practitioner/{u}") }]);
+    }
+    let binary = json!({ "resourceType": "Binary", "id": binary_id, "contentType": "application/pdf", "data": b64(&d.bytes) });
+    [doc, binary]
+}
+
 fn communication(rec: &ReferralRecord, m: &Message) -> Value {
     let r = &rec.referral;
     let category = codes::message_category(m.kind);
@@ -575,6 +641,9 @@ pub fn referral_resources(rec: &ReferralRecord, opts: &ExportOptions) -> Vec<Val
     for p in &rec.photos {
         out.extend(photo_resources(rec, p));
     }
+    for d in &rec.documents {
+        out.extend(document_resources(rec, d));
+    }
     for m in &rec.messages {
         out.push(communication(rec, m));
     }
@@ -599,6 +668,11 @@ pub fn referral_resources(rec: &ReferralRecord, opts: &ExportOptions) -> Vec<Val
     }
     for p in &rec.photos {
         if let Some(u) = p.record.uploaded_by.and_then(|a| rec.user(a)).filter(|u| !users.iter().any(|x| x.id == u.id)) {
+            users.push(u);
+        }
+    }
+    for d in &rec.documents {
+        if let Some(u) = d.record.uploaded_by.and_then(|a| rec.user(a)).filter(|u| !users.iter().any(|x| x.id == u.id)) {
             users.push(u);
         }
     }

@@ -16,11 +16,11 @@ use telederm_domain::referral::{
     Consent, ConsentGivenBy, ConsentMethod, Message, Priority, Referral, ReferralStatus,
 };
 use telederm_domain::{MessageId, NhsNumber, OrganisationId, PhotoId, ReferralId, UserId};
-use telederm_store::PhotoRecord;
+use telederm_store::{DocumentRecord, PhotoRecord};
 
 use crate::codes::{self, cs, ext, id_system};
 use crate::ers::MAX_ATTACHMENT_BYTES;
-use crate::export::Photo;
+use crate::export::{Document, Photo};
 use crate::questionnaire;
 
 /// One problem with an imported Bundle.
@@ -71,6 +71,8 @@ pub struct ImportedReferral {
     pub provider: Option<Organisation>,
     pub users: Vec<User>,
     pub photos: Vec<Photo>,
+    /// Documents (PDFs): DocumentReferences of type `referral-document`.
+    pub documents: Vec<Document>,
     pub messages: Vec<Message>,
 }
 
@@ -382,7 +384,21 @@ fn read_patient(ctx: &mut Ctx, at: usize) -> Option<Patient> {
         date_of_birth: dob?,
         sex: sex?,
         postcode: postcode?,
-        contact: Contact { email: telecom("email"), phone: telecom("phone"), ..Default::default() },
+        contact: Contact {
+            email: telecom("email"),
+            phone: telecom("phone"),
+            prefers: match extension(res, "contact-preference").and_then(|e| str_at(e, "valueCode")) {
+                Some("email") => Some(telederm_domain::patient::ContactPreference::Email),
+                Some("text") => Some(telederm_domain::patient::ContactPreference::Text),
+                Some("letter") => Some(telederm_domain::patient::ContactPreference::Letter),
+                Some(other) => {
+                    ctx.issue("code-invalid", format!("{p}.extension"), format!("contact-preference {other:?} is not email, text or letter"));
+                    None
+                }
+                None => None,
+            },
+            large_print: extension(res, "large-print").and_then(|e| e["valueBoolean"].as_bool()).unwrap_or(false),
+        },
         ethnic_category: None,
         fitzpatrick_type: None,
     })
@@ -508,6 +524,84 @@ fn read_photo(ctx: &mut Ctx, at: usize, referral: ReferralId) -> Option<Photo> {
             verdict,
             report: json!({ "imported": true, "dermoscopic": dermoscopic, "verdict": verdict.as_str() }),
             created_at,
+        },
+        bytes,
+    })
+}
+
+/// The largest document a Bundle may carry (a sanity bound: the HTTP import holds each document
+/// to the service's own limit).
+pub const MAX_DOCUMENT_BYTES: usize = 100 * 1024 * 1024;
+
+fn read_document(ctx: &mut Ctx, at: usize, referral: ReferralId) -> Option<Document> {
+    let res = ctx.entries[at].1;
+    let p = ctx.path(at);
+    let Some(attachment) = res.pointer("/content/0/attachment") else {
+        ctx.issue("required", format!("{p}.content"), "a document DocumentReference needs content[0].attachment");
+        return None;
+    };
+    let url = attachment.get("url").map(|u| json!({ "reference": u }));
+    let (_, binary) = ctx.resolve(url.as_ref(), "Binary", &format!("{p}.content[0].attachment.url"), true)?;
+    let Some(bytes) = binary["data"].as_str().and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()) else {
+        ctx.issue("required", format!("{p}.content[0].attachment.url"), "the Binary has no base64 data");
+        return None;
+    };
+    if !telederm_domain::document::is_pdf(&bytes) {
+        ctx.issue("value", format!("{p}.content[0].attachment"), "the document is not a PDF (no %PDF- header)");
+    }
+    if let Some(ct) = str_at(attachment, "contentType").filter(|ct| *ct != "application/pdf") {
+        ctx.issue("value", format!("{p}.content[0].attachment.contentType"), format!("contentType {ct:?}: a document must be application/pdf"));
+    }
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        ctx.issue("too-long", format!("{p}.content[0].attachment.size"), format!("the document is {} bytes; the limit is {MAX_DOCUMENT_BYTES}", bytes.len()));
+    }
+    if let Some(size) = attachment.get("size").and_then(Value::as_u64)
+        && size != bytes.len() as u64
+    {
+        ctx.issue("value", format!("{p}.content[0].attachment.size"), format!("size says {size} bytes but the data is {}", bytes.len()));
+    }
+    if let Some(hash) = str_at(attachment, "hash")
+        && hash != crate::export::b64(&sha1::Sha1::digest(&bytes))
+    {
+        ctx.issue("value", format!("{p}.content[0].attachment.hash"), "the SHA-1 hash does not match the data");
+    }
+    if let Some(sha256) = extension(res, "sha256").and_then(|e| str_at(e, "valueString"))
+        && sha256 != crate::sha256_hex(&bytes)
+    {
+        ctx.issue("value", format!("{p}.extension"), "the SHA-256 extension does not match the data");
+    }
+    let code = extension(res, "document-kind")
+        .and_then(|e| str_at(e, "valueCode"))
+        .or_else(|| res["category"].as_array().and_then(|c| c.iter().find_map(|x| coding_code(x, &cs("document-kind")))))
+        .unwrap_or("other");
+    let Some(kind) = telederm_domain::document::DocumentKind::parse(code) else {
+        ctx.issue("code-invalid", format!("{p}.extension"), format!("document-kind {code:?} is not referral_letter, consent_form or other"));
+        return None;
+    };
+    // The title: its extension, else a description other than the kind's own name.
+    let title = extension(res, "document-title")
+        .and_then(|e| str_at(e, "valueString"))
+        .or_else(|| str_at(res, "description").filter(|d| *d != kind.label()))
+        .map(str::to_string);
+    let title = match telederm_domain::document::normalise_title(title.as_deref()) {
+        Ok(t) => t,
+        Err(reason) => {
+            ctx.issue("value", format!("{p}.description"), reason);
+            return None;
+        }
+    };
+    let uploaded_by = res.pointer("/author/0/reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Practitioner/")).and_then(|s| uuid_of(Some(s)));
+    Some(Document {
+        record: DocumentRecord {
+            id: uuid_of(identifier(res, &id_system("document"))).unwrap_or_else(telederm_domain::DocumentId::new),
+            referral_id: referral,
+            kind,
+            title,
+            blob_key: crate::sha256_hex(&bytes),
+            size_bytes: bytes.len() as i64,
+            sha256: crate::sha256_hex(&bytes),
+            uploaded_by,
+            created_at: str_at(res, "date").and_then(parse_instant).unwrap_or_else(Utc::now),
         },
         bytes,
     })
@@ -728,6 +822,18 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
             photos.push((i, photo));
         }
     }
+    // Documents: DocumentReferences of type referral-document in supportingInfo.
+    let mut documents = Vec::new();
+    for s in sr["supportingInfo"].as_array().cloned().unwrap_or_default() {
+        let r = s.get("reference").and_then(Value::as_str).unwrap_or("");
+        if let Some(&i) = ctx.index.get(r)
+            && ctx.entries[i].1["resourceType"] == "DocumentReference"
+            && coding_code(&ctx.entries[i].1["type"], &cs("document-type")) == Some(crate::export::REFERRAL_DOCUMENT.0)
+            && let Some(doc) = read_document(ctx, i, id)
+        {
+            documents.push((i, doc));
+        }
+    }
 
     // Task: status, deadline, owner, outcome.
     let tasks = ctx.referring("Task", sr_at, "focus");
@@ -817,6 +923,17 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
             },
         ));
     }
+    // Document authors.
+    for (i, doc) in &mut documents {
+        doc.record.uploaded_by = None;
+        let r = ctx.entries[*i].1.pointer("/author/0").cloned();
+        if let Some(r) = r
+            && let Some((ui, _)) = ctx.resolve(Some(&r), "Practitioner", &format!("{}.author[0]", ctx.path(*i)), false)
+        {
+            user_refs.push((ui, Role::Referrer));
+            doc.record.uploaded_by = Some(placeholder(ui));
+        }
+    }
     // Photo authors.
     for (i, photo) in &mut photos {
         photo.record.uploaded_by = None;
@@ -904,6 +1021,14 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
         })
         .collect();
 
+    let documents: Vec<Document> = documents
+        .into_iter()
+        .map(|(_, mut d)| {
+            d.record.uploaded_by = d.record.uploaded_by.and_then(|u| user_of(u.0.as_u128() as usize));
+            d
+        })
+        .collect();
+
     let eligibility = extension(sr, "eligibility-decision").and_then(|e| str_at(e, "valueString")).and_then(|s| {
         let v = serde_json::from_str::<Value>(s).ok();
         if v.is_none() {
@@ -958,6 +1083,7 @@ fn read_referral(ctx: &mut Ctx, sr_at: usize, opts: &ImportOptions) -> Option<Im
         provider,
         users,
         photos,
+        documents,
         messages,
     })
 }

@@ -6,12 +6,19 @@ use telederm_domain::UserId;
 use telederm_domain::organisation::{Organisation, User};
 use telederm_domain::policy::PhotoKind;
 use telederm_domain::referral::{Message, Referral};
-use telederm_store::PhotoRecord;
+use telederm_store::{DocumentRecord, PhotoRecord};
 
 /// A photo with the bytes of its e-RS-sized attachment derivative.
 #[derive(Debug, Clone)]
 pub struct Photo {
     pub record: PhotoRecord,
+    pub bytes: Vec<u8>,
+}
+
+/// A document (PDF attachment: referral letter, consent form, other) with its bytes.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub record: DocumentRecord,
     pub bytes: Vec<u8>,
 }
 
@@ -31,6 +38,8 @@ pub struct ReferralRecord {
     /// The users the referral names: referrer, assignee, outcome recorder.
     pub users: Vec<User>,
     pub photos: Vec<Photo>,
+    /// The referral's documents (PDFs), oldest first.
+    pub documents: Vec<Document>,
     pub messages: Vec<Message>,
 }
 

@@ -9,7 +9,7 @@ use telederm_domain::{OrganisationId, ReferralId, UserId};
 use telederm_store::blobs::BlobStore;
 use telederm_store::{NewAuditEntry, ReferralFilter, Store, StoreError, UserOrigin};
 
-use crate::export::{ExportOptions, Photo, ReferralRecord};
+use crate::export::{Document, ExportOptions, Photo, ReferralRecord};
 use crate::import::{ImportOptions, ImportedReferral, Issue, read_bundle};
 
 /// Where referrals come from: the store, the blob store and the services' display names.
@@ -51,6 +51,8 @@ pub async fn load_record(src: &Sources<'_>, id: ReferralId) -> Result<ReferralRe
     wanted.extend(referral.outcome.as_ref().map(|o| o.recorded_by));
     wanted.extend(messages.iter().filter_map(|m| m.author_id));
     wanted.extend(photos_rec.iter().filter_map(|p| p.uploaded_by));
+    let documents_rec = src.store.list_documents(id).await?;
+    wanted.extend(documents_rec.iter().filter_map(|d| d.uploaded_by));
     let mut users = Vec::new();
     for u in wanted {
         if users.iter().any(|x: &User| x.id == u) {
@@ -67,6 +69,11 @@ pub async fn load_record(src: &Sources<'_>, id: ReferralId) -> Result<ReferralRe
         let bytes = src.blobs.get(&record.attachment_key).await?;
         photos.push(Photo { record, bytes });
     }
+    let mut documents = Vec::with_capacity(documents_rec.len());
+    for record in documents_rec {
+        let bytes = src.blobs.get(&record.blob_key).await?;
+        documents.push(Document { record, bytes });
+    }
     let onward_service_name =
         referral.outcome.as_ref().and_then(|o| o.onward_service.as_ref()).and_then(|s| src.service_names.get(s)).cloned();
     Ok(ReferralRecord {
@@ -77,6 +84,7 @@ pub async fn load_record(src: &Sources<'_>, id: ReferralId) -> Result<ReferralRe
         provider,
         users,
         photos,
+        documents,
         messages,
     })
 }
@@ -228,6 +236,9 @@ pub async fn import_bundle(
         for p in &r.photos {
             src.blobs.put(p.bytes.clone()).await?;
         }
+        for d in &r.documents {
+            src.blobs.put(d.bytes.clone()).await?;
+        }
     }
     let map_user = |u: UserId| user_ids.get(&u).copied().unwrap_or(u);
     let mut w = src.store.begin().await?;
@@ -239,7 +250,7 @@ pub async fn import_bundle(
     }
     let mut ids = Vec::new();
     for imp in imported {
-        let ImportedReferral { mut referral, photos, messages, .. } = imp;
+        let ImportedReferral { mut referral, photos, documents, messages, .. } = imp;
         referral.practice_id = org_ids.get(&referral.practice_id).copied().unwrap_or(referral.practice_id);
         referral.referrer_id = map_user(referral.referrer_id);
         referral.assignee_id = referral.assignee_id.map(map_user);
@@ -250,6 +261,10 @@ pub async fn import_bundle(
         for mut p in photos {
             p.record.uploaded_by = p.record.uploaded_by.map(map_user);
             telederm_store::insert_photo_in(&mut w, &p.record).await.map_err(clash)?;
+        }
+        for mut d in documents {
+            d.record.uploaded_by = d.record.uploaded_by.map(map_user);
+            telederm_store::insert_document_in(&mut w, &d.record).await.map_err(clash)?;
         }
         for mut m in messages {
             m.author_id = m.author_id.map(map_user);

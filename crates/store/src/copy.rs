@@ -20,6 +20,7 @@ const TABLES: &[(&str, &str)] = &[
     ("sessions", "token_hash"),
     ("referrals", "id"),
     ("photos", "id"),
+    ("referral_documents", "id"),
     ("messages", "id"),
     ("patient_links", "id"),
     ("patient_link_visits", "secret_hash"),

@@ -11,6 +11,7 @@ pub mod blob_crypto;
 pub mod blobs;
 pub mod calendar;
 pub mod copy;
+pub mod documents;
 pub mod gp_letter_queue;
 pub mod gp_letters;
 mod codec;
@@ -38,6 +39,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use audit::{AuditEntry, AuditFilter, AuditOutcome, NewAuditEntry};
+pub use documents::{DocumentRecord, insert_document_in};
 pub use gp_letters::{GpLetter, GpLetterStatus, NewGpLetter, insert_gp_letter_in};
 pub use jobs::{Job, JobState, NewJob, enqueue_job_in};
 pub use outbox::{Channel, OutboxMessage, OutboxRecord, OutboxState, Template, insert_outbox};

@@ -368,15 +368,17 @@ impl Store {
         w.commit().await
     }
 
-    /// Every blob key any photo refers to (for the orphan sweep).
+    /// Every blob key any photo or document refers to (for the orphan sweep).
     pub async fn referenced_blob_keys(&self) -> Result<std::collections::HashSet<String>> {
         let rows = sqlx::query("SELECT original_key, attachment_key, preview_key, thumbnail_key FROM photos")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .flat_map(|r| ["original_key", "attachment_key", "preview_key", "thumbnail_key"].map(|c| r.get::<String, _>(c)))
-            .collect())
+        let mut keys: std::collections::HashSet<String> =
+            rows.iter().flat_map(|r| ["original_key", "attachment_key", "preview_key", "thumbnail_key"].map(|c| r.get::<String, _>(c))).collect();
+        for r in sqlx::query("SELECT blob_key FROM referral_documents").fetch_all(&self.pool).await? {
+            keys.insert(r.get("blob_key"));
+        }
+        Ok(keys)
     }
 
     pub async fn list_messages(&self, referral: ReferralId) -> Result<Vec<Message>> {

@@ -1,6 +1,6 @@
 //! The retention purge: finds referrals whose retention has run out (the decision is the pure
 //! [`telederm_domain::retention::is_expired`]) and removes each with everything that hangs off it
-//! — photos and their blobs, messages, events, patient links, queued notifications — recording
+//! — photos and documents and their blobs, messages, events, patient links, queued notifications — recording
 //! each purge in the audit trail in the same transaction (ids and counts, no clinical content).
 //!
 //! Run daily by the `retention_purge` job and on demand by `telederm retention run [--dry-run]`.
@@ -38,6 +38,8 @@ pub struct RetentionReport {
     /// Referrals removed (0 in a dry run).
     pub purged: usize,
     pub photos: usize,
+    /// Documents (PDF attachments) removed with their referrals.
+    pub documents: usize,
     pub messages: usize,
     pub events: usize,
     pub blobs_deleted: usize,
@@ -48,6 +50,7 @@ pub struct RetentionReport {
 /// Rows removed with one referral, and the blobs it used.
 struct Removed {
     photos: usize,
+    documents: usize,
     messages: usize,
     events: usize,
     links: usize,
@@ -64,7 +67,8 @@ impl Store {
             "SELECT r.id, r.status, r.patient_json, r.updated_at, \
              (SELECT MAX(e.at) FROM referral_events e WHERE e.referral_id = r.id) AS last_event, \
              (SELECT MAX(m.created_at) FROM messages m WHERE m.referral_id = r.id) AS last_message, \
-             (SELECT MAX(p.created_at) FROM photos p WHERE p.referral_id = r.id) AS last_photo \
+             (SELECT MAX(p.created_at) FROM photos p WHERE p.referral_id = r.id) AS last_photo, \
+             (SELECT MAX(d.created_at) FROM referral_documents d WHERE d.referral_id = r.id) AS last_document \
              FROM referrals r WHERE r.id > $1 ORDER BY r.id LIMIT {PAGE}"
         ))
         .bind(after)
@@ -76,7 +80,7 @@ impl Store {
             let status: ReferralStatus = parse_name(&row.try_get::<String, _>("status")?)?;
             let patient: Patient = parse_json(&row.try_get::<String, _>("patient_json")?)?;
             let mut last: DateTime<Utc> = parse_ts(&row.try_get::<String, _>("updated_at")?)?;
-            for col in ["last_event", "last_message", "last_photo"] {
+            for col in ["last_event", "last_message", "last_photo", "last_document"] {
                 if let Some(t) = row.try_get::<Option<String>, _>(col)? {
                     last = last.max(parse_ts(&t)?);
                 }
@@ -99,7 +103,11 @@ impl Store {
                 blob_keys.push(r.try_get(c)?);
             }
         }
+        for r in sqlx::query("SELECT blob_key FROM referral_documents WHERE referral_id = $1").bind(id).fetch_all(tx.conn()).await? {
+            blob_keys.push(r.try_get("blob_key")?);
+        }
         let count = |n: u64| n as usize;
+        let documents = count(sqlx::query("DELETE FROM referral_documents WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let photos = count(sqlx::query("DELETE FROM photos WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let messages = count(sqlx::query("DELETE FROM messages WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         let events = count(sqlx::query("DELETE FROM referral_events WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
@@ -121,20 +129,22 @@ impl Store {
             record_id: Some(id.to_string()),
             referral_id: Some(id.to_string()),
             outcome: Some(AuditOutcome::Allowed),
-            detail: format!("{why}; removed photos={photos} messages={messages} events={events} patient_links={links} notifications={notifications}"),
+            detail: format!("{why}; removed photos={photos} documents={documents} messages={messages} events={events} patient_links={links} notifications={notifications}"),
             ..NewAuditEntry::default()
         };
         append_audit_in(&mut tx, self.dialect, &entry).await?;
         tx.commit().await?;
         blob_keys.sort();
         blob_keys.dedup();
-        Ok(Removed { photos, messages, events, links, notifications, blob_keys })
+        Ok(Removed { photos, documents, messages, events, links, notifications, blob_keys })
     }
 
-    /// Whether any photo still uses this blob (the same bytes can belong to two referrals).
+    /// Whether any photo or document still uses this blob (the same bytes can belong to two
+    /// referrals).
     async fn blob_in_use(&self, key: &str) -> Result<bool> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM photos WHERE original_key = $1 OR attachment_key = $1 OR preview_key = $1 OR thumbnail_key = $1",
+            "SELECT (SELECT COUNT(*) FROM photos WHERE original_key = $1 OR attachment_key = $1 OR preview_key = $1 OR thumbnail_key = $1)
+                  + (SELECT COUNT(*) FROM referral_documents WHERE blob_key = $1) AS n",
         )
         .bind(key)
         .fetch_one(&self.pool)
@@ -180,6 +190,7 @@ impl Store {
                     Ok(removed) => {
                         report.purged += 1;
                         report.photos += removed.photos;
+                        report.documents += removed.documents;
                         report.messages += removed.messages;
                         report.events += removed.events;
                         let _ = (removed.links, removed.notifications);

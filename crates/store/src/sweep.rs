@@ -51,7 +51,7 @@ pub struct SweepReport {
     pub removed_bytes: u64,
 }
 
-/// Deletes every blob that no photo refers to and that was last written at or before `cutoff`
+/// Deletes every blob that no photo or document refers to and that was last written at or before `cutoff`
 /// (now minus the grace period). With `dry_run` nothing is deleted; the report says what would be.
 /// Safe to run on several nodes at once and to re-run: deleting an absent blob is not an error.
 pub async fn sweep_orphan_blobs(store: &Store, blobs: &BlobStore, cutoff: DateTime<Utc>, dry_run: bool) -> Result<SweepReport, SweepError> {
@@ -87,16 +87,19 @@ pub async fn sweep_orphan_blobs(store: &Store, blobs: &BlobStore, cutoff: DateTi
 }
 
 impl Store {
-    /// Which of `keys` some photo refers to (as original, attachment, preview or thumbnail).
+    /// Which of `keys` some photo refers to (as original, attachment, preview or thumbnail), or
+    /// some document (its PDF).
     pub async fn referenced_blob_keys_among(&self, keys: &[String]) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(PAGE) {
             let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let list = params.join(", ");
             // Each arm uses its own index (migration 0008).
-            let sql = ["original_key", "attachment_key", "preview_key", "thumbnail_key"]
+            let mut sql = ["original_key", "attachment_key", "preview_key", "thumbnail_key"]
                 .map(|c| format!("SELECT {c} AS k FROM photos WHERE {c} IN ({list})"))
                 .join(" UNION ");
+            // Documents' PDFs (migration 0020, its own index).
+            sql.push_str(&format!(" UNION SELECT blob_key AS k FROM referral_documents WHERE blob_key IN ({list})"));
             let mut q = sqlx::query(&sql);
             for k in chunk {
                 q = q.bind(k.as_str());

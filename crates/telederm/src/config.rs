@@ -27,6 +27,9 @@ pub struct Config {
     pub bank_holidays: Option<PathBuf>,
     /// Largest photo upload in megabytes (`TELEDERM_MAX_UPLOAD_MB`).
     pub max_upload_mb: u64,
+    /// Largest document (PDF) upload in megabytes (`TELEDERM_MAX_DOCUMENT_MB`); a service's
+    /// `max_attachment_bytes` may lower it for its referrals.
+    pub max_document_mb: u64,
     /// Memory this node gives to decoding photos, in MiB (`TELEDERM_INTAKE_MEMORY_MB`): a photo
     /// is decoded only when the working memory its header calls for is free in this budget.
     pub intake_memory_mb: u64,
@@ -131,6 +134,7 @@ impl Default for Config {
             services_dir: None,
             bank_holidays: None,
             max_upload_mb: 25,
+            max_document_mb: 10,
             intake_memory_mb: telederm_web::DEFAULT_INTAKE_MEMORY_MB,
             intake_wait_ms: telederm_web::DEFAULT_INTAKE_WAIT_MS,
             log_format: "text".into(),
@@ -211,6 +215,9 @@ impl Config {
         }
         if let Some(v) = get("TELEDERM_MAX_UPLOAD_MB") {
             self.max_upload_mb = v.parse().with_context(|| format!("TELEDERM_MAX_UPLOAD_MB={v:?} is not a whole number of megabytes"))?;
+        }
+        if let Some(v) = get("TELEDERM_MAX_DOCUMENT_MB") {
+            self.max_document_mb = v.parse().with_context(|| format!("TELEDERM_MAX_DOCUMENT_MB={v:?} is not a whole number of megabytes"))?;
         }
         if let Some(v) = get("TELEDERM_INTAKE_MEMORY_MB") {
             self.intake_memory_mb = v.parse().with_context(|| format!("TELEDERM_INTAKE_MEMORY_MB={v:?} is not a whole number of megabytes"))?;

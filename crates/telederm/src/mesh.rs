@@ -123,7 +123,7 @@ async fn build_message(cx: &JobContext, client: &MeshClient, letter: &GpLetter) 
     let src = Sources {
         store: &state.store,
         blobs: &state.blobs,
-        service_names: state.policies.iter().map(|(id, p)| (id.clone(), p.name.clone())).collect(),
+        service_names: state.service_names(),
     };
     let record = store_io::load_record(&src, letter.referral_id).await.map_err(|e| Failure::Retry(format!("loading the referral: {e}")))?;
     let pdf = Letter::for_record(&record, LetterKind::Gp)

@@ -26,6 +26,19 @@ pub fn load_policies(config: &Config) -> anyhow::Result<Vec<ServicePolicy>> {
     }
 }
 
+/// The onward-services directory: `directory.toml` in the configured services directory when it
+/// has one, else the built-in example entries.
+pub fn load_directory(config: &Config) -> anyhow::Result<telederm_domain::directory::Directory> {
+    use telederm_domain::directory::{Directory, FILE_NAME};
+    match config.services_dir.as_ref().map(|d| d.join(FILE_NAME)).filter(|p| p.exists()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the directory file {}", path.display()))?;
+            Directory::from_toml(&path.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        None => Ok(Directory::builtin()),
+    }
+}
+
 /// The calendar in the configured `bank_holidays` file, or the built-in one. A node uses this or
 /// a newer one from the database: see [`choose`].
 pub fn load_calendar(config: &Config) -> anyhow::Result<Calendar> {
@@ -78,6 +91,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let settings = WebSettings {
         max_upload_bytes: config.max_upload_mb * 1_000_000,
+        max_document_bytes: config.max_document_mb * 1_000_000,
         sms_enabled: config.sms_enabled(),
         notifier: config.notifier_name().map(str::to_string),
         secure_cookies: https,
@@ -93,7 +107,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         ..WebSettings::default()
     };
     let calendar = choose(config, &store).await?;
-    let state = AppState::new(store, blobs, load_policies(config)?, calendar.calendar.clone(), settings);
+    let mut state = AppState::new(store, blobs, load_policies(config)?, calendar.calendar.clone(), settings);
+    state.app.directory = std::sync::Arc::new(load_directory(config)?);
     state.calendar.replace(calendar.calendar, calendar.source);
     Ok(state)
 }

@@ -122,6 +122,13 @@ fn api_rows() -> Vec<Row> {
         // D's photo shows no face: nothing to confirm.
         api("post", "/referrals/{id}/photos/{photo_id}/face-not-identifiable", &[Referrer], Refused(409, "no_face_detected")),
         api("get", "/referrals/{id}/photos/{photo_id}/{variant}", SEES_R, Status(200)),
+        // Issue 14: documents (PDFs) on a referral, like photos: the practice's referrers add them
+        // to a draft (D); whoever sees R reads R's (the demo's referral letter).
+        api("get", "/referrals/{id}/documents", SEES_R, Status(200)),
+        api("post", "/referrals/{id}/documents", &[Referrer], Status(201)),
+        api("get", "/referrals/{id}/documents/{document_id}", SEES_R, Status(200)),
+        // The onward-services directory (no patient data).
+        api("get", "/directory", SIGNED_IN, Status(200)),
         // Over HTTP an import is a referral from the caller: referrers only (operators restore with the CLI).
         api("post", "/fhir", &[Referrer], Status(201)),
         api("get", "/fhir/ServiceRequest/{id}/$everything", SEES_R, Status(200)),
@@ -150,7 +157,8 @@ fn api_rows() -> Vec<Row> {
         Row { method: "post", route: "/admin/jobs/{id}/retry", allowed: &[SystemAdmin], check: Check::ReachesMissing("dead job") },
         api("get", "/readyz", PUBLIC, Status(200)),
         api("get", "/metrics", PUBLIC, Status(200)),
-        // Last: these change the draft's photos and the session itself.
+        // Last: these change the draft's documents and photos and the session itself.
+        api("delete", "/referrals/{id}/documents/{document_id}", &[Referrer], Status(204)),
         api("delete", "/referrals/{id}/photos/{photo_id}", &[Referrer], Status(204)),
         api("post", "/auth/sign-out", PUBLIC, Status(204)),
     ]
@@ -180,6 +188,8 @@ fn page_rows() -> Vec<Row> {
         row("post", "/referrals/{id}/photos", &[Referrer]),
         row("post", "/referrals/{id}/photos/{photo_id}/kind", &[Referrer]),
         row("post", "/referrals/{id}/photos/{photo_id}/delete", &[Referrer]),
+        row("post", "/referrals/{id}/documents", &[Referrer]),
+        row("post", "/referrals/{id}/documents/{document_id}/delete", &[Referrer]),
         row("get", "/referrals/{id}/review", &[Referrer]),
         row("post", "/referrals/{id}/submit", &[Referrer]),
         row("post", "/referrals/{id}/reply", &[Referrer]),
@@ -283,6 +293,9 @@ struct World {
     r_photo: String,
     d: String,
     d_photo: String,
+    /// The demo's referral letter on R, and a document the referrer adds to D.
+    r_document: String,
+    d_document: String,
     fhir_bundle: Value,
 }
 
@@ -352,7 +365,17 @@ async fn world() -> World {
     let r_photo = first_photo(gp(&format!("/referrals/{r}/photos")).await);
     let d_photo = first_photo(gp(&format!("/referrals/{d}/photos")).await);
     let fhir_bundle = gp(&format!("/fhir/ServiceRequest/{r}/$everything")).await;
-    World { server, tokens, r, r_photo, d, d_photo, fhir_bundle }
+    let r_document = gp(&format!("/referrals/{r}/documents")).await["documents"][0]["id"].as_str().expect("the demo's referral letter on R").to_string();
+    let added = client()
+        .post(format!("{}/api/v1/referrals/{d}/documents", server.base))
+        .header(header::COOKIE, format!("telederm_session={}", tokens[&Referrer]))
+        .multipart(reqwest::multipart::Form::new().text("kind", "consent_form").part("file", reqwest::multipart::Part::bytes(common::sample_pdf(&["Consent"])).file_name("c.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let d_document = added.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    World { server, tokens, r, r_photo, d, d_photo, r_document, d_document, fhir_bundle }
 }
 
 /// Which referral a route is about: draft edits use D, everything else R.
@@ -360,10 +383,10 @@ fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
     let draft_only = [
         "/start", "/eligibility", "/details", "/review", "/submit", "/patient-links",
     ];
-    let uses_draft = (route.contains("/photos") && (method != "get" || page))
+    let uses_draft = ((route.contains("/photos") || route.contains("/documents")) && (method != "get" || page))
         || draft_only.iter().any(|s| route.contains(s))
         || (route == "/referrals/{id}" && method == "patch");
-    let (id, photo) = if uses_draft { (&w.d, &w.d_photo) } else { (&w.r, &w.r_photo) };
+    let (id, photo, document) = if uses_draft { (&w.d, &w.d_photo, &w.d_document) } else { (&w.r, &w.r_photo, &w.r_document) };
     if route.starts_with("/services/{id}") {
         return route.replace("{id}", "hackney-rash").replace("{phrase_id}", "00000000-0000-0000-0000-000000000000");
     }
@@ -379,6 +402,7 @@ fn concrete(w: &World, route: &str, method: &str, page: bool) -> String {
     route
         .replace("{id}", id)
         .replace("{photo_id}", photo)
+        .replace("{document_id}", document)
         .replace("{variant}", "preview")
         .replace("{kind}", "gp")
         .replace("{link_id}", "00000000-0000-0000-0000-000000000000")
@@ -428,7 +452,8 @@ async fn call_with_file(w: &World, who: Who, method: &str, url: &str, body: Opti
         req = req.header(header::COOKIE, format!("telederm_session={token}"));
     }
     if let Some(file) = file {
-        let mut f = reqwest::multipart::Form::new().text("kind", "close_up").part("file", reqwest::multipart::Part::bytes(file).file_name("p.jpg"));
+        let kind = if url.contains("/documents") { "referral_letter" } else { "close_up" };
+        let mut f = reqwest::multipart::Form::new().text("kind", kind).part("file", reqwest::multipart::Part::bytes(file).file_name("p.jpg"));
         for (k, v) in form.unwrap_or_default() {
             f = f.text(k, v);
         }
@@ -485,7 +510,7 @@ async fn every_route_as_every_identity() {
                 let token = w.tokens.get(&who).map(|t| csrf(t)).unwrap_or_default();
                 vec![("_csrf".to_string(), token), ("email".to_string(), "nobody@example.org".into()), ("password".to_string(), "x".into())]
             });
-            let multipart = r.method == "post" && r.route.ends_with("/photos");
+            let multipart = r.method == "post" && (r.route.ends_with("/photos") || r.route.ends_with("/documents"));
             let resp = call(&w, who, r.method, &url, None, multipart, form).await;
             let status = resp.status();
             let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -523,6 +548,10 @@ async fn every_route_as_every_identity() {
             let allowed = r.allowed.contains(&who);
             let upload = r.method == "post" && r.route == "/referrals/{id}/photos";
             let file = upload.then(|| if allowed { common::photo(7, 0.0) } else { tiny_jpeg() });
+            // A document upload: a real PDF of the kind given, for everyone (refused callers are
+            // refused before it is read).
+            let document = r.method == "post" && r.route == "/referrals/{id}/documents";
+            let file = if document { Some(common::sample_pdf(&["Matrix letter"])) } else { file };
             let resp = call_with_file(&w, who, r.method, &url, api_body(&w, who, r.method, r.route), file, None).await;
             let status = resp.status();
             let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -572,10 +601,18 @@ async fn guessed_and_foreign_ids_reveal_nothing() {
         // The photo bytes, by the right photo id under the right referral, are not served either.
         let (s, _) = not_found_body(who, format!("{base}/api/v1/referrals/{}/photos/{}/original", w.r, w.r_photo)).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{who:?}");
+        // Nor the referral's documents, listed or by id.
+        let (s, b) = not_found_body(who, format!("{base}/api/v1/referrals/{}/documents/{}", w.r, w.r_document)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who:?}");
+        assert!(!b.contains("%PDF"));
+        let (s, _) = not_found_body(who, format!("{base}/api/v1/referrals/{}/documents", w.r)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who:?}");
     }
     // A photo id under the wrong referral (one the caller may see) is not served.
     let (s, _) = not_found_body(Referrer, format!("{base}/api/v1/referrals/{}/photos/{}/original", w.d, w.r_photo)).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "photo of R through D");
+    let (s, _) = not_found_body(Referrer, format!("{base}/api/v1/referrals/{}/documents/{}", w.d, w.r_document)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "document of R through D");
     // Malformed ids are refused without a server error.
     for bad in ["1", "..%2F..%2Fetc%2Fpasswd", "00000000-0000-0000-0000-00000000000g", "%00"] {
         let (s, _) = not_found_body(Referrer, format!("{base}/api/v1/referrals/{bad}")).await;
@@ -648,6 +685,14 @@ async fn allowed_page_posts_get_exactly_their_answer() {
         ("/referrals/{id}/photos/{photo_id}/confirm-face", Referrer, vec![], None, PageAnswer::Form(409, "found no face")),
         ("/referrals/{id}/photos/{photo_id}/kind", Referrer, f(&[("kind", "locator")]), None, PageAnswer::ToLike(format!("/referrals/{d}/photos#kind-"), "")),
         ("/referrals/{id}/photos/{photo_id}/delete", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}/photos?kind="), "")),
+        (
+            "/referrals/{id}/documents",
+            Referrer,
+            f(&[("kind", "referral_letter"), ("title", "Letter from the practice")]),
+            Some(common::sample_pdf(&["Dear colleague"])),
+            PageAnswer::To(format!("/referrals/{d}?done=document_added#documents")),
+        ),
+        ("/referrals/{id}/documents/{document_id}/delete", Referrer, vec![], None, PageAnswer::To(format!("/referrals/{d}?done=document_removed#documents"))),
         ("/referrals/{id}/patient-links", Referrer, vec![], None, PageAnswer::ToLike(format!("/referrals/{d}?link=%2Fp%2F"), "#patient-link")),
         ("/referrals/{id}/patient-links/{link_id}/revoke", Referrer, vec![], None, PageAnswer::To(format!("/referrals/{d}#patient-link"))),
         // The eligibility questions are still unanswered: the review lists what to fix.

@@ -17,7 +17,7 @@ pub mod security;
 /// Single sign-on (its pages live with the other pages).
 pub use pages::oidc;
 
-pub use telederm_app::{App, CalendarCell, Clock, DEFAULT_INTAKE_MEMORY_MB, DEFAULT_INTAKE_WAIT_MS};
+pub use telederm_app::{App, CalendarCell, Clock, DEFAULT_INTAKE_MEMORY_MB, DEFAULT_INTAKE_WAIT_MS, DEFAULT_MAX_DOCUMENT_BYTES};
 
 use std::sync::Arc;
 
@@ -33,7 +33,9 @@ use telederm_store::blobs::BlobStore;
 pub struct WebSettings {
     /// Largest photo upload accepted, in bytes.
     pub max_upload_bytes: u64,
-    /// Most photos on one referral.
+    /// Largest document (PDF) upload accepted, in bytes.
+    pub max_document_bytes: u64,
+    /// Most photos and documents together on one referral.
     pub max_photos_per_referral: usize,
     /// Mark cookies `Secure` (when served over TLS).
     pub secure_cookies: bool,
@@ -82,6 +84,7 @@ impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
             max_upload_bytes: 25 * 1024 * 1024,
+            max_document_bytes: telederm_app::DEFAULT_MAX_DOCUMENT_BYTES,
             max_photos_per_referral: 20,
             secure_cookies: false,
             public_url: "http://127.0.0.1:8080".into(),
@@ -127,6 +130,7 @@ impl AppState {
         let oidc = Arc::new(oidc::OidcClient::new(settings.oidc.clone()));
         let config = telederm_app::Config {
             max_upload_bytes: settings.max_upload_bytes,
+            max_document_bytes: settings.max_document_bytes,
             max_photos_per_referral: settings.max_photos_per_referral,
             public_url: settings.public_url.clone(),
             sms_enabled: settings.sms_enabled,

@@ -287,4 +287,6 @@ fn the_list_filters_and_the_upload_fields_say_what_the_server_takes() {
     }
     assert!(doc["components"]["schemas"]["PhotoUpload"]["propertyNames"]["pattern"].is_string());
     assert_eq!(doc["components"]["schemas"]["PhotoUpload"]["required"], serde_json::json!(["file"]));
+    assert!(doc["components"]["schemas"]["DocumentUpload"]["propertyNames"]["pattern"].is_string());
+    assert_eq!(doc["components"]["schemas"]["DocumentUpload"]["required"], serde_json::json!(["file", "kind"]));
 }

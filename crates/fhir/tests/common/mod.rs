@@ -239,6 +239,7 @@ pub fn record() -> ReferralRecord {
         onward_service_name: None,
         users: vec![gp(), consultant()],
         photos: vec![photo(1, PhotoKind::Locator, "locator.png"), photo(2, PhotoKind::Dermoscopic, "close-up.png")],
+        documents: Vec::new(),
         messages: messages(),
     }
 }

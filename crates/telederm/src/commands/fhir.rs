@@ -46,7 +46,7 @@ pub async fn run(config: &Config, cmd: FhirCmd) -> anyhow::Result<()> {
     let src = Sources {
         store: &state.store,
         blobs: &state.blobs,
-        service_names: state.policies.iter().map(|(id, p)| (id.clone(), p.name.clone())).collect(),
+        service_names: state.service_names(),
     };
     match cmd {
         FhirCmd::Export { all, referral, transaction, out } => {

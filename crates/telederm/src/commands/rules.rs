@@ -68,6 +68,13 @@ pub enum ServicesCmd {
         /// Service id.
         id: String,
     },
+    /// The onward-services directory (`directory.toml` beside the policies, or the built-in
+    /// example entries): one line per entry (id, ODS code, name, provider, what it takes).
+    Directory {
+        /// Print the directory as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure that ends the command with exit code 2.
@@ -196,7 +203,34 @@ pub fn run_services(cmd: ServicesCmd) -> ExitCode {
     finish(match cmd {
         ServicesCmd::List => services_list(),
         ServicesCmd::Show { id } => find_policy(&id).and_then(|p| print_json(&p)),
+        ServicesCmd::Directory { json } => directory_list(json),
     })
+}
+
+fn load_directory() -> Result<telederm_domain::directory::Directory, Fail> {
+    use telederm_domain::directory::{Directory, FILE_NAME};
+    let file = std::env::var_os(SERVICES_DIR_ENV).filter(|d| !d.is_empty()).map(|d| Path::new(&d).join(FILE_NAME)).filter(|p| p.exists());
+    match file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| Fail::new("policy_unreadable", format!("{shown}: {e}")))?;
+            Directory::from_toml(&shown, &text).map_err(|e| Fail::new(e.code(), e.to_string()))
+        }
+        None => Ok(Directory::builtin()),
+    }
+}
+
+fn directory_list(json: bool) -> Result<(), Fail> {
+    let directory = load_directory()?;
+    if json {
+        return print_json(&directory);
+    }
+    let width = directory.services.iter().map(|e| e.id.len()).max().unwrap_or(0);
+    for e in &directory.services {
+        let example = if e.example { "  (example entry)" } else { "" };
+        println!("{:width$}  {:6}  {}, {}: {}{example}", e.id, e.ods_code, e.name, e.provider, e.takes);
+    }
+    Ok(())
 }
 
 fn services_list() -> Result<(), Fail> {

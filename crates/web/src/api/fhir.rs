@@ -43,7 +43,7 @@ fn sources(state: &AppState) -> Sources<'_> {
     Sources {
         store: &state.store,
         blobs: &state.blobs,
-        service_names: state.policies.iter().map(|(id, p)| (id.clone(), p.name.clone())).collect(),
+        service_names: state.service_names(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `GET /api/v1/openapi.json`; a test checks that every route here is documented there.
 
 pub(crate) mod admin;
+pub(crate) mod documents;
 pub(crate) mod photos;
 mod fhir;
 pub mod openapi;
@@ -29,6 +30,7 @@ use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let upload_limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX) + 64 * 1024;
+    let document_limit = usize::try_from(state.settings.max_document_bytes).unwrap_or(usize::MAX) + 64 * 1024;
     // A FHIR Bundle carries its photos base64-encoded: allow it what the server's hard body limit
     // allows (several photos), not the 2 MB of other JSON bodies.
     let fhir_limit = crate::hard_body_limit(&state.settings);
@@ -60,6 +62,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/referrals/{id}/photos/{photo_id}", axum::routing::delete(photos::delete))
         .route("/referrals/{id}/photos/{photo_id}/face-not-identifiable", post(photos::confirm_face))
         .route("/referrals/{id}/photos/{photo_id}/{variant}", get(photos::download))
+        .route(
+            "/referrals/{id}/documents",
+            get(documents::list).post(documents::upload).layer(axum::extract::DefaultBodyLimit::max(document_limit)),
+        )
+        .route("/referrals/{id}/documents/{document_id}", get(documents::download).delete(documents::delete))
+        .route("/directory", get(documents::directory))
         .route("/worklist", get(referrals::worklist))
         .route("/reports/practice-quality", get(reports::practice_quality))
         .route("/reports/equity", get(reports::equity))

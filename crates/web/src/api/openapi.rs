@@ -61,6 +61,11 @@ use crate::error::ErrorBody;
         super::photos::delete,
         super::photos::confirm_face,
         super::photos::download,
+        super::documents::upload,
+        super::documents::list,
+        super::documents::download,
+        super::documents::delete,
+        super::documents::directory,
         super::reports::practice_quality,
         super::reports::equity,
         super::reports::service,
@@ -149,10 +154,12 @@ impl utoipa::Modify for CommonAnswers {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))));
-        // A multipart field's name travels in a header: other fields than `file` and `kind` are
-        // ignored, but their names must be header-safe.
-        if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("PhotoUpload") {
-            upload.property_names = Some(Box::new(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9_.-]+$")).into()));
+        // A multipart field's name travels in a header: other fields than `file`, `kind` (and a
+        // document's `title`) are ignored, but their names must be header-safe.
+        for form in ["PhotoUpload", "DocumentUpload"] {
+            if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut(form) {
+                upload.property_names = Some(Box::new(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9_.-]+$")).into()));
+            }
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [

@@ -213,12 +213,29 @@ struct CasePage {
     safety_phrases: Vec<telederm_store::SavedPhrase>,
     leaflets: Vec<(&'static str, &'static str, &'static str)>,
     onward_other: Vec<&'static str>,
+    /// The onward-services directory's entries: (id, "name, provider", what it takes).
+    onward_directory: Vec<(String, String, String)>,
     diagnosis_code: String,
     /// Issue 17: the teaching case made from this referral, and whether the patient consented.
     teaching: Option<telederm_domain::teaching::TeachingCase>,
     teaching_consent: bool,
     /// What an information request can ask for: (value, label).
     information_topics: Vec<(&'static str, &'static str)>,
+    /// The referral's documents (PDFs), and whether the referrer may add or remove them now.
+    documents: Vec<DocumentView>,
+    can_edit_documents: bool,
+    document_kinds: Vec<(&'static str, &'static str)>,
+    document_limit: String,
+}
+
+/// A document on the case page.
+pub struct DocumentView {
+    pub id: String,
+    pub kind: &'static str,
+    pub title: String,
+    pub size: String,
+    pub when: String,
+    pub by: String,
 }
 
 impl CasePage {
@@ -263,7 +280,7 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         diagnosis: o.diagnosis.clone(),
         plan: o.management_plan.clone(),
         follow_up: o.follow_up.clone(),
-        onward: o.onward_service.as_ref().map(|s| state.policies.get(s).map_or(s.clone(), |p| p.name.clone())).unwrap_or_default(),
+        onward: o.onward_service.as_ref().map(|s| onward_name(&state, s)).unwrap_or_default(),
         when: views::when(o.recorded_at),
     });
     let is_referrer = access::permits(&v.user, Capability::Reply, &scope);
@@ -331,6 +348,8 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         .chain(events.iter().filter_map(|e| e.actor_id))
         .chain(photos.iter().filter_map(|p| p.uploaded_by))
         .collect();
+    let documents = state.store.list_documents(r.id).await?;
+    let named: Vec<telederm_domain::UserId> = named.into_iter().chain(documents.iter().filter_map(|d| d.uploaded_by)).collect();
     let people = super::triage::People::load(&state, named).await;
     let answers = super::triage::answers(&r);
     let is_consultant = v.is(Role::Consultant);
@@ -358,6 +377,21 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
         safety_phrases,
         leaflets: telederm_domain::diagnoses::LEAFLETS.iter().map(|l| (l.id, l.title, l.url)).collect(),
         onward_other: super::triage::ONWARD_DESTINATIONS.to_vec(),
+        onward_directory: state.directory.services.iter().map(|e| (e.id.clone(), e.display(), e.takes.clone())).collect(),
+        documents: documents
+            .iter()
+            .map(|d| DocumentView {
+                id: d.id.to_string(),
+                kind: d.kind.label(),
+                title: d.title.clone().unwrap_or_default(),
+                size: telederm_app::documents::megabytes(d.size_bytes.max(0) as u64),
+                when: views::when(d.created_at),
+                by: people.name(d.uploaded_by),
+            })
+            .collect(),
+        can_edit_documents: is_referrer && r.status.accepts_photos(),
+        document_kinds: telederm_domain::document::DocumentKind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
+        document_limit: telederm_app::documents::megabytes(telederm_app::documents::max_bytes(&state, &r)),
         diagnosis_code: r.outcome.as_ref().and_then(|o| o.diagnosis_code.clone()).unwrap_or_default(),
         gp_letter,
         nav: Nav::for_viewer(&v, ""),
@@ -408,6 +442,8 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
             "withdrawn" => "The referral was withdrawn; it has left the service's worklist.".into(),
             "teaching" => "The case is now a teaching case: referrers can see it without the patient's identifiers.".into(),
             "untaught" => "The case has been removed from the teaching cases.".into(),
+            "document_added" => "The document has been added to the referral.".into(),
+            "document_removed" => "The document has been removed.".into(),
             _ if q.has("submitted") => "Referral sent. The service will reply by the due date below.".into(),
             _ if q.has("replied") => "Your reply has been sent to the consultant.".into(),
             _ => String::new(),
@@ -435,6 +471,15 @@ async fn case_view(State(state): State<AppState>, v: Viewer, Path(id): Path<Stri
     Ok(html(&page))
 }
 
+
+/// How a page names an outcome's onward service: a service's name, a directory entry's "name,
+/// provider", else the words recorded (one of the usual destinations).
+fn onward_name(state: &AppState, s: &str) -> String {
+    if let Some(p) = state.policies.get(s) {
+        return p.name.clone();
+    }
+    state.directory.get(s).map_or_else(|| s.to_string(), |e| e.display())
+}
 
 async fn claim(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, form: FormData) -> PageResult {
     v.check(&form)?;

@@ -29,6 +29,9 @@ use telederm_app::referrals::{self, CreateReferral, ListQuery, UpdateDraft};
 
 pub fn routes() -> Router<AppState> {
     let upload_limit = 30 * 1024 * 1024;
+    // The largest document a node can be configured to take is bounded by the server's hard body
+    // limit; the handler holds each upload to the configured document limit.
+    let document_limit = 30 * 1024 * 1024;
     Router::new()
         .route("/referrals", get(my_referrals))
         .route("/referrals/new", get(start_page).post(start_save))
@@ -40,6 +43,11 @@ pub fn routes() -> Router<AppState> {
             get(photos_page).post(photos_upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route("/referrals/{id}/photos/{photo_id}/delete", post(photo_delete))
+        .route(
+            "/referrals/{id}/documents",
+            post(document_upload).layer(axum::extract::DefaultBodyLimit::max(document_limit)),
+        )
+        .route("/referrals/{id}/documents/{document_id}/delete", post(document_delete))
         .route("/referrals/{id}/photos/{photo_id}/kind", post(photo_set_kind))
         .route("/referrals/{id}/review", get(review_page))
         .route("/referrals/{id}/submit", post(submit))
@@ -1145,6 +1153,42 @@ async fn photo_delete(State(state): State<AppState>, v: Viewer, Path((id, photo_
     }
     telederm_app::photos::delete(&state, &v.user, &r, &photo).await?;
     Ok(see_other(&format!("/referrals/{id}/photos?kind={}", views::kind_value(photo.kind))))
+}
+
+/// "Add a document" on the referral's page: a PDF (referral letter, consent form, other) with an
+/// optional title. Back to the page's documents, or its error there.
+async fn document_upload(State(state): State<AppState>, v: Viewer, Path(id): Path<String>, mut multipart: Multipart) -> PageResult {
+    let r = match referrals::load(&state, &v.user, &id, Capability::UploadPhoto).await {
+        Ok(r) => r,
+        Err(e) => {
+            form::drain(&mut multipart).await;
+            return Err(e.into());
+        }
+    };
+    let read = crate::api::documents::read_form(multipart, state.settings.max_document_bytes).await;
+    let result = async {
+        let upload = read?;
+        v.check_token(upload.fields.iter().find(|(k, _)| k == "_csrf").map_or("", |(_, v)| v.as_str())).map_err(|e| e.0)?;
+        let kind = crate::api::documents::parse_kind(upload.kind.as_deref())?;
+        let bytes = upload.bytes.filter(|b| !b.is_empty()).ok_or_else(|| ApiError::new(Code::MissingFile, "Choose the PDF file to add."))?;
+        telederm_app::documents::upload(&state, &v.user, &r, kind, upload.title.as_deref(), bytes).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/referrals/{id}?done=document_added#documents"))),
+        Err(e) if e.code == Code::Forbidden => Err(e.into()),
+        Err(e) => back_to_case(&id, "documents", e),
+    }
+}
+
+async fn document_delete(State(state): State<AppState>, v: Viewer, Path((id, document_id)): Path<(String, String)>, form: FormData) -> PageResult {
+    v.check(&form)?;
+    let r = referrals::load(&state, &v.user, &id, Capability::UploadPhoto).await?;
+    let doc = telederm_app::documents::of_referral(&state, &r, &document_id).await?;
+    match telederm_app::documents::delete(&state, &v.user, &r, &doc).await {
+        Ok(()) => Ok(see_other(&format!("/referrals/{id}?done=document_removed#documents"))),
+        Err(e) => back_to_case(&id, "documents", e),
+    }
 }
 
 // ---------------------------------------------------------------- step 5: review and submit
