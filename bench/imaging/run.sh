@@ -26,4 +26,5 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc
 "$BIN" time --iters "$ITERS" "${IMGS[@]}" > "$OUT/rust.json"
 "$OUT/venv/bin/python" "$HERE/pipelines.py" --iters "$ITERS" "${IMGS[@]}" > "$OUT/python.json"
 "$BIN" rss "$OUT/images/phone_IV_o1.jpg" > "$OUT/rss.json"
-"$OUT/venv/bin/python" "$HERE/report.py" "$OUT/rust.json" "$OUT/python.json" "$OUT/rss.json" | tee "$OUT/report.txt"
+"$BIN" rss "$OUT/images/phone_IV_o6.jpg" > "$OUT/rss6.json"
+"$OUT/venv/bin/python" "$HERE/report.py" "$OUT/rust.json" "$OUT/python.json" "$OUT/rss.json" "$OUT/rss6.json" | tee "$OUT/report.txt"

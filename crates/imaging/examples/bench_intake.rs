@@ -56,6 +56,17 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// A phone-style JPEG: q92 with 4:2:0 chroma subsampling as phone cameras write (synth::jpeg
+/// leaves jpeg-encoder's default, 4:4:4 at q >= 90), EXIF orientation, GPS and device tags.
+fn phone_jpeg(stored: &telederm_imaging::Rgb, o: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = jpeg_encoder::Encoder::new(&mut out, 92);
+    e.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    e.add_exif_metadata(&synth::exif_block(o, true)).expect("exif");
+    e.encode(&stored.px, stored.w as u16, stored.h as u16, jpeg_encoder::ColorType::Rgb).expect("encode");
+    out
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -66,7 +77,7 @@ fn main() {
                 let up = synth::render(&Scene { width: 4032, height: 3024, tone, seed: tone as u64, ..Default::default() });
                 for o in [1u32, 6] {
                     let stored = synth::store_for_orientation(&up, o);
-                    let bytes = synth::jpeg(&stored, JpegOpts { quality: 92, exif: Some((o as u16, true)), ..Default::default() });
+                    let bytes = phone_jpeg(&stored, o as u16);
                     let p = dir.join(format!("phone_{name}_o{o}.jpg"));
                     std::fs::write(&p, &bytes).expect("write");
                     eprintln!("wrote {} ({} bytes)", p.display(), bytes.len());

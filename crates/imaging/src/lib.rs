@@ -16,6 +16,7 @@
 mod container;
 pub mod evaluate;
 mod faces;
+mod ljpeg;
 mod pixels;
 mod quality;
 pub mod synth;
@@ -196,6 +197,31 @@ impl ToneBand {
     }
 }
 
+/// How the stored original was turned upright (EXIF orientation other than 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrientationApplied {
+    /// Already upright (EXIF orientation 1 or none): the original keeps the camera's data.
+    None,
+    /// Turned upright without loss: the JPEG's DCT coefficients were rearranged (jpegtran's
+    /// transforms); decoded, it is the camera's photo rotated, pixel for pixel.
+    Lossless,
+    /// Turned upright by decoding and re-encoding (JPEG q92, or PNG for other formats): a JPEG
+    /// whose size is not whole blocks on an edge the rotation moves, a CMYK JPEG, or a
+    /// GIF/TIFF/PNG.
+    Reencoded,
+}
+
+impl OrientationApplied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrientationApplied::None => "none",
+            OrientationApplied::Lossless => "lossless",
+            OrientationApplied::Reencoded => "reencoded",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QualityReport {
     pub verdict: Verdict,
@@ -212,6 +238,10 @@ pub struct QualityReport {
     /// Estimated skin-tone band of the photo (from `metrics.skin_ita`; null when too little skin
     /// was found), stored with the photo record for equity reporting. Not used in the verdict.
     pub skin_tone_band: Option<ToneBand>,
+    /// How the stored original was turned upright: `none` (it already was), `lossless` (DCT
+    /// coefficients rearranged) or `reencoded`. From `check` (nothing stored): what intake
+    /// would do, predicted from the header.
+    pub orientation_applied: OrientationApplied,
     pub metrics: Metrics,
 }
 
@@ -305,6 +335,7 @@ impl IntakeError {
             faces: 0,
             metadata_removed: Vec::new(),
             skin_tone_band: None,
+            orientation_applied: OrientationApplied::None,
             metrics: Metrics::default(),
         }
     }
@@ -363,6 +394,8 @@ struct Probe {
     /// The camera's own exposure error in stops, from its EXIF record (negative = less light
     /// than its meter asked for); `None` when the file does not say.
     camera_ev: Option<f64>,
+    /// Length of the file in bytes.
+    file_len: u64,
 }
 
 fn probe(bytes: &[u8], limits: &IntakeLimits, want_strip: bool) -> Result<Probe, IntakeError> {
@@ -380,6 +413,7 @@ fn probe(bytes: &[u8], limits: &IntakeLimits, want_strip: bool) -> Result<Probe,
         stripped: None,
         plain_jpeg: false,
         camera_ev: None,
+        file_len: bytes.len() as u64,
     };
     let mut exif_range: Option<(usize, usize)> = None;
     match format {
@@ -712,32 +746,55 @@ fn decode(bytes: &[u8], p: &Probe, limits: &IntakeLimits, mut buf: Vec<u8>) -> R
 /// photo with a `reject` quality verdict (e.g. blurred beyond use) is `Ok`.
 pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) -> Result<Intake, IntakeError> {
     let mut p = probe(bytes, limits, true)?;
+    let (w, h) = pixels::upright_dims(p.width, p.height, p.orientation);
+    // A YCbCr or grey JPEG: the original is the camera's own data, turned upright losslessly
+    // when it has to be, and only as many pixels are decoded as the derivatives need.
+    let upright_jpeg = if p.format == Format::Jpeg && p.plain_jpeg { upright_original(&mut p)? } else { None };
     let buf = take_buf();
-    let full = match decode(bytes, &p, limits, buf) {
-        Ok(f) => f,
-        Err((e, b)) => {
-            return_buf(b);
-            return Err(e);
+    let (full, o, original, applied) = match upright_jpeg {
+        Some((source, applied)) => {
+            // Pixels are needed at full size only when the original is too big to be the e-RS
+            // attachment; otherwise the smallest scaled-IDCT decode at least preview-sized.
+            let m = if source.len() > ERS_MAX_BYTES { 8 } else { ljpeg::scale_for(w, h, PREVIEW_LONG_SIDE) };
+            let img = match ljpeg::decode_scaled(&source, m, buf) {
+                Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(w, h, m) => Rgb { w: sw, h: sh, px },
+                Ok((_, _, px)) | Err((_, px)) => {
+                    return_buf(px);
+                    return Err(IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height));
+                }
+            };
+            (img, 1, Some(Derivative::new(source, false, w, h)), applied)
         }
+        None => match decode(bytes, &p, limits, buf) {
+            Ok(f) => {
+                let applied = if p.orientation == 1 { OrientationApplied::None } else { OrientationApplied::Reencoded };
+                (f, p.orientation, None, applied)
+            }
+            Err((e, b)) => {
+                return_buf(b);
+                return Err(e);
+            }
+        },
     };
-    // Working memory: the decoded photo (3 bytes a pixel, as stored: never rotated as a whole)
-    // is the only full-size buffer. Derivatives are made from it (resized in bands, encoded
-    // through an upright view) and it is dropped as soon as the attachment no longer needs it.
-    // `WorkingMemory` is the upper bound of what this function allocates.
-    let o = p.orientation;
-    let (pw, ph) = pixels::fit(full.w, full.h, PREVIEW_LONG_SIDE);
-    let preview_raw = pixels::resize_rgb(&full, pw, ph, pixels::LANCZOS);
+    // Working memory: the decoded photo (3 bytes a pixel, as stored: never rotated as a whole;
+    // reduced in scale when the original needs no pixels) is the only large pixel buffer.
+    // Derivatives are made from it (resized in bands, encoded through an upright view) and it is
+    // dropped as soon as the attachment no longer needs it. `WorkingMemory` is the upper bound of
+    // what this function allocates.
+    let (pw, ph) = pixels::fit(w, h, PREVIEW_LONG_SIDE);
+    let (spw, sph) = pixels::upright_dims(pw, ph, o);
+    let preview_raw = pixels::resize_rgb(&full, spw, sph, pixels::LANCZOS);
     let preview_img = if o == 1 { preview_raw } else { pixels::orient(&preview_raw, o) };
-    let (w, h) = pixels::upright_dims(full.w, full.h, o);
 
     // Original and attachment (may need the full image).
-    let lossless_ok = o == 1 && p.stripped.is_some() && matches!(p.format, Format::Jpeg | Format::Png);
+    let lossless_ok = original.is_some() || (o == 1 && p.stripped.is_some() && matches!(p.format, Format::Jpeg | Format::Png));
     let stripped = p.stripped.take();
     let (format, plain_jpeg) = (p.format, p.plain_jpeg);
     let ((original, attachment), (preview, (analysis, faces, thumbnail))) = rayon::join(
         move || {
-            let original = match stripped {
-                Some(bytes) if lossless_ok => Derivative::new(bytes, format == Format::Png, full.w, full.h),
+            let original = match (original, stripped) {
+                (Some(d), _) => d,
+                (None, Some(bytes)) if lossless_ok => Derivative::new(bytes, format == Format::Png, full.w, full.h),
                 _ if matches!(format, Format::Jpeg) => Derivative::new(pixels::encode_jpeg_oriented(&full, o, 92), false, w, h),
                 _ => Derivative::new(pixels::encode_png_oriented(&full, o), true, w, h),
             };
@@ -764,8 +821,84 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
             )
         },
     );
-    let report = build_report(&p, w, h, req, analysis, faces);
+    let report = build_report(&p, w, h, req, analysis, faces, applied);
     Ok(Intake { report, original, attachment, preview, thumbnail })
+}
+
+/// For a YCbCr or grey JPEG: the metadata-free original, upright, with the camera's coefficients
+/// (the stripped file itself when EXIF orientation is 1, else its coefficients transformed
+/// losslessly). `None` when a lossless transform is impossible for these dimensions: the caller
+/// re-encodes. Takes `p.stripped` only when it returns `Some`.
+fn upright_original(p: &mut Probe) -> Result<Option<(Vec<u8>, OrientationApplied)>, IntakeError> {
+    let Some(stripped) = p.stripped.take() else { return Ok(None) };
+    if p.orientation == 1 {
+        return Ok(Some((stripped, OrientationApplied::None)));
+    }
+    if predicted_orientation(p) != OrientationApplied::Lossless {
+        p.stripped = Some(stripped);
+        return Ok(None);
+    }
+    match ljpeg::upright_lossless(&stripped, p.orientation) {
+        Ok(Some(t)) => Ok(Some((t, OrientationApplied::Lossless))),
+        Ok(None) => {
+            p.stripped = Some(stripped);
+            Ok(None)
+        }
+        Err(ljpeg::Damaged) => Err(IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height)),
+    }
+}
+
+/// Largest working memory a lossless transform may take; above it (a photo of more than about
+/// 40 MP without chroma subsampling, or 80 MP with) the original is re-encoded, which needs less.
+const LOSSLESS_MAX_WORKING_BYTES: u64 = 512 << 20;
+
+/// Every DCT coefficient (2 bytes) of every component of a JPEG, padded to whole MCUs: what
+/// libjpeg holds to transform it or to decode it progressively.
+fn jpeg_coefficient_bytes(info: &JpegInfo) -> u64 {
+    let (w, h) = (info.width as u64, info.height as u64);
+    let hmax = info.sampling.iter().map(|s| s.0 as u64).max().unwrap_or(1).max(1);
+    let vmax = info.sampling.iter().map(|s| s.1 as u64).max().unwrap_or(1).max(1);
+    let (mcu_w, mcu_h) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
+    info.sampling.iter().map(|&(sh, sv)| mcu_w * sh as u64 * 64 * mcu_h * sv as u64 * 2).sum::<u64>()
+}
+
+/// Working memory of the lossless transform of a `file_len`-byte JPEG: libjpeg holds the source's
+/// coefficients and a transformed copy, beside the metadata-free file, the output (grown by
+/// doubling) and its copy.
+fn lossless_transform_bytes(info: &JpegInfo, file_len: u64) -> u64 {
+    2 * jpeg_coefficient_bytes(info) + 4 * file_len
+}
+
+/// What [`intake`] will do to turn the original upright, from the header alone (the lossless
+/// transforms need whole MCUs on every edge the transform moves: jpegtran's `-perfect` rule; and
+/// at most [`LOSSLESS_MAX_WORKING_BYTES`] of memory).
+fn predicted_orientation(p: &Probe) -> OrientationApplied {
+    let o = p.orientation;
+    if !(2..=8).contains(&o) {
+        return OrientationApplied::None;
+    }
+    let Some(info) = p.jpeg.as_ref().filter(|_| p.format == Format::Jpeg && p.plain_jpeg) else {
+        return OrientationApplied::Reencoded;
+    };
+    let (mw, mh) = if info.components == 1 {
+        (8, 8)
+    } else {
+        let hmax = info.sampling.iter().map(|s| s.0 as u32).max().unwrap_or(1).max(1);
+        let vmax = info.sampling.iter().map(|s| s.1 as u32).max().unwrap_or(1).max(1);
+        (8 * hmax, 8 * vmax)
+    };
+    let (wa, ha) = (p.width % mw == 0, p.height % mh == 0);
+    let ok = match o {
+        2 | 8 => wa,
+        4 | 6 => ha,
+        3 | 7 => wa && ha,
+        _ => true, // 5: transpose moves no partial block
+    };
+    if ok && lossless_transform_bytes(info, p.file_len) <= LOSSLESS_MAX_WORKING_BYTES {
+        OrientationApplied::Lossless
+    } else {
+        OrientationApplied::Reencoded
+    }
 }
 
 /// Smallest and largest long side [`resized`] makes (the viewer asks for a screen-sized view, then a
@@ -780,9 +913,18 @@ pub const RESIZED_MAX_LONG_SIDE: u32 = 4096;
 pub fn resized(bytes: &[u8], limits: &IntakeLimits, long_side: u32) -> Result<Derivative, IntakeError> {
     let long_side = long_side.clamp(RESIZED_MIN_LONG_SIDE, RESIZED_MAX_LONG_SIDE);
     let p = probe(bytes, limits, false)?;
-    let full = decode(bytes, &p, limits, Vec::new()).map_err(|(e, _)| e)?;
-    let (uw, uh) = pixels::upright_dims(full.w, full.h, p.orientation);
+    let (uw, uh) = pixels::upright_dims(p.width, p.height, p.orientation);
     let (w, h) = pixels::fit(uw, uh, long_side);
+    let full = if p.format == Format::Jpeg && p.plain_jpeg {
+        // Only as many pixels as the result needs (scaled IDCT).
+        let m = ljpeg::scale_for(uw, uh, w.max(h));
+        match ljpeg::decode_scaled(bytes, m, Vec::new()) {
+            Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(p.width, p.height, m) => Rgb { w: sw, h: sh, px },
+            _ => return Err(IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height)),
+        }
+    } else {
+        decode(bytes, &p, limits, Vec::new()).map_err(|(e, _)| e)?
+    };
     let (sw, sh) = pixels::upright_dims(w, h, p.orientation);
     let img = if (sw, sh) == (full.w, full.h) { full } else { pixels::shrink_in_place(full, sw, sh, pixels::LANCZOS) };
     Ok(Derivative::new(pixels::encode_jpeg_oriented(&img, p.orientation, 88), false, w, h))
@@ -847,6 +989,34 @@ pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemo
     let px = w * h;
     let rgb = px * 3;
     let file = bytes.len() as u64;
+    if let (Format::Jpeg, Some(info), true) = (p.format, &p.jpeg, p.plain_jpeg)
+        && (p.orientation == 1 || predicted_orientation(&p) == OrientationApplied::Lossless)
+    {
+        // The original is the camera's data (turned upright losslessly when it has to be) and
+        // pixels are decoded at reduced scale unless the original is too big to be the e-RS
+        // attachment (then at full size, to make one).
+        let hmax = info.sampling.iter().map(|s| s.0 as u64).max().unwrap_or(1).max(1);
+        let mcu_w = w.div_ceil(8 * hmax);
+        let coefficients = jpeg_coefficient_bytes(info);
+        let transform = if p.orientation == 1 { 0 } else { lossless_transform_bytes(info, file) };
+        let (uw, uh) = pixels::upright_dims(p.width, p.height, p.orientation);
+        let full_size = file * 10 > ERS_MAX_BYTES as u64 * 9;
+        let m = if full_size { 8 } else { ljpeg::scale_for(uw, uh, PREVIEW_LONG_SIDE) };
+        let (sw, sh) = ljpeg::scaled_dims(p.width, p.height, m);
+        let scaled_rgb = sw as u64 * sh as u64 * 3;
+        // A progressive (or multi-scan) JPEG keeps every coefficient while decoding.
+        let decode = scaled_rgb
+            + if info.progressive || info.scans > 1 { coefficients } else { 0 }
+            + mcu_w * 8 * hmax * 64 * 4;
+        // After decoding: the attachment's full-size JPEG attempts when the original cannot be it.
+        let after = scaled_rgb + if full_size { scaled_rgb / 4 } else { 0 };
+        return Ok(WorkingMemory {
+            format: p.format,
+            width: p.width,
+            height: p.height,
+            bytes: transform.max(file + decode.max(after)) + FIXED_WORKING_BYTES,
+        });
+    }
     let decode = match (p.format, &p.jpeg) {
         (Format::Jpeg, Some(info)) => {
             let hmax = info.sampling.iter().map(|s| s.0 as u64).max().unwrap_or(1);
@@ -913,21 +1083,35 @@ pub fn check(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) -> 
         Ok(p) => p,
         Err(e) => return e.report(),
     };
-    let full = match decode(bytes, &p, limits, take_buf()) {
+    let o = p.orientation;
+    // A YCbCr or grey JPEG is decoded at the smallest scale (M/8, scaled IDCT) that still gives
+    // the analysis size: every block is entropy-decoded, a fraction of the pixels produced.
+    let scaled = p.format == Format::Jpeg && p.plain_jpeg;
+    let m = if scaled { ljpeg::scale_for(p.width, p.height, quality::ANALYSIS_LONG_SIDE) } else { 8 };
+    let decoded = if scaled {
+        match ljpeg::decode_scaled(bytes, m, take_buf()) {
+            Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(p.width, p.height, m) => Ok(Rgb { w: sw, h: sh, px }),
+            Ok((_, _, px)) | Err((_, px)) => {
+                Err((IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height), px))
+            }
+        }
+    } else {
+        decode(bytes, &p, limits, take_buf())
+    };
+    let full = match decoded {
         Ok(f) => f,
         Err((e, b)) => {
             return_buf(b);
             return e.report();
         }
     };
-    let o = p.orientation;
-    let (pw, ph) = pixels::fit(full.w, full.h, quality::ANALYSIS_LONG_SIDE);
+    let (pw, ph) = pixels::fit(p.width, p.height, quality::ANALYSIS_LONG_SIDE);
     let small = pixels::orient(&pixels::resize_rgb(&full, pw, ph, pixels::BILINEAR), o);
-    let (w, h) = if o >= 5 { (full.h, full.w) } else { (full.w, full.h) };
+    let (w, h) = pixels::upright_dims(p.width, p.height, o);
     return_buf(full.px);
     let a = quality::analyse(&small);
     let faces = faces::count_faces(&a.grey, small.w, small.h);
-    build_report(&p, w, h, req, a, faces)
+    build_report(&p, w, h, req, a, faces, predicted_orientation(&p))
 }
 
 // ---------------------------------------------------------------------------
@@ -965,7 +1149,15 @@ pub const OVER_P1_REJECT: u8 = 215;
 /// Skin fraction below which `no_skin_detected` warns.
 pub const SKIN_WARN: f64 = 0.15;
 
-fn build_report(p: &Probe, w: u32, h: u32, req: &QualityRequirements, a: quality::Analysis, faces: u32) -> QualityReport {
+fn build_report(
+    p: &Probe,
+    w: u32,
+    h: u32,
+    req: &QualityRequirements,
+    a: quality::Analysis,
+    faces: u32,
+    orientation_applied: OrientationApplied,
+) -> QualityReport {
     let mut issues = Vec::new();
     let mut m = a.metrics;
     m.exif_orientation = p.orientation;
@@ -1056,6 +1248,7 @@ fn build_report(p: &Probe, w: u32, h: u32, req: &QualityRequirements, a: quality
         faces,
         metadata_removed: p.removed.clone(),
         skin_tone_band: m.skin_ita.map(ToneBand::from_ita),
+        orientation_applied,
         metrics: m,
     }
 }

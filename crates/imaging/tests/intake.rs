@@ -265,7 +265,11 @@ fn big_preview_and_attachment_sizes() {
     assert_eq!((out.preview.width, out.preview.height), (1536, 2048));
     assert_eq!((out.thumbnail.width, out.thumbnail.height), (192, 256));
     assert!(out.attachment.bytes.len() <= ERS_MAX_BYTES);
-    assert_eq!(out.attachment.sha256, out.original.sha256, "a fitting upright JPEG is sent as is");
+    // The original is the q100 file turned upright losslessly (it keeps the q100 size: more than
+    // e-RS takes), so the attachment is encoded separately to fit.
+    assert_eq!(out.report.orientation_applied, OrientationApplied::Lossless);
+    assert!(out.original.bytes.len() > ERS_MAX_BYTES, "original {} bytes", out.original.bytes.len());
+    assert_ne!(out.attachment.sha256, out.original.sha256, "an original above the e-RS limit is not the attachment");
     assert_eq!((out.original.width, out.original.height), (1800, 2400));
     for d in [&out.original, &out.attachment, &out.preview, &out.thumbnail] {
         assert_clean(&d.bytes);

@@ -1,0 +1,298 @@
+//! libjpeg-turbo (the MozJPEG fork, built from source by `mozjpeg-sys` with the C compiler: no
+//! system library, no cmake; SIMD only where `nasm` is installed) for the two things the pure-Rust
+//! decoders cannot do:
+//!
+//! * **lossless orientation**: jpegtran's own transform code (`transupp.c`) rearranges and
+//!   transposes the DCT coefficient blocks, so a photo turned upright keeps every coefficient the
+//!   camera wrote (no second quantisation);
+//! * **reduced-scale decoding**: the scaled inverse DCT (M/8, M = 1..8) produces the preview-sized
+//!   image straight from the coefficients, while every block is still entropy-decoded (a damaged
+//!   file is still caught).
+//!
+//! libjpeg reports fatal errors through `error_exit`, which must not return: ours unwinds (no
+//! panic hook, `resume_unwind`) to the `catch_unwind` around each call, after which the
+//! (de)compressor is destroyed, freeing everything libjpeg allocated. Warnings that mean damaged
+//! data (premature end, bad Huffman code, missing restart marker...) are counted and make the
+//! call fail as corrupt: libjpeg would otherwise pad with grey and carry on.
+
+#![allow(unsafe_code)]
+
+use std::os::raw::{c_int, c_ulong};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use mozjpeg_sys::*;
+
+/// transupp.h's `jpeg_transform_info` as the vendored C code declares it. (mozjpeg-sys 2.2's
+/// binding lacks the `drop_*` fields, so its struct is too small for the C code, which writes
+/// past it: hence this declaration and the functions below taking it.)
+#[repr(C)]
+struct TransformInfo {
+    transform: JXFORM_CODE,
+    perfect: boolean,
+    trim: boolean,
+    force_grayscale: boolean,
+    crop: boolean,
+    slow_hflip: boolean,
+    crop_width: JDIMENSION,
+    crop_width_set: JCROP_CODE,
+    crop_height: JDIMENSION,
+    crop_height_set: JCROP_CODE,
+    crop_xoffset: JDIMENSION,
+    crop_xoffset_set: JCROP_CODE,
+    crop_yoffset: JDIMENSION,
+    crop_yoffset_set: JCROP_CODE,
+    drop_ptr: *mut jpeg_decompress_struct,
+    drop_coef_arrays: *mut jvirt_barray_ptr,
+    num_components: c_int,
+    workspace_coef_arrays: *mut jvirt_barray_ptr,
+    output_width: JDIMENSION,
+    output_height: JDIMENSION,
+    x_crop_offset: JDIMENSION,
+    y_crop_offset: JDIMENSION,
+    drop_width: JDIMENSION,
+    drop_height: JDIMENSION,
+    i_mcu_sample_width: c_int,
+    i_mcu_sample_height: c_int,
+}
+
+#[allow(clashing_extern_declarations)]
+unsafe extern "C-unwind" {
+    #[link_name = "jtransform_request_workspace"]
+    fn request_workspace(src: *mut jpeg_decompress_struct, info: *mut TransformInfo) -> boolean;
+    #[link_name = "jtransform_adjust_parameters"]
+    fn adjust_parameters(
+        src: *mut jpeg_decompress_struct,
+        dst: *mut jpeg_compress_struct,
+        src_coefs: *mut jvirt_barray_ptr,
+        info: *mut TransformInfo,
+    ) -> *mut jvirt_barray_ptr;
+    #[link_name = "jtransform_execute_transform"]
+    fn execute_transform(
+        src: *mut jpeg_decompress_struct,
+        dst: *mut jpeg_compress_struct,
+        src_coefs: *mut jvirt_barray_ptr,
+        info: *mut TransformInfo,
+    );
+}
+
+/// The file is damaged (or uses something libjpeg refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damaged;
+
+/// Payload of the unwinding `error_exit`.
+struct LibjpegError;
+
+/// Warnings that mean the entropy-coded data is damaged (jerror.h).
+fn damaging(code: c_int) -> bool {
+    [JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE, JWRN_JPEG_EOF, JWRN_MUST_RESYNC, JWRN_NOT_SEQUENTIAL, JWRN_BOGUS_PROGRESSION]
+        .iter()
+        .any(|&c| c as c_int == code)
+}
+
+unsafe extern "C-unwind" fn error_exit(_cinfo: &mut jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new(LibjpegError));
+}
+
+unsafe extern "C-unwind" fn emit_message(cinfo: &mut jpeg_common_struct, level: c_int) {
+    if level < 0 {
+        // SAFETY: `err` points at the error manager owned by the same boxed state.
+        let err = unsafe { &mut *cinfo.err };
+        if damaging(err.msg_code) {
+            err.num_warnings += 1;
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn output_message(_cinfo: &mut jpeg_common_struct) {}
+
+fn error_mgr() -> Box<jpeg_error_mgr> {
+    // SAFETY: a zeroed error manager is what jpeg_std_error expects to fill in.
+    let mut e: Box<jpeg_error_mgr> = Box::new(unsafe { std::mem::zeroed() });
+    unsafe { jpeg_std_error(&mut e) };
+    e.error_exit = Some(error_exit);
+    e.emit_message = Some(emit_message);
+    e.output_message = Some(output_message);
+    e
+}
+
+/// A decompressor reading `bytes`, destroyed on drop.
+struct Decompress<'a> {
+    d: Box<jpeg_decompress_struct>,
+    err: Box<jpeg_error_mgr>,
+    created: bool,
+    _bytes: &'a [u8],
+}
+
+impl<'a> Decompress<'a> {
+    /// Creates the decompressor and reads the header (may unwind).
+    fn new(bytes: &'a [u8]) -> Self {
+        let mut s = Decompress { d: Box::new(unsafe { std::mem::zeroed() }), err: error_mgr(), created: false, _bytes: bytes };
+        s.d.common.err = &mut *s.err;
+        unsafe {
+            jpeg_create_decompress(&mut *s.d);
+            s.created = true;
+            jpeg_mem_src(&mut s.d, bytes.as_ptr(), bytes.len() as c_ulong);
+            jpeg_read_header(&mut s.d, 1);
+        }
+        s
+    }
+    fn damaged(&self) -> bool {
+        self.err.num_warnings > 0
+    }
+}
+
+impl Drop for Decompress<'_> {
+    fn drop(&mut self) {
+        if self.created {
+            // SAFETY: created above; destroy is valid in any state, after an error included.
+            unsafe { jpeg_destroy_decompress(&mut self.d) };
+        }
+    }
+}
+
+struct Compress {
+    c: Box<jpeg_compress_struct>,
+    err: Box<jpeg_error_mgr>,
+    created: bool,
+    out: *mut u8,
+    out_len: c_ulong,
+}
+
+impl Compress {
+    fn new() -> Self {
+        let mut s = Compress { c: Box::new(unsafe { std::mem::zeroed() }), err: error_mgr(), created: false, out: std::ptr::null_mut(), out_len: 0 };
+        s.c.common.err = &mut *s.err;
+        unsafe {
+            jpeg_create_compress(&mut *s.c);
+            s.created = true;
+        }
+        s
+    }
+    /// The encoded bytes written so far to the memory destination.
+    fn bytes(&self) -> Vec<u8> {
+        if self.out.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: libjpeg's memory destination wrote `out_len` bytes at `out`.
+        unsafe { std::slice::from_raw_parts(self.out, self.out_len as usize) }.to_vec()
+    }
+}
+
+impl Drop for Compress {
+    fn drop(&mut self) {
+        if self.created {
+            unsafe { jpeg_destroy_compress(&mut self.c) };
+        }
+        if !self.out.is_null() {
+            // SAFETY: allocated by libjpeg's memory destination with malloc.
+            unsafe { libc::free(self.out.cast()) };
+        }
+    }
+}
+
+/// jpegtran's transform that turns a photo with EXIF orientation `o` upright.
+fn transform_for(o: u32) -> Option<JXFORM_CODE> {
+    Some(match o {
+        2 => JXFORM_CODE_JXFORM_FLIP_H,
+        3 => JXFORM_CODE_JXFORM_ROT_180,
+        4 => JXFORM_CODE_JXFORM_FLIP_V,
+        5 => JXFORM_CODE_JXFORM_TRANSPOSE,
+        6 => JXFORM_CODE_JXFORM_ROT_90,
+        7 => JXFORM_CODE_JXFORM_TRANSVERSE,
+        8 => JXFORM_CODE_JXFORM_ROT_270,
+        _ => return None,
+    })
+}
+
+/// `bytes` (a JPEG without EXIF) turned upright for EXIF orientation `o` by transforming its DCT
+/// coefficients: `Ok(None)` when no transform is needed or when it cannot be exact (the
+/// dimensions are not whole MCUs on an edge the transform moves: a re-encode is needed).
+/// Huffman tables are re-optimised (smaller, still lossless); the output is baseline.
+pub fn upright_lossless(bytes: &[u8], o: u32) -> Result<Option<Vec<u8>>, Damaged> {
+    let Some(code) = transform_for(o) else { return Ok(None) };
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut src = Decompress::new(bytes);
+        // SAFETY: a plain C struct; zero is "off" for every option.
+        let mut t: TransformInfo = unsafe { std::mem::zeroed() };
+        t.transform = code;
+        t.perfect = 1;
+        t.trim = 0;
+        if unsafe { request_workspace(&mut *src.d, &mut t) } == 0 {
+            return Ok(None);
+        }
+        let src_coefs = unsafe { jpeg_read_coefficients(&mut src.d) };
+        if src.damaged() {
+            return Err(Damaged);
+        }
+        let mut dst = Compress::new();
+        unsafe {
+            // libjpeg-turbo's defaults (baseline), not MozJPEG's slow progressive search.
+            jpeg_c_set_int_param(&mut dst.c, J_INT_PARAM::JINT_COMPRESS_PROFILE, JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int);
+            jpeg_copy_critical_parameters(&src.d, &mut dst.c);
+            dst.c.optimize_coding = 1;
+            let dst_coefs = adjust_parameters(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
+            jpeg_mem_dest(&mut dst.c, &mut dst.out, &mut dst.out_len);
+            jpeg_write_coefficients(&mut dst.c, dst_coefs);
+            execute_transform(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
+            jpeg_finish_compress(&mut dst.c);
+            jpeg_finish_decompress(&mut src.d);
+        }
+        if src.damaged() {
+            return Err(Damaged);
+        }
+        Ok(Some(dst.bytes()))
+    }));
+    r.unwrap_or(Err(Damaged))
+}
+
+/// Scale numerator (over 8) of the smallest reduced-scale decode whose long side is at least
+/// `min_long` (8 = full size). libjpeg rounds scaled sizes up.
+pub fn scale_for(w: u32, h: u32, min_long: u32) -> u32 {
+    let long = w.max(h) as u64;
+    (1..=8u32).find(|&m| (long * m as u64).div_ceil(8) >= min_long as u64).unwrap_or(8)
+}
+
+/// Size of the image [`decode_scaled`] returns for scale `m`/8.
+pub fn scaled_dims(w: u32, h: u32, m: u32) -> (u32, u32) {
+    ((w as u64 * m as u64).div_ceil(8) as u32, (h as u64 * m as u64).div_ceil(8) as u32)
+}
+
+/// Decodes a YCbCr or greyscale JPEG to RGB8 at scale `m`/8 (1..=8) through the scaled inverse
+/// DCT. Every block is entropy-decoded; damaged data fails. `buf` is reused for the pixels.
+pub fn decode_scaled(bytes: &[u8], m: u32, mut buf: Vec<u8>) -> Result<(u32, u32, Vec<u8>), (Damaged, Vec<u8>)> {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut d = Decompress::new(bytes);
+        d.d.out_color_space = J_COLOR_SPACE::JCS_RGB;
+        d.d.scale_num = m.clamp(1, 8);
+        d.d.scale_denom = 8;
+        unsafe { jpeg_start_decompress(&mut d.d) };
+        let (w, h) = (d.d.output_width as usize, d.d.output_height as usize);
+        if d.d.output_components != 3 || w == 0 || h == 0 {
+            return Err(Damaged);
+        }
+        let row = w * 3;
+        buf.clear();
+        buf.resize(row * h, 0);
+        while (d.d.output_scanline as usize) < h {
+            let y = d.d.output_scanline as usize;
+            let n = (h - y).min(16);
+            let mut rows: [*mut u8; 16] = [std::ptr::null_mut(); 16];
+            for (i, r) in rows.iter_mut().enumerate().take(n) {
+                *r = buf[(y + i) * row..].as_mut_ptr();
+            }
+            let got = unsafe { jpeg_read_scanlines(&mut d.d, rows.as_mut_ptr(), n as u32) };
+            if got == 0 {
+                return Err(Damaged);
+            }
+        }
+        unsafe { jpeg_finish_decompress(&mut d.d) };
+        if d.damaged() {
+            return Err(Damaged);
+        }
+        Ok((w as u32, h as u32))
+    }));
+    match r {
+        Ok(Ok((w, h))) => Ok((w, h, buf)),
+        _ => Err((Damaged, buf)),
+    }
+}
