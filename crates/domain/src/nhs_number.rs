@@ -132,6 +132,22 @@ mod tests {
         assert_eq!(NhsNumber::parse("943 476 5919").unwrap().as_digits(), "9434765919");
     }
 
+    /// The codes are a contract (`telederm nhs-number check` and the API's problems print
+    /// them): each reason keeps its own.
+    #[test]
+    fn each_reason_has_its_stable_code() {
+        let cases = [
+            ("9434765918", "nhs_number_check_digit_mismatch"),
+            ("943476591", "nhs_number_wrong_length"),
+            ("94347659X9", "nhs_number_invalid_character"),
+            ("4444444444", "nhs_number_repeated_digit"),
+        ];
+        for (input, code) in cases {
+            assert_eq!(NhsNumber::parse(input).unwrap_err().code(), code, "{input}");
+        }
+        assert_eq!(NhsNumberError::CheckDigitTen.code(), "nhs_number_check_digit_ten");
+    }
+
     #[test]
     fn refuses_bad_numbers_with_the_right_reason() {
         assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::CheckDigitMismatch));
