@@ -9,7 +9,7 @@
 # Usage: scripts/schemathesis.sh [--max-examples N] [--role ROLE] [-- extra `st run` options]
 #   N defaults to 25 per operation (scripts/test.sh runs it so); ROLE defaults to referrer.
 # Uses $TELEDERM_BIN if set, else builds the debug binary. Installs schemathesis with
-# scripts/test-services.sh. Reports land in target/schemathesis/.
+# scripts/test-services.sh. Reports land in target/schemathesis/ROLE/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 max_examples=25
@@ -80,7 +80,7 @@ for key, name in bindings.items():
         print(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}')
 PY
 
-report="$root/target/schemathesis"
+report="$root/target/schemathesis/$role"
 mkdir -p "$report"
 echo "schemathesis: $max_examples examples per operation against $base as the demo $role"
 # Sign-out would end the session the run uses, and /healthz, /readyz and /metrics are outside /api/v1; everything else
