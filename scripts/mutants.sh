@@ -5,8 +5,10 @@
 # access table in the application layer. Slow (each mutant is a build and a test run), so it is not
 # part of scripts/test.sh.
 #
-# Usage: scripts/mutants.sh [-j JOBS] [FILE...]
+# Usage: scripts/mutants.sh [-j JOBS] [--in-place] [FILE...]
 #   FILE defaults to the whole set below; JOBS (default 1) mutants are built and tested at once.
+#   --in-place mutates this tree and builds in its target/ (reusing what is built; do not edit
+#   files meanwhile; each file is restored after its mutant) instead of a scratch copy.
 #   Each file's results land in target/mutants/<file>/mutants.out/ (caught.txt, missed.txt,
 #   unviable.txt, timeout.txt, outcomes.json); a table of caught / missed / timeout / unviable per
 #   file is printed at the end, with the share of viable mutants caught.
@@ -20,12 +22,14 @@ cd "$root"
 
 version=27.1.0
 jobs=1
+in_place=()
 files=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -j|--jobs) jobs="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-        -*) echo "usage: $0 [-j JOBS] [FILE...]" >&2; exit 2 ;;
+        --in-place) in_place=(--in-place); shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -*) echo "usage: $0 [-j JOBS] [--in-place] [FILE...]" >&2; exit 2 ;;
         *) files+=("$1"); shift ;;
     esac
 done
@@ -67,7 +71,7 @@ for file in "${files[@]}"; do
     mkdir -p "$out"
     echo "==> $file (package $package), $jobs job(s); results in $out/mutants.out"
     set +e
-    cargo mutants --package "$package" --file "$file" --test-tool nextest --jobs "$jobs" --output "$out" --no-shuffle
+    cargo mutants --package "$package" --file "$file" --test-tool nextest --jobs "$jobs" --output "$out" --no-shuffle "${in_place[@]}"
     rc=$?
     set -e
     case "$rc" in
