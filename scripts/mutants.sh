@@ -7,7 +7,7 @@
 #
 # Usage: scripts/mutants.sh [-j JOBS] [--in-place] [FILE...]
 #   FILE defaults to the whole set below; JOBS (default 1) mutants are built and tested at once.
-#   --in-place mutates this tree and builds in its target/ (reusing what is built; do not edit
+#   --in-place (one mutant at a time) mutates this tree and builds in its target/ (reusing what is built; do not edit
 #   files meanwhile; each file is restored after its mutant) instead of a scratch copy.
 #   Each file's results land in target/mutants/<file>/mutants.out/ (caught.txt, missed.txt,
 #   unviable.txt, timeout.txt, outcomes.json); a table of caught / missed / timeout / unviable per
@@ -71,7 +71,9 @@ for file in "${files[@]}"; do
     mkdir -p "$out"
     echo "==> $file (package $package), $jobs job(s); results in $out/mutants.out"
     set +e
-    cargo mutants --package "$package" --file "$file" --test-tool nextest --jobs "$jobs" --output "$out" --no-shuffle "${in_place[@]}"
+    # cargo-mutants refuses --jobs with --in-place (one tree can hold one mutant at a time).
+    if [ "${#in_place[@]}" -gt 0 ]; then parallel=(--in-place); else parallel=(--jobs "$jobs"); fi
+    cargo mutants --package "$package" --file "$file" --test-tool nextest --output "$out" --no-shuffle "${parallel[@]}"
     rc=$?
     set -e
     case "$rc" in
