@@ -9,7 +9,7 @@
 # Usage: scripts/schemathesis.sh [--max-examples N] [--role ROLE] [-- extra `st run` options]
 #   N defaults to 25 per operation (scripts/test.sh runs it so); ROLE defaults to referrer.
 # Uses $TELEDERM_BIN if set, else builds the debug binary. Installs schemathesis with
-# scripts/test-services.sh. Reports land in target/schemathesis/.
+# scripts/test-services.sh. Reports land in target/schemathesis/ROLE/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 max_examples=25
@@ -69,18 +69,21 @@ referrals = [r["id"] for r in get("/referrals?limit=1000")["referrals"]]
 photos = [p["id"] for r in referrals for p in get(f"/referrals/{r}/photos")["photos"]]
 services = [s["id"] for s in get("/services")["services"]]
 nhs_numbers = ["9434765919", "943 476 5919", "9990000018", "9912003888"]
+# A role may see none of some (a system admin sees no referrals): bind only dictionaries with values.
+present = set()
 for name, values in [("referral_ids", referrals), ("photo_ids", photos), ("service_ids", services), ("nhs_numbers", nhs_numbers)]:
     if values:
+        present.add(name)
         print(f"\n[dictionaries.{name}]\nvalues = {json.dumps(values)}")
 bindings = {"path.id": "referral_ids", "path.photo_id": "photo_ids", "body.service_id": "service_ids",
             "body.service": "service_ids", "body.patient.nhs_number": "nhs_numbers"}
 print("\n[parameters]")
 for key, name in bindings.items():
-    if name != "photo_ids" or photos:
+    if name in present:
         print(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}')
 PY
 
-report="$root/target/schemathesis"
+report="$root/target/schemathesis/$role"
 mkdir -p "$report"
 echo "schemathesis: $max_examples examples per operation against $base as the demo $role"
 # Sign-out would end the session the run uses, and /healthz, /readyz and /metrics are outside /api/v1; everything else

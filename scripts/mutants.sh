@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Mutation testing (issue 19): how many wrong answers the tests catch, with cargo-mutants
+# (crates.io), on the code whose rules decide care: the domain's eligibility, working-day calendar,
+# NHS numbers, outcomes, referral state machine and retention; the audit chain in the store; the
+# access table in the application layer. Slow (each mutant is a build and a test run), so it is not
+# part of scripts/test.sh.
+#
+# Usage: scripts/mutants.sh [-j JOBS] [--in-place] [FILE...]
+#   FILE defaults to the whole set below; JOBS (default 1) mutants are built and tested at once.
+#   --in-place (one mutant at a time) mutates this tree and builds in its target/ (reusing what is built; do not edit
+#   files meanwhile; each file is restored after its mutant) instead of a scratch copy.
+#   Each file's results land in target/mutants/<file>/mutants.out/ (caught.txt, missed.txt,
+#   unviable.txt, timeout.txt, outcomes.json); a table of caught / missed / timeout / unviable per
+#   file is printed at the end, with the share of viable mutants caught.
+#
+# The tests run for a mutant are those of the package holding the file (cargo-mutants' default),
+# with cargo-nextest. Exit status: 0 when every viable mutant was caught, 2 when some were missed
+# or timed out, 1 when cargo-mutants could not run (e.g. the unmutated tests failed).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+version=27.1.0
+jobs=1
+in_place=()
+files=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -j|--jobs) jobs="$2"; shift 2 ;;
+        --in-place) in_place=(--in-place); shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -*) echo "usage: $0 [-j JOBS] [--in-place] [FILE...]" >&2; exit 2 ;;
+        *) files+=("$1"); shift ;;
+    esac
+done
+if [ "${#files[@]}" -eq 0 ]; then
+    files=(
+        crates/domain/src/eligibility.rs
+        crates/domain/src/calendar.rs
+        crates/domain/src/nhs_number.rs
+        crates/domain/src/outcome.rs
+        crates/domain/src/referral.rs
+        crates/domain/src/retention.rs
+        crates/store/src/audit.rs
+        crates/app/src/access.rs
+    )
+fi
+
+if ! cargo mutants --version 2>/dev/null | grep -q "$version"; then
+    echo "installing cargo-mutants $version (cargo install --locked)"
+    cargo install --locked "cargo-mutants@$version"
+fi
+command -v cargo-nextest >/dev/null || { echo "cargo-nextest is needed (the workspace's test runner)" >&2; exit 1; }
+
+# The package a file belongs to: the name in the nearest Cargo.toml above it.
+package_of() {
+    local dir
+    dir="$(dirname "$1")"
+    while [ "$dir" != "." ] && [ ! -f "$dir/Cargo.toml" ]; do dir="$(dirname "$dir")"; done
+    sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1
+}
+
+count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
+
+status=0
+summary=()
+for file in "${files[@]}"; do
+    [ -f "$file" ] || { echo "no such file: $file" >&2; exit 2; }
+    package="$(package_of "$file")"
+    out="target/mutants/$(echo "$file" | tr '/' '_' | sed 's/\.rs$//')"
+    mkdir -p "$out"
+    echo "==> $file (package $package), $jobs job(s); results in $out/mutants.out"
+    set +e
+    # cargo-mutants refuses --jobs with --in-place (one tree can hold one mutant at a time).
+    if [ "${#in_place[@]}" -gt 0 ]; then parallel=(--in-place); else parallel=(--jobs "$jobs"); fi
+    cargo mutants --package "$package" --file "$file" --test-tool nextest --output "$out" --no-shuffle "${parallel[@]}"
+    rc=$?
+    set -e
+    case "$rc" in
+        0) ;;
+        2|3) status=2 ;;
+        *) echo "cargo-mutants failed on $file (exit $rc): see $out/mutants.out/debug.log" >&2; exit 1 ;;
+    esac
+    m="$out/mutants.out"
+    caught=$(count "$m/caught.txt"); missed=$(count "$m/missed.txt"); timeout=$(count "$m/timeout.txt"); unviable=$(count "$m/unviable.txt")
+    viable=$((caught + missed + timeout))
+    share="-"
+    if [ "$viable" -gt 0 ]; then share="$(awk -v c="$caught" -v v="$viable" 'BEGIN { printf "%.1f%%", 100 * c / v }')"; fi
+    summary+=("$(printf '%-36s %7s %7s %8s %9s %9s' "$file" "$caught" "$missed" "$timeout" "$unviable" "$share")")
+done
+
+echo
+printf '%-36s %7s %7s %8s %9s %9s\n' file caught missed timeout unviable "caught %"
+for line in "${summary[@]}"; do echo "$line"; done
+echo "(caught % = caught / (caught + missed + timeout); the missed mutants are listed in each missed.txt)"
+exit "$status"
