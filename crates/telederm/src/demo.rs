@@ -226,7 +226,10 @@ impl Demo<'_> {
     async fn document(&self, case: &Case, kind: telederm_domain::document::DocumentKind, title: &str, lines: &[&str]) -> anyhow::Result<()> {
         let state = self.at(case.created, 6);
         let r = state.store.get_referral(ReferralId::parse(&case.id).context("demo id")?).await?;
-        seeded("document", telederm_app::documents::upload(&state, self.gp, &r, kind, Some(title), sample_pdf(lines)).await).map(drop)
+        // Written with the letters' own PDF layout (tagged, embedded font).
+        let blocks = lines.iter().map(|l| telederm_fhir::letters::Block::Paragraph(l.to_string())).collect();
+        let pdf = telederm_fhir::letters::document_pdf(&self.gp.display_name, title, state.now(), "", blocks);
+        seeded("document", telederm_app::documents::upload(&state, self.gp, &r, kind, Some(title), pdf).await).map(drop)
     }
 
     async fn submit(&self, case: &Case) -> anyhow::Result<()> {
@@ -324,35 +327,4 @@ async fn seed_referrals(state: &App, gp: &User, consultant: &User) -> anyhow::Re
     );
     d.outcome(&r, consultant, rejected).await?;
     Ok(())
-}
-
-/// A small valid PDF (one A4 page, Helvetica) showing `lines`, with a correct cross-reference
-/// table, for the demo's documents.
-pub fn sample_pdf(lines: &[&str]) -> Vec<u8> {
-    let escape = |s: &str| s.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
-    let mut content = String::from("BT /F1 12 Tf 72 770 Td 16 TL\n");
-    for l in lines {
-        content.push_str(&format!("({}) Tj T*\n", escape(l)));
-    }
-    content.push_str("ET\n");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-    ];
-    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    out
 }
