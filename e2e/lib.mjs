@@ -2,7 +2,7 @@
 // launch Debian's Chromium through playwright-core, run axe-core on each page, take screenshots,
 // and fail on any request that leaves the deployment.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, mkdirSync, existsSync, rmSync, cpSync, statSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,10 +23,45 @@ function freePort() {
   });
 }
 
-export async function startServer() {
+function telederm() {
   const bin = process.env.TELEDERM_BIN || join(here, '..', 'target', 'debug', 'telederm');
   if (!existsSync(bin)) throw new Error(`no telederm binary at ${bin}: build it (cargo build -p telederm) or set TELEDERM_BIN`);
+  return bin;
+}
+
+/**
+ * A data directory `telederm demo` seeded and then stopped, shared by the journeys of one build of
+ * the binary on one UTC day: each journey starts from a copy, the same demo data without paying
+ * for the seeding (about 10 s of photo processing) again. The test files run one at a time
+ * (--test-concurrency=1); the template still appears by an atomic rename.
+ */
+async function demoTemplate() {
+  const bin = telederm();
+  const { mtimeMs, size } = statSync(bin);
+  const root = join(tmpdir(), 'telederm-e2e-templates');
+  const dir = join(root, `${Math.round(mtimeMs)}-${size}-${new Date().toISOString().slice(0, 10)}`);
+  if (existsSync(join(dir, 'ready'))) return dir;
+  mkdirSync(root, { recursive: true });
+  const partial = join(root, `partial-${process.pid}`);
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial);
+  const seeding = await startDemo(partial);
+  await seeding.stop({ keep: true });
+  writeFileSync(join(partial, 'ready'), '');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(partial, dir);
+  return dir;
+}
+
+/** `telederm demo` on a fresh copy of the demo's seeded data. */
+export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'telederm-e2e-'));
+  cpSync(await demoTemplate(), dataDir, { recursive: true, filter: (src) => !src.endsWith('/ready') });
+  return startDemo(dataDir);
+}
+
+async function startDemo(dataDir) {
+  const bin = telederm();
   const port = await freePort();
   const child = spawn(bin, ['demo'], {
     env: { ...process.env, TELEDERM_DATA_DIR: dataDir, TELEDERM_BIND: `127.0.0.1:${port}`, RUST_LOG: process.env.RUST_LOG || 'warn' },
@@ -50,7 +85,10 @@ export async function startServer() {
   }
   return {
     base, creds, dataDir, log: () => log,
-    async stop() { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); rmSync(dataDir, { recursive: true, force: true }); },
+    async stop({ keep = false } = {}) {
+      if (child.exitCode === null) { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); }
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

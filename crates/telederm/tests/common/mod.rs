@@ -43,10 +43,13 @@ pub fn free_port() -> u16 {
 }
 
 impl Server {
-    /// `telederm demo` on a fresh data directory.
+    /// `telederm demo` on a fresh data directory: a copy of one the demo seeded (see
+    /// [`demo_template`]), so each test starts from the same demo data without paying for the
+    /// seeding (about 10 s of photo processing in a debug build) again.
     pub async fn demo() -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
+        copy_dir(&demo_template().await, &dir);
         let mut s = Server::start("demo", &dir, &[]).await;
         s._tmp = Some(tmp);
         s
@@ -173,6 +176,56 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A data directory `telederm demo` seeded and then stopped, shared by the tests of one build of
+/// the binary on one UTC day (nextest runs each test in its own process: the first makes it under
+/// a file lock, the others wait and reuse it). The demo dates its cases from the moment it seeds,
+/// so a template from another day is never reused.
+async fn demo_template() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_telederm"));
+    let meta = std::fs::metadata(bin).expect("telederm binary");
+    let built = meta.modified().expect("binary mtime").duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let day = chrono::Utc::now().format("%Y-%m-%d");
+    let root = std::env::temp_dir().join("telederm-demo-templates");
+    std::fs::create_dir_all(&root).expect("template directory");
+    let dir = root.join(format!("{built}-{}-{day}", meta.len()));
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join("lock")).expect("template lock");
+    lock.lock().expect("lock the demo template");
+    if !dir.join("ready").exists() {
+        let partial = root.join(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).expect("template data directory");
+        let mut seeding = Server::start("demo", &partial, &[]).await;
+        let status = seeding.terminate();
+        assert!(status.success(), "the demo that seeds the template stopped with {status}");
+        std::fs::write(partial.join("ready"), "").expect("mark the template ready");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&partial, &dir).expect("move the template into place");
+        // Templates of earlier builds: kept a day (another checkout's tests may be copying one).
+        for old in std::fs::read_dir(&root).expect("read template directory").flatten() {
+            let age = old.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+            if old.path() != dir && old.file_type().is_ok_and(|t| t.is_dir()) && age.is_some_and(|a| a > Duration::from_secs(86_400)) {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+    }
+    drop(lock);
+    dir
+}
+
+/// Copies a directory tree (files and directories only: a data directory has nothing else).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "ready" {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
     }
 }
 
