@@ -354,31 +354,34 @@ class Patient(Person):
         token = token.group(1)
         phone = FastHttpSession(self.host, request_event=self.environment.events.request, user=self,
                                 network_timeout=self.network_timeout, connection_timeout=self.connection_timeout)
-        time.sleep(random.uniform(2, 6))  # the message reaches the patient
-        with phone.get(f"/p/{token}", name="GET /p/{token}", allow_redirects=False, catch_response=True) as r:
-            check(r, 200)
-        y, m, d = patient["date_of_birth"].split("-")
-        with phone.post(f"/p/{token}", data={"dob_day": str(int(d)), "dob_month": str(int(m)), "dob_year": y},
-                        name="POST /p/{token}", allow_redirects=False, catch_response=True) as r:
-            if not check(r, 303):
-                return
-        with phone.get(f"/p/{token}", name="GET /p/{token}", allow_redirects=False, catch_response=True) as r:
-            if not check(r, 200):
-                return
-            csrf = CSRF.search(r.text or "")
-        if not csrf:
-            return
-        csrf = csrf.group(1)
-        for kind in ("locator", "close_up", "close_up"):
-            time.sleep(random.uniform(2, 6))  # taking the next photo
-            with phone.post(f"/p/{token}/photos", data={"_csrf": csrf, "kind": kind},
-                            files={"file": ("photo.jpg", random.choice(PHOTOS), "image/jpeg")},
-                            name="POST /p/{token}/photos", allow_redirects=False, catch_response=True) as r:
+        try:
+            time.sleep(random.uniform(2, 6))  # the message reaches the patient
+            with phone.get(f"/p/{token}", name="GET /p/{token}", allow_redirects=False, catch_response=True) as r:
+                check(r, 200)
+            y, m, d = patient["date_of_birth"].split("-")
+            with phone.post(f"/p/{token}", data={"dob_day": str(int(d)), "dob_month": str(int(m)), "dob_year": y},
+                            name="POST /p/{token}", allow_redirects=False, catch_response=True) as r:
                 if not check(r, 303):
                     return
-        with phone.post(f"/p/{token}/done", data={"_csrf": csrf, "consent": "yes"}, name="POST /p/{token}/done",
-                        allow_redirects=False, catch_response=True) as r:
-            if not check(r, 303):
+            with phone.get(f"/p/{token}", name="GET /p/{token}", allow_redirects=False, catch_response=True) as r:
+                if not check(r, 200):
+                    return
+                csrf = CSRF.search(r.text or "")
+            if not csrf:
                 return
+            csrf = csrf.group(1)
+            for kind in ("locator", "close_up", "close_up"):
+                time.sleep(random.uniform(2, 6))  # taking the next photo
+                with phone.post(f"/p/{token}/photos", data={"_csrf": csrf, "kind": kind},
+                                files={"file": ("photo.jpg", random.choice(PHOTOS), "image/jpeg")},
+                                name="POST /p/{token}/photos", allow_redirects=False, catch_response=True) as r:
+                    if not check(r, 303):
+                        return
+            with phone.post(f"/p/{token}/done", data={"_csrf": csrf, "consent": "yes"}, name="POST /p/{token}/done",
+                            allow_redirects=False, catch_response=True) as r:
+                if not check(r, 303):
+                    return
+        finally:
+            phone.client.close()
         time.sleep(random.uniform(2, 6))  # the practice sees the photos arrived
         self.submit(referral)

@@ -102,7 +102,8 @@ def main():
     p("")
     p(f"- run: {run['started']}, {run['users']} users for {run['minutes']} min against two nodes "
       f"(`telederm demo` and `telederm serve`, one PostgreSQL database and one S3 bucket), locust {run.get('locust_version', '')} headless on the same machine")
-    p(f"- binary: `{run['binary']}`")
+    debug = "/debug/" in run["binary"]
+    p(f"- binary: `{run['binary']}`" + (" (**a debug build**: its latencies say little about a release build's)" if debug else ""))
     p(f"- machine: {run['machine']}; load average before the run: {run['load_before']}")
     sizes = run.get("photos", [])
     if sizes:
