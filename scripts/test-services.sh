@@ -8,11 +8,13 @@
 #   poppler   Debian's poppler-utils (pdftotext, pdfinfo, ...: the letter tests read the PDFs with them)
 #   mesh      a venv with NHS Digital's MESH sandbox (mesh-sandbox) and fhir.resources (STU3 models,
 #             the GP system's independent parser in crates/telederm/tests/mesh.rs), from PyPI
-# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|mesh|all]   (default: all)
+#   load      a venv with locust, Pillow and numpy for bench/load/run.sh (not a test: not in `all`)
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|mesh|load|all]   (default: all)
 # Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
 # --workspace` works from a clean machine. Concurrent callers wait on a lock.
 # Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
-# the provider's directory when asked for `oidc`, and the MESH venv's bin directory for `mesh`.
+# the provider's directory when asked for `oidc`, the MESH venv's bin directory for `mesh`, and the
+# load benchmark's venv's bin directory for `load`.
 set -euo pipefail
 
 what="${1:-all}"
@@ -112,6 +114,27 @@ ensure_mesh() {
     echo "$venv/bin"
 }
 
+# The load benchmark's tools (bench/load): kept in their own venv, as locust pins gevent and friends.
+load_packages=("locust==2.47.0" "pillow==13.0.0" "numpy==2.4.6")
+
+ensure_load() {
+    local venv="$tools/load-venv" stamp="$tools/load-venv/.installed"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${load_packages[*]}" ] && [ -x "$venv/bin/locust" ]; then
+        echo "$venv/bin"
+        return 0
+    fi
+    log "installing ${load_packages[*]} into $venv"
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "${load_packages[@]}" >&2
+    echo "${load_packages[*]}" >"$stamp"
+    echo "$venv/bin"
+}
+
 ensure_oidc() {
     local dir
     dir="$(cd "$(dirname "$0")/../e2e/oidc" && pwd)"
@@ -141,6 +164,7 @@ case "$what" in
     faketime) ensure_faketime ;;
     poppler) bash "$(dirname "$0")/ensure-poppler.sh" ;;
     mesh) bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh ;;
+    load) ensure_load ;;
     all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh >/dev/null ;;
-    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|mesh|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|mesh|load|all]" >&2; exit 2 ;;
 esac
