@@ -489,8 +489,10 @@ async fn single_sign_on_refuses_hostile_id_tokens() {
     let spki = STANDARD.decode(PROVIDER_PUBLIC_PEM.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
     assert!(spki.windows(n.len()).any(|w| w == n.as_slice()), "PROVIDER_PUBLIC_PEM is the provider key's public half");
 
-    let failed = |name, token: Mint, logged| Case { name, mint: token, status: StatusCode::BAD_GATEWAY, page: SSO_FAILED_PAGE, logged: Some(logged) };
+    // A token that is not valid is a refusal (401 `sso_refused`), not a provider outage (502).
+    let failed = |name, token: Mint, logged| Case { name, mint: token, status: StatusCode::UNAUTHORIZED, page: SSO_FAILED_PAGE, logged: Some(logged) };
     let hour_ago = now() - 3600;
+    let in_an_hour = now() + 3600;
     let cases = vec![
         failed("signed by another key under the provider's kid", mint(|c| rs256(&c, ATTACKER_KEY)), "the ID token was not accepted: InvalidSignature"),
         failed("the provider's token with its claims changed after signing (another email)", mint(|c| {
@@ -516,6 +518,8 @@ async fn single_sign_on_refuses_hostile_id_tokens() {
         failed("wrong issuer", mint(|c| good(with(c, json!({"iss": "https://idp.attacker.example"})))), "the ID token was not accepted: InvalidIssuer"),
         failed("expired an hour ago", mint(move |c| good(with(c, json!({"iat": hour_ago - 300, "exp": hour_ago, "auth_time": hour_ago - 300})))),
             "the ID token was not accepted: ExpiredSignature"),
+        failed("not valid before an hour from now", mint(move |c| good(with(c, json!({"nbf": in_an_hour})))),
+            "the ID token was not accepted: ImmatureSignature"),
         Case {
             name: "email_verified false",
             mint: mint(|c| good(with(c, json!({"email_verified": false})))),

@@ -177,6 +177,8 @@ impl OidcClient {
         validation.set_issuer(&[discovered.metadata.issuer.as_str()]);
         validation.set_audience(&[settings.client_id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // A token marked "not before" a time still to come is not valid yet (checked when present).
+        validation.validate_nbf = true;
         validation.leeway = 60;
         let data = jsonwebtoken::decode::<Value>(id_token, &key, &validation).map_err(|e| OidcError::Token(e.to_string()))?;
         let claims = data.claims;
@@ -270,11 +272,17 @@ fn not_configured() -> PageError {
     PageError(ApiError::not_found("single sign-on (it is not set up here: sign in with your email and password)"))
 }
 
-/// What people see when single sign-on fails on the provider's side or the token is refused.
+/// What people see when single sign-on fails: the provider could not be reached or answered
+/// badly (`sso_failed`, 502), or its ID token was not valid (`sso_refused`, 401: forged, expired,
+/// for another client or another sign-in, which is not an outage).
 fn sso_failed(e: &OidcError) -> PageError {
     tracing::warn!(error = %e, "single sign-on failed");
+    let code = match e {
+        OidcError::Provider(_) => Code::SsoFailed,
+        OidcError::Token(_) => Code::SsoRefused,
+    };
     PageError(ApiError::new(
-        Code::SsoFailed,
+        code,
         "Single sign-on did not work this time. Try again; if it keeps happening, sign in with your email and \
          password or contact your administrator.",
     ))
