@@ -15,7 +15,7 @@ use telederm_domain::OrganisationId;
 use telederm_domain::calendar::received_local_date;
 use telederm_domain::organisation::{Role, User};
 use telederm_domain::outcome::{OutcomeCode, RejectionReason};
-use telederm_domain::referral::InformationTopic;
+use telederm_domain::referral::{InformationTopic, ReferralStatus};
 use telederm_domain::reports::{AGE_BANDS, Comparison, TONE_BANDS, compare_with_rest, median_and_p90, suppress, week_start};
 use telederm_store::AuditOutcome;
 use telederm_store::reports::{FactColumn, FactGroup, FactScope};
@@ -187,14 +187,8 @@ impl Tally {
             f.returned_for_information_by_topic.entry(topic.as_str().to_string()).or_insert(0);
         }
         f.returned_for_information_by_topic.entry(NO_TOPIC.to_string()).or_insert(0);
-        for reason in [
-            RejectionReason::PoorImageQuality,
-            RejectionReason::Ineligible,
-            RejectionReason::ShouldBeTwoWeekWait,
-            RejectionReason::InsufficientInformation,
-            RejectionReason::Other,
-        ] {
-            f.rejections.entry(reason_name(reason).to_string()).or_insert(0);
+        for reason in RejectionReason::ALL {
+            f.rejections.entry(reason.as_str().to_string()).or_insert(0);
         }
         let mut issues: Vec<IssueCount> = self.issues.into_iter().map(|(issue, referrals)| IssueCount { issue, referrals }).collect();
         issues.sort_by(|a, b| b.referrals.cmp(&a.referrals).then(a.issue.cmp(&b.issue)));
@@ -208,15 +202,6 @@ impl Tally {
     }
 }
 
-fn reason_name(r: RejectionReason) -> &'static str {
-    match r {
-        RejectionReason::PoorImageQuality => "poor_image_quality",
-        RejectionReason::Ineligible => "ineligible",
-        RejectionReason::ShouldBeTwoWeekWait => "should_be_two_week_wait",
-        RejectionReason::InsufficientInformation => "insufficient_information",
-        RejectionReason::Other => "other",
-    }
-}
 
 /// The topic counted for a return for information that named none.
 pub const NO_TOPIC: &str = "not_given";
@@ -329,6 +314,64 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
     service.name = "All practices".into();
     record(app, user, "report.practice_quality", practices.len()).await?;
     Ok(PracticeQualityReport { from, to, services, practices, service, practice_count })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The admin dashboard
+
+/// The admin dashboard's figures over every referral of the services an admin looks after
+/// (a system admin: every service), aggregated in the database: no row limit, no per-referral reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminOverview {
+    pub by_status: Vec<(ReferralStatus, i64)>,
+    /// Waiting for the service (submitted or in review) and due today, or due before today.
+    pub due_today: i64,
+    pub overdue: i64,
+    /// Answered referrals by outcome, and rejections by reason (labels as people read them).
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub rejections: BTreeMap<&'static str, u64>,
+    /// Median working days from receipt to the answer (`None` before the first answer).
+    pub median_working_days: Option<f64>,
+    /// Outcome letters of these services that did not reach the GP record.
+    pub letter_problems: Vec<telederm_store::gp_letters::GpLetter>,
+}
+
+/// The admin dashboard (`GET /admin`): service admins see their services, system admins every
+/// service. Reading it is recorded as one audit entry.
+pub async fn admin_overview(app: &App, user: &User) -> Result<AdminOverview> {
+    let services: Vec<String> = match user.role {
+        Role::SystemAdmin => app.policies.keys().cloned().collect(),
+        Role::ServiceAdmin => user.services.clone(),
+        _ => return Err(Error::new(Code::Forbidden, "The admin pages are for service and system administrators.")),
+    };
+    let today = received_local_date(app.now());
+    let by_status = app.store.count_by_status(Some(&services)).await?;
+    let (due_today, overdue) = app.store.count_due(&services, today).await?;
+    let scope = FactScope { services: Some(services.clone()), practice_id: None, from: NaiveDate::MIN, to: today, today };
+    let groups = app.store.report_facts(&scope, &[FactColumn::OutcomeCode, FactColumn::RejectionReason, FactColumn::WorkingDays]).await?;
+    let (mut outcomes, mut rejections, mut days) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for g in &groups {
+        let Some(code) = g.keys[0].as_deref().and_then(OutcomeCode::parse) else { continue };
+        *outcomes.entry(code.label()).or_default() += count(g.referrals);
+        if let Some(reason) = g.keys[1].as_deref().and_then(RejectionReason::parse) {
+            *rejections.entry(reason.label()).or_default() += count(g.referrals);
+        }
+        if let Some(d) = working_days(g, 2) {
+            *days.entry(d).or_default() += count(g.referrals);
+        }
+    }
+    let mut letter_problems = app.store.gp_letter_problems(200).await?;
+    let mut of_these = BTreeMap::new();
+    for l in &letter_problems {
+        if let std::collections::btree_map::Entry::Vacant(e) = of_these.entry(l.referral_id) {
+            let service = app.store.get_referral(l.referral_id).await.map(|r| r.service_id).unwrap_or_default();
+            e.insert(services.contains(&service));
+        }
+    }
+    letter_problems.retain(|l| of_these.get(&l.referral_id).copied().unwrap_or(false));
+    let total: i64 = by_status.iter().map(|(_, n)| n).sum();
+    audit::record(app, &audit::Actor::user(user), "admin.dashboard", audit::Target::many("referral"), AuditOutcome::Allowed, format!("aggregate figures over {total} referrals")).await?;
+    Ok(AdminOverview { by_status, due_today, overdue, outcomes, rejections, median_working_days: median_and_p90(&days).map(|(m, _)| m), letter_problems })
 }
 
 /// Reading a report is recorded (how many rows, not which figures).

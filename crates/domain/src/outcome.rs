@@ -256,6 +256,13 @@ pub fn next_step(route: Route, code: OutcomeCode, conversion_authorised: bool) -
 }
 
 impl RejectionReason {
+    pub const ALL: [RejectionReason; 5] =
+        [Self::PoorImageQuality, Self::Ineligible, Self::ShouldBeTwoWeekWait, Self::InsufficientInformation, Self::Other];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PoorImageQuality => "poor_image_quality",

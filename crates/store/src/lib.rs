@@ -217,7 +217,7 @@ impl Store {
             }
             Dialect::Postgres => (None, self.pool.begin().await?),
         };
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx { tx, _guard: guard, dialect: self.dialect, audit: Vec::new() })
     }
 
     /// Opens a write transaction for callers that add their own rows to a store write, e.g.
@@ -236,10 +236,20 @@ impl Store {
 pub struct WriteTx<'a> {
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    dialect: Dialect,
+    /// Audit entries of this change, chained at commit (see [`audit::append_audit_in`]).
+    pub(crate) audit: Vec<audit::NewAuditEntry>,
 }
 
 impl WriteTx<'_> {
-    pub async fn commit(self) -> Result<()> {
+    /// Chains the change's audit entries, then commits: the entries and the change commit
+    /// together or not at all, and the audit chain's head is locked only for these last
+    /// statements, not for the whole change (issue 18: every request appends an entry, so a
+    /// lock held across a use case's other statements queued every node behind it).
+    pub async fn commit(mut self) -> Result<()> {
+        for e in std::mem::take(&mut self.audit) {
+            audit::chain_audit_entry(&mut self, &e).await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }

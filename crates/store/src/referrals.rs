@@ -421,6 +421,27 @@ impl Store {
     }
 
     /// Counts of referrals by status, optionally within some services.
+    /// Referrals of `service_ids` waiting for the service (submitted or in review: while the
+    /// service waits for the GP its clock is stopped) due on `today`, and due before it.
+    pub async fn count_due(&self, service_ids: &[String], today: chrono::NaiveDate) -> Result<(i64, i64)> {
+        if service_ids.is_empty() {
+            return Ok((0, 0));
+        }
+        let marks: Vec<String> = (0..service_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN due_date = $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS due_today,
+                    CAST(COALESCE(SUM(CASE WHEN due_date < $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue
+             FROM referrals WHERE status IN ('submitted', 'in_review') AND due_date <= $1 AND service_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(crate::codec::date(today));
+        for s in service_ids {
+            q = q.bind(s.as_str());
+        }
+        let row = q.fetch_one(&self.pool).await?;
+        Ok((row.try_get("due_today")?, row.try_get("overdue")?))
+    }
+
     pub async fn count_by_status(&self, service_ids: Option<&[String]>) -> Result<Vec<(ReferralStatus, i64)>> {
         let rows = sqlx::query("SELECT service_id, status, COUNT(*) AS n FROM referrals GROUP BY service_id, status")
             .fetch_all(&self.pool)

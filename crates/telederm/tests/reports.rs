@@ -365,3 +365,40 @@ async fn reports_count_what_was_sent_suppress_small_counts_and_keep_practices_ap
     let (_, again) = gp1.get("/reports/practice-quality").await;
     assert_eq!(again, gp1_report);
 }
+
+/// The figure a dashboard card or status row shows (`data-count="due-today"`, `data-status-count="Submitted"`).
+fn figure(html: &str, attribute: &str) -> String {
+    let at = html.find(attribute).unwrap_or_else(|| panic!("no {attribute} on the dashboard:\n{html}"));
+    let rest = &html[at + attribute.len()..];
+    let start = rest.find('>').unwrap() + 1;
+    rest[start..start + rest[start..].find('<').unwrap()].trim().to_string()
+}
+
+/// The admin dashboard's figures come from every referral of the admin's services (aggregated in
+/// the database, not read from one page of the list): they agree with the referral list's own
+/// status, due and overdue flags, and with the outcomes the demo recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_dashboard_agrees_with_the_referral_list() {
+    let server = Server::demo().await;
+    let admin = server.sign_in_as("service_admin").await;
+    let (status, list) = admin.get("/referrals?limit=1000").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["referrals"].as_array().unwrap();
+    let count = |pred: &dyn Fn(&Value) -> bool| items.iter().filter(|r| pred(r)).count().to_string();
+    let waiting = |r: &Value| r["status"] == "submitted" || r["status"] == "in_review";
+
+    let resp = admin.client.get(format!("{}/admin", server.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert_eq!(figure(&html, "data-count=\"due-today\""), count(&|r| waiting(r) && r["due_today"] == true));
+    assert_eq!(figure(&html, "data-count=\"overdue\""), count(&|r| waiting(r) && r["overdue"] == true));
+    let statuses = [("submitted", "Submitted"), ("in_review", "In review"), ("awaiting_information", "Information requested"), ("outcome_issued", "Answered"), ("rejected", "Rejected")];
+    for (status, label) in statuses {
+        assert_eq!(figure(&html, &format!("data-status-count=\"{label}\"")), count(&|r| r["status"] == status), "{label}");
+    }
+    // The demo answered two referrals: advice, and a rejection for poor photographs.
+    assert!(html.contains("<td class=\"nhsuk-table__cell\">Advice and management plan</td><td class=\"nhsuk-table__cell nhsuk-table__cell--numeric\">1</td>"), "{html}");
+    assert!(html.contains("<td class=\"nhsuk-table__cell\">The photographs were not good enough to assess</td><td class=\"nhsuk-table__cell nhsuk-table__cell--numeric\">1</td>"), "{html}");
+    let median = figure(&html, "data-count=\"median\"");
+    assert!(median.ends_with("working day") || median.ends_with("working days"), "{median}");
+}

@@ -1,7 +1,6 @@
 //! Admin pages: a dashboard of counts (no patient details), users and roles, and the services
 //! with their policies. System admins see every service; service admins see theirs.
 
-use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Router;
@@ -11,7 +10,6 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::London;
 use telederm_domain::organisation::Role;
 use telederm_domain::referral::ReferralStatus;
-use telederm_store::ReferralFilter;
 use telederm_store::audit::{AuditEntry, AuditFilter, AuditOutcome};
 
 use super::form::FormData;
@@ -53,11 +51,11 @@ struct DashboardPage {
     nav: Nav,
     by_status: Vec<(&'static str, &'static str, i64)>,
     total: i64,
-    due_today: usize,
-    overdue: usize,
+    due_today: i64,
+    overdue: i64,
     median: String,
-    outcomes: Vec<(String, usize)>,
-    rejections: Vec<(String, usize)>,
+    outcomes: Vec<(String, u64)>,
+    rejections: Vec<(String, u64)>,
     /// Shown as a banner from 90 days before the official bank-holiday data ends.
     calendar_warning: Option<String>,
     /// Outcome letters of these services that did not reach the GP record (MESH): (referral id, status, reason).
@@ -71,62 +69,32 @@ struct DashboardPage {
 
 async fn dashboard(State(state): State<AppState>, v: Viewer) -> PageResult {
     admin_only(&v)?;
-    let services = scope(&state, &v);
-    let counts = state.store.count_by_status(Some(&services)).await?;
+    let o = telederm_app::reports::admin_overview(&state, &v.user).await?;
     let by_status: Vec<(&'static str, &'static str, i64)> = ReferralStatus::ALL
         .iter()
         .map(|s| {
             let (label, class) = views::status_tag(*s);
-            (label, class, counts.iter().find(|(x, _)| x == s).map_or(0, |(_, n)| *n))
+            (label, class, o.by_status.iter().find(|(x, _)| x == s).map_or(0, |(_, n)| *n))
         })
         .collect();
     let total = by_status.iter().map(|(_, _, n)| n).sum();
     let today: NaiveDate = Utc::now().with_timezone(&London).date_naive();
-    // Aggregates only: the rows never leave this function.
-    let all = state.store.list_referrals(&ReferralFilter { service_ids: Some(services), ..ReferralFilter::default() }).await?;
-    let open: Vec<_> = all.iter().filter(|r| r.status.is_open_for_service()).collect();
-    let due_today = open.iter().filter(|r| r.due_date == Some(today)).count();
-    let overdue = open.iter().filter(|r| r.due_date.is_some_and(|d| d < today)).count();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    let mut rejections: BTreeMap<String, usize> = BTreeMap::new();
-    let mut hours: Vec<f64> = Vec::new();
-    for s in all.iter().filter(|r| matches!(r.status, ReferralStatus::OutcomeIssued | ReferralStatus::Rejected | ReferralStatus::Closed)) {
-        let Ok(r) = state.store.get_referral(s.id).await else { continue };
-        let Some(o) = &r.outcome else { continue };
-        *outcomes.entry(o.code.label().to_string()).or_default() += 1;
-        if let Some(reason) = o.rejection_reason {
-            *rejections.entry(reason.label().to_string()).or_default() += 1;
-        }
-        if let Some(sub) = r.submitted_at {
-            hours.push((o.recorded_at - sub).num_minutes() as f64 / 60.0);
-        }
-    }
-    hours.sort_by(|a, b| a.total_cmp(b));
-    let median = match hours.len() {
-        0 => "No outcomes yet".to_string(),
-        n if n % 2 == 1 => fmt_hours(hours[n / 2]),
-        n => fmt_hours((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+    let median = match o.median_working_days {
+        None => "No outcomes yet".to_string(),
+        Some(d) if d == 1.0 => "1 working day".to_string(),
+        Some(d) => format!("{d} working days"),
     };
-    let ids: std::collections::HashSet<_> = all.iter().map(|r| r.id).collect();
-    let letter_problems = telederm_app::gp_letters::problems(&state, 200)
-        .await?
-        .into_iter()
-        .filter(|l| ids.contains(&l.referral_id))
-        .map(|l| (l.referral_id.to_string(), l.status.label(), l.reason.unwrap_or_default()))
-        .collect();
-    // The figures are computed from patient records: the read is in the trail, as one entry.
+    let letter_problems = o.letter_problems.into_iter().map(|l| (l.referral_id.to_string(), l.status.label(), l.reason.unwrap_or_default())).collect();
     let feedback = telederm_app::feedback::summary(&state, &v.user).await?;
-    let detail = format!("aggregate figures over {} referrals", all.len());
-    audit::record(&state, &audit::Actor::user(&v.user), "admin.dashboard", audit::Target::many("referral"), AuditOutcome::Allowed, detail).await?;
     Ok(html(&DashboardPage {
         nav: Nav::for_viewer(&v, "/admin"),
         by_status,
         total,
-        due_today,
-        overdue,
+        due_today: o.due_today,
+        overdue: o.overdue,
         median,
-        outcomes: outcomes.into_iter().collect(),
-        rejections: rejections.into_iter().collect(),
+        outcomes: o.outcomes.into_iter().map(|(label, n)| (label.to_string(), n)).collect(),
+        rejections: o.rejections.into_iter().map(|(label, n)| (label.to_string(), n)).collect(),
         calendar_warning: state.calendar.get().warning(today),
         letter_problems,
         feedback_counts: feedback.counts.iter().map(|(r, n)| (r.label(), *n)).collect(),
@@ -152,10 +120,6 @@ async fn feedback_csv(State(state): State<AppState>, v: Viewer) -> PageResult {
         (axum::http::header::CACHE_CONTROL, "no-store"),
     ];
     Ok(axum::response::IntoResponse::into_response((headers, csv)))
-}
-
-fn fmt_hours(h: f64) -> String {
-    if h < 48.0 { format!("{h:.1} hours") } else { format!("{:.1} days", h / 24.0) }
 }
 
 pub struct UserRow {
