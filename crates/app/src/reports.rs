@@ -327,14 +327,18 @@ pub struct AdminOverview {
     /// Waiting for the service (submitted or in review) and due today, or due before today.
     pub due_today: i64,
     pub overdue: i64,
-    /// Answered referrals by outcome, and rejections by reason (labels as people read them).
+    /// Referrals received in the last [`OVERVIEW_DAYS`] days and answered, by outcome, and
+    /// rejections by reason (labels as people read them).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub rejections: BTreeMap<&'static str, u64>,
-    /// Median working days from receipt to the answer (`None` before the first answer).
+    /// Median working days from receipt to the answer, over the same referrals (`None`: none answered).
     pub median_working_days: Option<f64>,
     /// Outcome letters of these services that did not reach the GP record.
     pub letter_problems: Vec<telederm_store::gp_letters::GpLetter>,
 }
+
+/// The period of the admin dashboard's outcome figures, in days up to today.
+pub const OVERVIEW_DAYS: u64 = 90;
 
 /// The admin dashboard (`GET /admin`): service admins see their services, system admins every
 /// service. Reading it is recorded as one audit entry.
@@ -347,7 +351,9 @@ pub async fn admin_overview(app: &App, user: &User) -> Result<AdminOverview> {
     let today = received_local_date(app.now());
     let by_status = app.store.count_by_status(Some(&services)).await?;
     let (due_today, overdue) = app.store.count_due(&services, today).await?;
-    let scope = FactScope { services: Some(services.clone()), practice_id: None, from: NaiveDate::MIN, to: today, today };
+    // The answers of referrals received in the last 90 days (the reports' default period): a
+    // bounded range of the facts' service index however long the service has run.
+    let scope = FactScope { services: Some(services.clone()), practice_id: None, from: today - Days::new(OVERVIEW_DAYS - 1), to: today, today };
     let groups = app.store.report_facts(&scope, &[FactColumn::OutcomeCode, FactColumn::RejectionReason, FactColumn::WorkingDays]).await?;
     let (mut outcomes, mut rejections, mut days) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for g in &groups {

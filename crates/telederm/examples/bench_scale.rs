@@ -607,7 +607,7 @@ async fn seed_report_facts(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The three reports over the last year, as their readers ask for them.
+/// The three reports over the last year, as their readers ask for them, and the admin dashboard.
 async fn measure_reports(state: &AppState, w: &World, samples: usize) -> anyhow::Result<Vec<Timing>> {
     use telederm_app::reports;
     let to = w.now.date_naive();
@@ -639,6 +639,12 @@ async fn measure_reports(state: &AppState, w: &World, samples: usize) -> anyhow:
     out.push(
         measure("report: service dashboard (1 year)", samples, |i| async move {
             Ok(api(reports::service_dashboard(state, admin, svc[i % svc.len()], from, to).await)?.weeks.len())
+        })
+        .await?,
+    );
+    out.push(
+        measure("report: admin dashboard (GET /admin: every status, due, 90 days of outcomes)", samples, |_| async move {
+            Ok(api(reports::admin_overview(state, admin).await)?.outcomes.len())
         })
         .await?,
     );
