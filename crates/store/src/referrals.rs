@@ -420,7 +420,6 @@ impl Store {
             .collect()
     }
 
-    /// Counts of referrals by status, optionally within some services.
     /// Referrals of `service_ids` waiting for the service (submitted or in review: while the
     /// service waits for the GP its clock is stopped) due on `today`, and due before it.
     pub async fn count_due(&self, service_ids: &[String], today: chrono::NaiveDate) -> Result<(i64, i64)> {
@@ -442,6 +441,7 @@ impl Store {
         Ok((row.try_get("due_today")?, row.try_get("overdue")?))
     }
 
+    /// Counts of referrals by status, optionally within some services.
     pub async fn count_by_status(&self, service_ids: Option<&[String]>) -> Result<Vec<(ReferralStatus, i64)>> {
         let rows = sqlx::query("SELECT service_id, status, COUNT(*) AS n FROM referrals GROUP BY service_id, status")
             .fetch_all(&self.pool)
