@@ -515,6 +515,8 @@ async fn single_sign_on_refuses_hostile_id_tokens() {
             "the ID token was not accepted: InvalidAudience"),
         failed("our audience, but authorised party another client", mint(|c| good(with(c, json!({"aud": [CLIENT_ID, "some-other-client"], "azp": "some-other-client"})))),
             "the ID token was not accepted: the token was issued to \"some-other-client\""),
+        failed("several audiences and no authorised party", mint(|c| good(with(c, json!({"aud": [CLIENT_ID, "some-other-client"], "azp": null})))),
+            "the ID token was not accepted: the token names several audiences and no authorised party"),
         failed("wrong issuer", mint(|c| good(with(c, json!({"iss": "https://idp.attacker.example"})))), "the ID token was not accepted: InvalidIssuer"),
         failed("expired an hour ago", mint(move |c| good(with(c, json!({"iat": hour_ago - 300, "exp": hour_ago, "auth_time": hour_ago - 300})))),
             "the ID token was not accepted: ExpiredSignature"),

@@ -190,6 +190,11 @@ impl OidcClient {
         {
             return Err(OidcError::Token(format!("the token was issued to {azp:?}")));
         }
+        // OpenID Connect Core 3.1.3.7: a token for several audiences must name the party it was
+        // issued to (checked above), or another client could replay its token here.
+        if claims.get("aud").and_then(Value::as_array).is_some_and(|a| a.len() > 1) && claims.get("azp").is_none_or(Value::is_null) {
+            return Err(OidcError::Token("the token names several audiences and no authorised party".into()));
+        }
         Ok(claims)
     }
 
