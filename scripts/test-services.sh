@@ -55,85 +55,47 @@ ensure_postgres() {
     return 1
 }
 
-ensure_python() {
-    local venv="$tools/venv" stamp="$tools/venv/.installed"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${python_packages[*]}" ] \
-        && [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/aiosmtpd" ]; then
+# A venv under $tools/NAME with exactly PACKAGES installed (a stamp file records them), made again
+# when the list changes or a program in PROGRAMS (space-separated) is missing. Prints its bin dir.
+ensure_venv() {
+    local name="$1" programs="$2"
+    shift 2
+    local venv="$tools/$name" stamp="$tools/$name/.installed" ok=1 program
+    for program in $programs; do [ -x "$venv/bin/$program" ] || ok=0; done
+    if [ "$ok" = 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$*" ]; then
         echo "$venv/bin"
         return 0
     fi
     local started=$SECONDS
-    log "installing ${python_packages[*]} into $venv"
+    log "installing $* into $venv"
     if ! python3 -m venv --help >/dev/null 2>&1; then
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
     fi
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check "${python_packages[@]}" >&2
-    echo "${python_packages[*]}" >"$stamp"
-    log "python test servers installed in $((SECONDS - started))s"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2
+    echo "$*" >"$stamp"
+    log "$name installed in $((SECONDS - started))s"
     echo "$venv/bin"
 }
+
+ensure_python() { ensure_venv venv "moto_server aiosmtpd" "${python_packages[@]}"; }
 
 # Kept in its own venv: its dependencies (hypothesis, jsonschema, ...) need not agree with moto's.
 schemathesis_packages=("schemathesis==4.32.5")
 
-ensure_schemathesis() {
-    local venv="$tools/schemathesis-venv" stamp="$tools/schemathesis-venv/.installed"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${schemathesis_packages[*]}" ] && [ -x "$venv/bin/st" ]; then
-        echo "$venv/bin"
-        return 0
-    fi
-    log "installing ${schemathesis_packages[*]} into $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check "${schemathesis_packages[@]}" >&2
-    echo "${schemathesis_packages[*]}" >"$stamp"
-    echo "$venv/bin"
-}
+ensure_schemathesis() { ensure_venv schemathesis-venv "st" "${schemathesis_packages[@]}"; }
 
 # Kept in its own venv: the sandbox pins its own FastAPI/pydantic stack.
 mesh_packages=("mesh-sandbox==1.0.137" "fhir.resources==8.3.0")
 
-ensure_mesh() {
-    local venv="$tools/mesh-venv" stamp="$tools/mesh-venv/.installed"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${mesh_packages[*]}" ] && [ -x "$venv/bin/python" ]; then
-        echo "$venv/bin"
-        return 0
-    fi
-    log "installing ${mesh_packages[*]} into $venv"
-    if ! python3 -m venv --help >/dev/null 2>&1; then
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
-    fi
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check "${mesh_packages[@]}" >&2
-    echo "${mesh_packages[*]}" >"$stamp"
-    echo "$venv/bin"
-}
+ensure_mesh() { ensure_venv mesh-venv "python" "${mesh_packages[@]}"; }
 
 # The load benchmark's tools (bench/load): kept in their own venv, as locust pins gevent and friends.
 load_packages=("locust==2.47.0" "pillow==13.0.0" "numpy==2.4.6")
 
-ensure_load() {
-    local venv="$tools/load-venv" stamp="$tools/load-venv/.installed"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${load_packages[*]}" ] && [ -x "$venv/bin/locust" ]; then
-        echo "$venv/bin"
-        return 0
-    fi
-    log "installing ${load_packages[*]} into $venv"
-    if ! python3 -m venv --help >/dev/null 2>&1; then
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
-    fi
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check "${load_packages[@]}" >&2
-    echo "${load_packages[*]}" >"$stamp"
-    echo "$venv/bin"
-}
+ensure_load() { ensure_venv load-venv "locust" "${load_packages[@]}"; }
 
 ensure_oidc() {
     local dir

@@ -279,7 +279,7 @@ async fn write_drafts(
         }
         telederm_store::insert_import_source_in(&mut w, r.id, practitioners, now).await?;
     }
-    telederm_store::audit::append_audit_in(&mut w, state.store.dialect(), &entry).await?;
+    telederm_store::audit::append_audit_in(&mut w, &entry);
     w.commit().await?;
     for (_, photos, ..) in drafts {
         for p in photos {

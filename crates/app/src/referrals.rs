@@ -737,7 +737,7 @@ async fn copy_allowed(state: &App, user: &User, source: &Referral) -> Result<Ref
     for p in &photos {
         telederm_store::insert_photo_in(&mut w, p).await?;
     }
-    telederm_store::audit::append_audit_in(&mut w, state.store.dialect(), &entry).await?;
+    telederm_store::audit::append_audit_in(&mut w, &entry);
     w.commit().await?;
     Ok(copy)
 }

@@ -274,7 +274,7 @@ pub async fn import_bundle(
     }
     let created = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     audit.detail = if audit.detail.is_empty() { format!("created={created}") } else { format!("{}; created={created}", audit.detail) };
-    telederm_store::audit::append_audit_in(&mut w, src.store.dialect(), &audit).await?;
+    telederm_store::audit::append_audit_in(&mut w, &audit);
     w.commit().await?;
     Ok(ids)
 }

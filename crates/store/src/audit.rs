@@ -253,9 +253,8 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {
 /// together): it is chained when the transaction commits ([`WriteTx::commit`]), which takes the
 /// chain head's lock only for its last statements. A transaction dropped without committing
 /// leaves no entry.
-pub async fn append_audit_in(tx: &mut WriteTx<'_>, _dialect: Dialect, e: &NewAuditEntry) -> Result<()> {
+pub fn append_audit_in(tx: &mut WriteTx<'_>, e: &NewAuditEntry) {
     tx.audit.push(e.clone());
-    Ok(())
 }
 
 /// Chains one entry now: locks the head (until the transaction ends), takes the next sequence

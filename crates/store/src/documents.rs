@@ -70,7 +70,7 @@ impl Store {
     pub async fn insert_document_audited(&self, d: &DocumentRecord, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         insert_document_in(&mut w, d).await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -111,7 +111,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 }

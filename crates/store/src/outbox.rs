@@ -191,7 +191,7 @@ impl Store {
             crate::gp_letter_queue::insert_gp_letter_in(&mut w, l).await?;
         }
         if let Some(entry) = audit {
-            crate::audit::append_audit_in(&mut w, self.dialect, entry).await?;
+            crate::audit::append_audit_in(&mut w, entry);
         }
         w.commit().await?;
         r.version += 1;
@@ -231,7 +231,7 @@ impl Store {
                 }
             }
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -243,7 +243,7 @@ impl Store {
         for m in notifications {
             insert_outbox(&mut w, m).await?;
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 

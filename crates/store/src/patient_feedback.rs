@@ -64,7 +64,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await
             .map_err(|e| unique_violation(e, "feedback for this referral"))?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 

@@ -118,7 +118,7 @@ impl Store {
             .fetch_optional(&mut *w.tx)
             .await?;
         let after = row.as_ref().map(link_from_row).transpose()?.ok_or(StoreError::NotFound)?;
-        crate::audit::append_audit_in(&mut w, self.dialect, &audit(&after)).await?;
+        crate::audit::append_audit_in(&mut w, &audit(&after));
         w.commit().await?;
         Ok(after)
     }
@@ -150,7 +150,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await
             .map_err(|e| unique_violation(e, "a visit with this secret"))?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -196,7 +196,7 @@ impl Store {
             .bind(ts(now))
             .execute(&mut *w.tx)
             .await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 }
@@ -233,7 +233,7 @@ impl Store {
             .bind(link.to_string())
             .execute(&mut *w.tx)
             .await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -275,7 +275,7 @@ impl Store {
         if let Some(referral) = referral {
             crate::reports::refresh_report_facts(&mut w.tx, &referral).await?;
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -297,7 +297,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 }

@@ -83,7 +83,7 @@ impl Store {
         .execute(&mut *w.tx)
         .await
         .map_err(|e| unique_violation(e, "a saved phrase with this title"))?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -93,7 +93,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 

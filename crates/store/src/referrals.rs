@@ -670,7 +670,7 @@ impl Store {
     pub async fn insert_referral_audited(&self, r: &Referral, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         insert_referral_in(&mut w, r).await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -678,7 +678,7 @@ impl Store {
     pub async fn insert_photo_audited(&self, p: &PhotoRecord, audit: &crate::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         insert_photo_in(&mut w, p).await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -695,7 +695,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -707,7 +707,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -726,7 +726,7 @@ impl Store {
         if let Some(referral) = referral {
             crate::reports::refresh_report_facts(&mut w.tx, &referral).await?;
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 

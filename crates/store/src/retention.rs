@@ -132,7 +132,7 @@ impl Store {
             detail: format!("{why}; removed photos={photos} documents={documents} messages={messages} events={events} patient_links={links} notifications={notifications}"),
             ..NewAuditEntry::default()
         };
-        append_audit_in(&mut tx, self.dialect, &entry).await?;
+        append_audit_in(&mut tx, &entry);
         tx.commit().await?;
         blob_keys.sort();
         blob_keys.dedup();

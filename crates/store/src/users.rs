@@ -28,7 +28,7 @@ impl Store {
     pub async fn create_organisation_audited(&self, org: &Organisation, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         create_organisation_in(&mut w, org).await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -76,7 +76,7 @@ impl Store {
     pub async fn create_user_audited(&self, user: &User, password_hash: &str, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
         create_user_in(&mut w, user, password_hash, UserOrigin::Admin).await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -141,7 +141,7 @@ impl Store {
     /// A new password: every session of the user ends. With its audit entry.
     pub async fn set_password_hash(&self, id: UserId, hash: &str, audit: &crate::audit::NewAuditEntry) -> Result<()> {
         let mut w = self.begin_write().await?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id.to_string())
@@ -421,7 +421,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 
@@ -435,7 +435,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await
             .map_err(|e| unique_violation(e, "a single sign-on identity for this account"))?;
-        crate::audit::append_audit_in(&mut w, self.dialect, audit).await?;
+        crate::audit::append_audit_in(&mut w, audit);
         w.commit().await
     }
 }
