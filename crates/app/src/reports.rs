@@ -18,7 +18,8 @@ use telederm_domain::outcome::{OutcomeCode, RejectionReason};
 use telederm_domain::referral::{InformationTopic, ReferralStatus};
 use telederm_domain::reports::{AGE_BANDS, Comparison, TONE_BANDS, compare_with_rest, median_and_p90, suppress, week_start};
 use telederm_store::AuditOutcome;
-use telederm_store::reports::{FactColumn, FactGroup, FactScope};
+pub use telederm_store::reports::NO_TOPIC;
+use telederm_store::reports::{FactColumn, FactGroup, FactScope, QualityCounts};
 
 use crate::error::{Code, Error, Result};
 use crate::{App, audit};
@@ -165,6 +166,7 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds a group of facts' counts (the equity report's).
     fn add(&mut self, g: &FactGroup) {
         let f = &mut self.figures;
         f.referrals += count(g.referrals);
@@ -176,6 +178,37 @@ impl Tally {
         f.photo_verdicts.reject += count(g.photos_reject);
         self.managed += count(g.managed);
         self.remote += count(g.managed_remotely);
+    }
+
+    /// Adds one practice's counts for one service, with their breakdowns (the practice-quality
+    /// report's).
+    fn add_counts(&mut self, c: &QualityCounts) {
+        let f = &mut self.figures;
+        f.referrals += count(c.referrals);
+        f.answered += count(c.answered);
+        f.rejected += count(c.rejected);
+        f.returned_for_information += count(c.info_requested);
+        f.photo_verdicts.accept += count(c.photos_accept);
+        f.photo_verdicts.warn += count(c.photos_warn);
+        f.photo_verdicts.reject += count(c.photos_reject);
+        self.managed += count(c.managed);
+        self.remote += count(c.managed_remotely);
+        *f.by_service.entry(c.service_id.clone()).or_default() += count(c.referrals);
+        for (route, n) in &c.by_route {
+            *f.by_route.entry(route.to_string()).or_default() += count(*n);
+        }
+        for (reason, n) in &c.rejections {
+            *f.rejections.entry(reason.to_string()).or_default() += count(*n);
+        }
+        for (topic, n) in &c.info_topics {
+            *f.returned_for_information_by_topic.entry(topic.to_string()).or_default() += count(*n);
+        }
+        for (issue, n) in &c.photo_issues {
+            *self.issues.entry(issue.to_string()).or_default() += count(*n);
+        }
+        for (days, n) in &c.working_days {
+            *self.days.entry(*days).or_default() += count(*n);
+        }
     }
 
     fn finish(mut self) -> PracticeFigures {
@@ -202,10 +235,6 @@ impl Tally {
     }
 }
 
-
-/// The topic counted for a return for information that named none.
-pub const NO_TOPIC: &str = "not_given";
-
 /// The working days to answer of a group keyed by them at `at` (none while unanswered).
 fn working_days(g: &FactGroup, at: usize) -> Option<u32> {
     g.keys.get(at)?.as_deref()?.parse().ok()
@@ -231,7 +260,6 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
                 })?,
         ),
     };
-    let today = received_local_date(app.now());
     let (visible_practice, services): (Option<OrganisationId>, Option<Vec<String>>) = match user.role {
         Role::Referrer => {
             if wanted.is_some_and(|p| p != user.organisation_id) {
@@ -242,25 +270,15 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
         Role::ServiceAdmin => (wanted, Some(user.services.iter().map(|s| s.to_string()).collect())),
         _ => return Err(refuse("Practice reports are for GPs (their own practice) and service admins (their services' practices).")),
     };
-    // One scan: every figure is a sum over these groups. A GP's figures are set beside the
-    // services their practice referred to in the period.
-    let scope = FactScope { services: services.clone(), practice_id: None, from, to, today };
-    let columns = [
-        FactColumn::Practice,
-        FactColumn::Route,
-        FactColumn::Service,
-        FactColumn::RejectionReason,
-        FactColumn::PhotoIssues,
-        FactColumn::WorkingDays,
-        FactColumn::InfoTopics,
-    ];
-    let mut groups = app.store.report_facts(&scope, &columns).await?;
+    // Every figure is a sum over these counts (one per practice and service). A GP's figures are
+    // set beside the services their practice referred to in the period.
+    let mut groups = app.store.practice_quality_counts(services.as_deref(), from, to).await?;
     let services: Vec<String> = match services {
         Some(s) => s,
         None => {
             let own = visible_practice.map(|p| p.to_string());
-            let used: BTreeSet<String> = groups.iter().filter(|g| g.keys[0] == own).filter_map(|g| g.keys[2].clone()).collect();
-            groups.retain(|g| g.keys[2].as_ref().is_some_and(|s| used.contains(s)));
+            let used: BTreeSet<String> = groups.iter().filter(|g| Some(&g.practice_id) == own.as_ref()).map(|g| g.service_id.clone()).collect();
+            groups.retain(|g| used.contains(&g.service_id));
             used.into_iter().collect()
         }
     };
@@ -268,30 +286,8 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
     let mut per: BTreeMap<String, Tally> = BTreeMap::new();
     let mut all = Tally::default();
     for g in &groups {
-        let key = g.keys[0].clone().unwrap_or_default();
-        for t in [per.entry(key).or_default(), &mut all] {
-            t.add(g);
-            let route = g.keys[1].clone().unwrap_or_default();
-            *t.figures.by_route.entry(route).or_default() += count(g.referrals);
-            let service = g.keys[2].clone().unwrap_or_default();
-            *t.figures.by_service.entry(service).or_default() += count(g.referrals);
-            if let Some(reason) = &g.keys[3] {
-                *t.figures.rejections.entry(reason.clone()).or_default() += count(g.rejected);
-            }
-            for code in g.keys[4].as_deref().unwrap_or_default().split(',').filter(|c| !c.is_empty()) {
-                *t.issues.entry(code.to_string()).or_default() += count(g.referrals);
-            }
-            // Only answered referrals have working days.
-            if let Some(d) = working_days(g, 5) {
-                *t.days.entry(d).or_default() += count(g.referrals);
-            }
-            if g.info_requested > 0 {
-                let topics: Vec<&str> = g.keys[6].as_deref().unwrap_or_default().split(',').filter(|c| !c.is_empty()).collect();
-                for topic in if topics.is_empty() { vec![NO_TOPIC] } else { topics } {
-                    *t.figures.returned_for_information_by_topic.entry(topic.to_string()).or_default() += count(g.info_requested);
-                }
-            }
-        }
+        per.entry(g.practice_id.clone()).or_default().add_counts(g);
+        all.add_counts(g);
     }
     let practice_count = per.len() as u64;
     let mut practices = Vec::new();
@@ -815,7 +811,10 @@ pub async fn service_dashboard(app: &App, user: &User, service: &str, from: Naiv
 /// referrals were read.
 pub async fn rebuild_facts(app: &App) -> Result<u64> {
     let n = app.store.rebuild_report_facts().await?;
-    audit::record(app, &audit::Actor::cli(), "report.rebuild_facts", audit::Target::many("referral"), AuditOutcome::Allowed, format!("referrals={n}")).await?;
+    // The month totals follow each rewritten fact; recounting them too mends totals a bulk load
+    // of facts left behind.
+    let months = app.store.rebuild_report_months().await?;
+    audit::record(app, &audit::Actor::cli(), "report.rebuild_facts", audit::Target::many("referral"), AuditOutcome::Allowed, format!("referrals={n} month_totals={months}")).await?;
     Ok(n)
 }
 
@@ -1126,5 +1125,16 @@ pub mod pdf {
             blocks.push(Block::Field(f.label.to_string(), f.practice));
         }
         document_pdf("Telederm: feedback to practices", &title, app.now(), &format!("Made {}", long_date(app.now().date_naive())), blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The practice-quality month totals have a column for each photo-check issue: an issue the
+    /// imaging crate adds without one would go uncounted.
+    #[test]
+    fn the_month_totals_count_every_photo_issue() {
+        let codes: Vec<&str> = telederm_imaging::IssueCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes, telederm_store::reports::PHOTO_ISSUES);
     }
 }

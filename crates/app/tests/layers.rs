@@ -66,6 +66,7 @@ const STORE_WRITES: &[&str] = &[
     "enqueue_notifications",
     "append_audit",
     "rebuild_report_facts",
+    "rebuild_report_months",
     // Free functions that write inside an open transaction.
     "create_organisation_in",
     "create_user_in",

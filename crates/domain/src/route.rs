@@ -22,6 +22,8 @@ pub enum Priority {
 }
 
 impl Route {
+    pub const ALL: [Route; 2] = [Route::AdviceAndGuidance, Route::Ras];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Route::AdviceAndGuidance => "advice_and_guidance",
@@ -29,7 +31,7 @@ impl Route {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Route::AdviceAndGuidance, Route::Ras].into_iter().find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
     pub fn label(self) -> &'static str {
         match self {

@@ -112,6 +112,19 @@ pub enum IssueCode {
 }
 
 impl IssueCode {
+    pub const ALL: [IssueCode; 10] = [
+        IssueCode::Blurred,
+        IssueCode::Underexposed,
+        IssueCode::Overexposed,
+        IssueCode::LowResolution,
+        IssueCode::UnsupportedFormat,
+        IssueCode::Corrupt,
+        IssueCode::DimensionsExceedLimit,
+        IssueCode::FileTooLarge,
+        IssueCode::NoSkinDetected,
+        IssueCode::FaceDetected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IssueCode::Blurred => "blurred",

@@ -39,6 +39,7 @@ const TABLES: &[(&str, &str)] = &[
     ("oidc_identities", "issuer, subject"),
     ("bank_holiday_files", "id"),
     ("report_facts", "referral_id"),
+    ("report_months", "service_id, month, practice_id"),
     ("saved_phrases", "id"),
     ("teaching_cases", "id"),
 ];
@@ -52,6 +53,8 @@ const ENGINE_TABLES: &[&str] = &[
     // Migration 0017's one-off marker: the target sets its own when it is migrated, and the
     // facts themselves are copied (`report_facts`).
     "report_facts_backfill",
+    // Migration 0024's, the same way (the month totals are copied: `report_months`).
+    "report_months_backfill",
 ];
 
 /// Rows copied per insert transaction.

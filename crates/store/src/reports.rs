@@ -10,12 +10,15 @@
 //! transaction that already writes several rows), they make every report a GROUP BY over an
 //! index range of plain columns, on both databases, and leave the worklist's indexes alone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 use telederm_domain::OrganisationId;
 use telederm_domain::calendar::received_local_date;
+use telederm_domain::outcome::RejectionReason;
+use telederm_domain::referral::InformationTopic;
+use telederm_domain::route::Route;
 use telederm_domain::reports::{TONE_BANDS, age_band, referral_tone_band};
 
 use crate::codec::{date, parse_date, parse_ts};
@@ -29,7 +32,7 @@ use crate::{Result, Store};
 /// Rewrites one referral's facts from its stored row, events and photos (inside the caller's
 /// write transaction). A referral not yet received (a draft) has none.
 pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referral_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM report_facts WHERE referral_id = $1").bind(referral_id).execute(&mut *conn).await?;
+    forget_report_facts(conn, referral_id).await?;
     let Some(row) = sqlx::query(
         "SELECT service_id, practice_id, route, status, submitted_at, due_date, outcome_json, patient_json
          FROM referrals WHERE id = $1",
@@ -133,7 +136,181 @@ pub(crate) async fn refresh_report_facts(conn: &mut sqlx::AnyConnection, referra
     .bind(topics.into_iter().collect::<Vec<_>>().join(","))
     .execute(&mut *conn)
     .await?;
+    add_to_months(conn, referral_id, 1).await
+}
+
+/// Removes one referral's facts and takes them off its month's totals (inside the caller's write
+/// transaction).
+pub(crate) async fn forget_report_facts(conn: &mut sqlx::AnyConnection, referral_id: &str) -> Result<()> {
+    add_to_months(conn, referral_id, -1).await?;
+    sqlx::query("DELETE FROM report_facts WHERE referral_id = $1").bind(referral_id).execute(&mut *conn).await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Month totals (migration 0024) for the practice-quality report
+
+/// Working days to the answer up to this many have a column of their own in `report_months`
+/// (`days_0` ...); the few answered later are counted from the facts.
+pub const DAYS_COLUMNS: u32 = 20;
+
+/// The photo-check issue codes `report_months` counts (`issue_<code>`): the imaging crate's
+/// `IssueCode`s (a test in telederm-app keeps the two lists equal).
+pub const PHOTO_ISSUES: [&str; 10] = [
+    "blurred",
+    "underexposed",
+    "overexposed",
+    "low_resolution",
+    "unsupported_format",
+    "corrupt",
+    "dimensions_exceed_limit",
+    "file_too_large",
+    "no_skin_detected",
+    "face_detected",
+];
+
+/// The topic counted for a return for information that named none.
+pub const NO_TOPIC: &str = "not_given";
+
+/// What a `report_months` column counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    Referrals,
+    Answered,
+    Rejected,
+    Managed,
+    ManagedRemotely,
+    InfoRequested,
+    PhotosAccept,
+    PhotosWarn,
+    PhotosReject,
+    Route(Route),
+    Rejection(RejectionReason),
+    Issue(&'static str),
+    Topic(Option<InformationTopic>),
+    Days(u32),
+}
+
+/// One column of `report_months`: its name and what one `report_facts` row adds to it (SQL).
+struct Measure {
+    column: String,
+    per_fact: String,
+    counts: Counts,
+}
+
+/// A `LIKE` pattern for one code in a comma-separated list, `_` matched as itself.
+fn in_list(column: &str, code: &str) -> String {
+    format!("(',' || {column} || ',') LIKE '%,{}%' ESCAPE '\\'", format!("{code},").replace('_', "\\_"))
+}
+
+/// Every column of `report_months` with what it counts: the one list the incremental updates,
+/// the rebuild and the report's reads (of months and of facts) are all made from.
+static MONTH_MEASURES: std::sync::LazyLock<Vec<Measure>> = std::sync::LazyLock::new(|| {
+    let when = |c: String| format!("CASE WHEN {c} THEN 1 ELSE 0 END");
+    let m = |column: &str, per_fact: &str, counts: Counts| Measure { column: column.to_string(), per_fact: per_fact.to_string(), counts };
+    let mut all = vec![
+        m("referrals", "1", Counts::Referrals),
+        m("answered", &when("outcome_code IS NOT NULL".into()), Counts::Answered),
+        m("rejected", &when("outcome_code = 'rejected'".into()), Counts::Rejected),
+        m("managed", &when("outcome_code IS NOT NULL AND outcome_code <> 'rejected'".into()), Counts::Managed),
+        m("managed_remotely", &when("outcome_code IN ('advice_management_plan', 'no_further_action')".into()), Counts::ManagedRemotely),
+        m("info_requested", "info_requested", Counts::InfoRequested),
+        m("photos_accept", "photos_accept", Counts::PhotosAccept),
+        m("photos_warn", "photos_warn", Counts::PhotosWarn),
+        m("photos_reject", "photos_reject", Counts::PhotosReject),
+    ];
+    for r in Route::ALL {
+        all.push(m(&format!("route_{}", r.as_str()), &when(format!("route = '{}'", r.as_str())), Counts::Route(r)));
+    }
+    for r in RejectionReason::ALL {
+        let c = format!("outcome_code = 'rejected' AND rejection_reason = '{}'", r.as_str());
+        all.push(m(&format!("rejected_{}", r.as_str()), &when(c), Counts::Rejection(r)));
+    }
+    for code in PHOTO_ISSUES {
+        all.push(m(&format!("issue_{code}"), &when(in_list("photo_issues", code)), Counts::Issue(code)));
+    }
+    for t in InformationTopic::ALL {
+        let c = format!("info_requested = 1 AND {}", in_list("info_topics", t.as_str()));
+        all.push(m(&format!("topic_{}", t.as_str()), &when(c), Counts::Topic(Some(t))));
+    }
+    all.push(m(&format!("topic_{NO_TOPIC}"), &when("info_requested = 1 AND info_topics = ''".into()), Counts::Topic(None)));
+    for d in 0..=DAYS_COLUMNS {
+        all.push(m(&format!("days_{d}"), &when(format!("working_days = {d}")), Counts::Days(d)));
+    }
+    all
+});
+
+/// Adds one referral's facts to its month's totals (`sign` 1), or takes them off (-1).
+async fn add_to_months(conn: &mut sqlx::AnyConnection, referral_id: &str, sign: i64) -> Result<()> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let columns: Vec<&str> = MONTH_MEASURES.iter().map(|m| m.column.as_str()).collect();
+        let values: Vec<String> = MONTH_MEASURES.iter().map(|m| format!("$2 * ({})", m.per_fact)).collect();
+        let sums: Vec<String> = columns.iter().map(|c| format!("{c} = report_months.{c} + excluded.{c}")).collect();
+        format!(
+            "INSERT INTO report_months (service_id, month, practice_id, {})
+             SELECT service_id, substr(submitted_on, 1, 7), practice_id, {} FROM report_facts WHERE referral_id = $1
+             ON CONFLICT (service_id, month, practice_id) DO UPDATE SET {}",
+            columns.join(", "),
+            values.join(", "),
+            sums.join(", ")
+        )
+    });
+    sqlx::query(&SQL).bind(referral_id).bind(sign).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The practice-quality report's counts for one practice and service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QualityCounts {
+    pub practice_id: String,
+    pub service_id: String,
+    pub referrals: i64,
+    /// Answered: an outcome or a rejection recorded.
+    pub answered: i64,
+    pub rejected: i64,
+    /// Answered otherwise than by rejection.
+    pub managed: i64,
+    /// Managed with advice or no further action (no face-to-face appointment).
+    pub managed_remotely: i64,
+    /// Referrals the consultant asked for more information at least once.
+    pub info_requested: i64,
+    pub photos_accept: i64,
+    pub photos_warn: i64,
+    pub photos_reject: i64,
+    /// Referrals by route.
+    pub by_route: BTreeMap<&'static str, i64>,
+    /// Rejections by reason.
+    pub rejections: BTreeMap<&'static str, i64>,
+    /// Referrals with a photo that had each issue.
+    pub photo_issues: BTreeMap<&'static str, i64>,
+    /// Referrals asked for more information, by what was asked for ([`NO_TOPIC`]: not said).
+    pub info_topics: BTreeMap<&'static str, i64>,
+    /// Answered referrals by working days from receipt to answer.
+    pub working_days: BTreeMap<u32, i64>,
+}
+
+impl QualityCounts {
+    fn add(&mut self, counts: Counts, n: i64) {
+        if n == 0 {
+            return;
+        }
+        match counts {
+            Counts::Referrals => self.referrals += n,
+            Counts::Answered => self.answered += n,
+            Counts::Rejected => self.rejected += n,
+            Counts::Managed => self.managed += n,
+            Counts::ManagedRemotely => self.managed_remotely += n,
+            Counts::InfoRequested => self.info_requested += n,
+            Counts::PhotosAccept => self.photos_accept += n,
+            Counts::PhotosWarn => self.photos_warn += n,
+            Counts::PhotosReject => self.photos_reject += n,
+            Counts::Route(r) => *self.by_route.entry(r.as_str()).or_default() += n,
+            Counts::Rejection(r) => *self.rejections.entry(r.as_str()).or_default() += n,
+            Counts::Issue(code) => *self.photo_issues.entry(code).or_default() += n,
+            Counts::Topic(t) => *self.info_topics.entry(t.map_or(NO_TOPIC, InformationTopic::as_str)).or_default() += n,
+            Counts::Days(d) => *self.working_days.entry(d).or_default() += n,
+        }
+    }
 }
 
 /// A column of `report_facts` a report groups by.
@@ -294,6 +471,103 @@ impl Store {
         Ok(out)
     }
 
+    /// The practice-quality report's counts of the referrals received from `from` to `to`
+    /// (inclusive) by each practice, to each of `services` (`None`: every service). Whole months
+    /// are read from their totals (`report_months`), the days before the first and after the last
+    /// whole month from the facts, answers later than [`DAYS_COLUMNS`] working days from the
+    /// facts too (their partial index), so the work grows with months and practices, not with
+    /// referrals.
+    pub async fn practice_quality_counts(&self, services: Option<&[String]>, from: NaiveDate, to: NaiveDate) -> Result<Vec<QualityCounts>> {
+        use chrono::Datelike;
+        if services.is_some_and(<[String]>::is_empty) || from > to {
+            return Ok(Vec::new());
+        }
+        let month_start = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+        let first = if from.day() == 1 { from } else { month_start(from).checked_add_months(chrono::Months::new(1)).unwrap_or(from) };
+        let next_after_to = to.succ_opt().unwrap_or(to);
+        let end = if next_after_to.day() == 1 { next_after_to } else { month_start(to) };
+        let mut from_facts = Vec::new();
+        let mut out: BTreeMap<(String, String), QualityCounts> = BTreeMap::new();
+        if first < end {
+            let last_month = end.pred_opt().unwrap_or(end);
+            let (sql, binds) = in_services(
+                &format!(
+                    "SELECT practice_id, service_id, {} FROM report_months WHERE month >= $1 AND month <= $2",
+                    MONTH_MEASURES.iter().map(|m| format!("CAST(SUM({0}) AS BIGINT) AS {0}", m.column)).collect::<Vec<_>>().join(", ")
+                ),
+                3,
+                services,
+                " GROUP BY practice_id, service_id",
+            );
+            let q = sqlx::query(&sql).bind(first.format("%Y-%m").to_string()).bind(last_month.format("%Y-%m").to_string());
+            add_rows(&mut out, binds.iter().fold(q, |q, s| q.bind(s.as_str())).fetch_all(self.pool()).await?)?;
+            if from < first {
+                from_facts.push((from, first.pred_opt().unwrap_or(first)));
+            }
+            if end <= to {
+                from_facts.push((end, to));
+            }
+        } else {
+            from_facts.push((from, to));
+        }
+        for (a, b) in from_facts {
+            let (sql, binds) = in_services(
+                &format!(
+                    "SELECT practice_id, service_id, {} FROM report_facts WHERE submitted_on >= $1 AND submitted_on <= $2",
+                    MONTH_MEASURES.iter().map(|m| format!("CAST(SUM({}) AS BIGINT) AS {}", m.per_fact, m.column)).collect::<Vec<_>>().join(", ")
+                ),
+                3,
+                services,
+                " GROUP BY practice_id, service_id",
+            );
+            let q = sqlx::query(&sql).bind(date(a)).bind(date(b));
+            add_rows(&mut out, binds.iter().fold(q, |q, s| q.bind(s.as_str())).fetch_all(self.pool()).await?)?;
+        }
+        // Answers later than the columns go: each exactly, from the facts' partial index.
+        let (sql, binds) = in_services(
+            &format!(
+                "SELECT practice_id, service_id, working_days, COUNT(*) AS n FROM report_facts
+                 WHERE submitted_on >= $1 AND submitted_on <= $2 AND working_days > {DAYS_COLUMNS}"
+            ),
+            3,
+            services,
+            " GROUP BY practice_id, service_id, working_days",
+        );
+        let q = sqlx::query(&sql).bind(date(from)).bind(date(to));
+        for r in binds.iter().fold(q, |q, s| q.bind(s.as_str())).fetch_all(self.pool()).await? {
+            let key = (r.try_get::<String, _>("practice_id")?, r.try_get::<String, _>("service_id")?);
+            let days = u32::try_from(r.try_get::<i64, _>("working_days")?).unwrap_or(u32::MAX);
+            let counts = out.entry(key.clone()).or_insert_with(|| QualityCounts { practice_id: key.0, service_id: key.1, ..QualityCounts::default() });
+            counts.add(Counts::Days(days), r.try_get("n")?);
+        }
+        Ok(out.into_values().filter(|c| c.referrals > 0).collect())
+    }
+
+    /// Recounts every month's totals from the facts (once after migration 0024, and after a bulk
+    /// load that wrote facts directly). Returns how many month rows there are.
+    pub async fn rebuild_report_months(&self) -> Result<u64> {
+        let columns: Vec<&str> = MONTH_MEASURES.iter().map(|m| m.column.as_str()).collect();
+        let sums: Vec<String> = MONTH_MEASURES.iter().map(|m| format!("CAST(SUM({}) AS BIGINT)", m.per_fact)).collect();
+        let mut w = self.begin_write().await?;
+        if self.dialect() == crate::Dialect::Postgres {
+            // Writers keep the totals in step as they commit; they wait while the table is recounted.
+            sqlx::query("LOCK TABLE report_months IN EXCLUSIVE MODE").execute(&mut *w.tx).await?;
+        }
+        sqlx::query("DELETE FROM report_months").execute(&mut *w.tx).await?;
+        let n = sqlx::query(&format!(
+            "INSERT INTO report_months (service_id, month, practice_id, {})
+             SELECT service_id, substr(submitted_on, 1, 7), practice_id, {} FROM report_facts
+             GROUP BY service_id, substr(submitted_on, 1, 7), practice_id",
+            columns.join(", "),
+            sums.join(", ")
+        ))
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n)
+    }
+
     /// Rewrites the facts of every referral (after a bulk load that bypassed the use cases, or
     /// once after migration 0017 for referrals received before it). Returns how many referrals
     /// were read. Works in batches of 500 referrals, one transaction each.
@@ -320,17 +594,50 @@ impl Store {
         Ok(done)
     }
 
-    /// Fills the facts of referrals received before migration 0017, once.
+    /// Fills the facts of referrals received before migration 0017, and the month totals of
+    /// facts written before migration 0024, once each.
     pub(crate) async fn backfill_report_facts(&self) -> Result<()> {
         let done: i64 = sqlx::query("SELECT done FROM report_facts_backfill").fetch_one(self.pool()).await?.get("done");
-        if done != 0 {
-            return Ok(());
+        if done == 0 {
+            let read = self.rebuild_report_facts().await?;
+            sqlx::query("UPDATE report_facts_backfill SET done = 1").execute(self.pool()).await?;
+            if read > 0 {
+                tracing::info!(referrals = read, "report facts filled in for referrals received before reports existed");
+            }
         }
-        let read = self.rebuild_report_facts().await?;
-        sqlx::query("UPDATE report_facts_backfill SET done = 1").execute(self.pool()).await?;
-        if read > 0 {
-            tracing::info!(referrals = read, "report facts filled in for referrals received before reports existed");
+        let done: i64 = sqlx::query("SELECT done FROM report_months_backfill").fetch_one(self.pool()).await?.get("done");
+        if done == 0 {
+            let months = self.rebuild_report_months().await?;
+            sqlx::query("UPDATE report_months_backfill SET done = 1").execute(self.pool()).await?;
+            if months > 0 {
+                tracing::info!(months, "month totals of the practice-quality report counted from the report facts");
+            }
         }
         Ok(())
     }
+}
+
+/// `sql` with ` AND service_id IN (...)` for `services` (placeholders from `$next`), then `tail`;
+/// and the values to bind after the query's own.
+fn in_services(sql: &str, next: usize, services: Option<&[String]>, tail: &str) -> (String, Vec<String>) {
+    let mut sql = sql.to_string();
+    let binds: Vec<String> = services.map(<[String]>::to_vec).unwrap_or_default();
+    if !binds.is_empty() {
+        let marks: Vec<String> = (0..binds.len()).map(|i| format!("${}", next + i)).collect();
+        sql.push_str(&format!(" AND service_id IN ({})", marks.join(", ")));
+    }
+    sql.push_str(tail);
+    (sql, binds)
+}
+
+/// Adds rows of measure sums (named by column) to the counts by practice and service.
+fn add_rows(out: &mut BTreeMap<(String, String), QualityCounts>, rows: Vec<sqlx::any::AnyRow>) -> Result<()> {
+    for r in rows {
+        let key = (r.try_get::<String, _>("practice_id")?, r.try_get::<String, _>("service_id")?);
+        let counts = out.entry(key.clone()).or_insert_with(|| QualityCounts { practice_id: key.0, service_id: key.1, ..QualityCounts::default() });
+        for m in MONTH_MEASURES.iter() {
+            counts.add(m.counts, r.try_get::<Option<i64>, _>(m.column.as_str())?.unwrap_or(0));
+        }
+    }
+    Ok(())
 }

@@ -118,7 +118,7 @@ impl Store {
         let notifications = count(sqlx::query("DELETE FROM outbox WHERE referral_id = $1").bind(id).execute(tx.conn()).await?.rows_affected());
         sqlx::query("DELETE FROM gp_letters WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referral_imports WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
-        sqlx::query("DELETE FROM report_facts WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
+        crate::reports::forget_report_facts(tx.conn(), id).await?;
         sqlx::query("DELETE FROM teaching_cases WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referrals WHERE id = $1").bind(id).execute(tx.conn()).await?;
         let entry = NewAuditEntry {

@@ -30,6 +30,7 @@ telederm_store::on_both_databases!(store:
     messages_and_events,
     counts_by_status,
     report_facts_follow_every_write,
+    month_totals_agree_with_the_facts,
     saved_phrases,
     migrations_are_idempotent,
 );
@@ -721,6 +722,126 @@ async fn report_facts_follow_every_write(store: &Store) {
     assert_eq!(store.rebuild_report_facts().await.unwrap(), 4);
     let rebuilt = store.report_facts(&homerton, &[]).await.unwrap();
     assert_eq!((rebuilt[0].referrals, rebuilt[0].answered, rebuilt[0].photos_accept, rebuilt[0].info_requested), (2, 2, 0, 1));
+}
+
+/// The practice-quality report reads whole months from their totals and the rest from the
+/// facts: both ways give the same counts, the totals follow every write (photos, questions,
+/// answers) and equal a recount, and an answer later than the totals' day
+/// columns is counted exactly.
+async fn month_totals_agree_with_the_facts(store: &Store) {
+    use telederm_domain::outcome::RejectionReason;
+    use telederm_domain::referral::InformationTopic;
+    use telederm_store::reports::QualityCounts;
+    let w = world(store).await;
+    let mut rs = Vec::new();
+    for i in 0..4 {
+        let mut r = referral(&w, i, "Pat", "Month");
+        if i == 2 {
+            r.service_id = "hackney-rash".into();
+        }
+        store.insert_referral(&r).await.unwrap();
+        submit(store, &mut r, day(9), at(3 + i, 9)).await;
+        rs.push(r);
+    }
+    let answer = |r: &mut Referral, code: OutcomeCode, reason: Option<RejectionReason>, t: DateTime<Utc>| {
+        let from = r.status;
+        let action = if code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome };
+        if r.status == ReferralStatus::Submitted {
+            r.apply(Action::Claim, t).unwrap();
+        }
+        r.apply(action, t).unwrap();
+        r.outcome = Some(Outcome {
+            code,
+            rejection_reason: reason,
+            diagnosis: "Eczema".into(),
+            diagnosis_code: None,
+            management_plan: "Emollients".into(),
+            follow_up: String::new(),
+            priority: None,
+            onward_service: None,
+            recorded_by: w.consultant.id,
+            recorded_at: t,
+        });
+        event(action, Some(from), r.status, w.consultant.id, t)
+    };
+    // rs[0]: asked for dermoscopy, then advice two working days after it arrived (Tuesday 3 March).
+    let mut r = rs[0].clone();
+    r.apply(Action::Claim, at(3, 10)).unwrap();
+    r.apply(Action::RequestInformation, at(3, 11)).unwrap();
+    let ask = Message {
+        id: MessageId::new(),
+        referral_id: r.id,
+        kind: MessageKind::InformationRequest,
+        author_id: Some(w.consultant.id),
+        author_name: "Dr C".into(),
+        body: "Dermoscopy, please.".into(),
+        created_at: at(3, 11),
+        topic: Some(InformationTopic::Dermoscopy),
+    };
+    let e = event(Action::RequestInformation, Some(ReferralStatus::InReview), r.status, w.consultant.id, at(3, 11));
+    store.update_referral(&mut r, Some(&e), Some(&ask)).await.unwrap();
+    r.apply(Action::Reply, at(4, 9)).unwrap();
+    let e = event(Action::Reply, Some(ReferralStatus::AwaitingInformation), r.status, w.gp.id, at(4, 9));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    let e = answer(&mut r, OutcomeCode::AdviceManagementPlan, None, at(5, 10));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    // rs[1]: a blurred photo, rejected as ineligible the day it arrived.
+    let mut blurred = photo(rs[1].id, PhotoKind::CloseUp, 1, at(4, 9));
+    blurred.verdict = telederm_domain::policy::Verdict::Warn;
+    blurred.report = serde_json::json!({"issues": [{"code": "blurred"}, {"code": "low_resolution"}]});
+    store.insert_photo(&blurred).await.unwrap();
+    let mut r = rs[1].clone();
+    let e = answer(&mut r, OutcomeCode::Rejected, Some(RejectionReason::Ineligible), at(4, 15));
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+    // rs[2] (Hackney): answered on 30 April, 38 working days after 5 March, past the day columns.
+    let mut r = rs[2].clone();
+    let e = answer(&mut r, OutcomeCode::FaceToFaceRoutine, None, Utc.with_ymd_and_hms(2026, 4, 30, 10, 0, 0).unwrap());
+    store.update_referral(&mut r, Some(&e), None).await.unwrap();
+
+    let march = |from: u32, to: u32| (day(from), day(to));
+    let counts = |(from, to): (NaiveDate, NaiveDate)| async move {
+        let mut c = store.practice_quality_counts(None, from, to).await.unwrap();
+        c.sort_by(|a, b| a.service_id.cmp(&b.service_id));
+        c
+    };
+    // March whole (the totals) and 2 to 31 March (the facts only) hold the same referrals.
+    let whole = counts(march(1, 31)).await;
+    assert_eq!(whole, counts(march(2, 31)).await);
+    let (hackney, homerton) = (&whole[0], &whole[1]);
+    assert_eq!((hackney.service_id.as_str(), homerton.service_id.as_str()), ("hackney-rash", "homerton"));
+    assert_eq!(hackney.practice_id, w.practice.id.to_string());
+    let expected = QualityCounts {
+        practice_id: w.practice.id.to_string(),
+        service_id: "homerton".into(),
+        referrals: 3,
+        answered: 2,
+        rejected: 1,
+        managed: 1,
+        managed_remotely: 1,
+        info_requested: 1,
+        photos_accept: 0,
+        photos_warn: 1,
+        photos_reject: 0,
+        by_route: [("ras", 3)].into(),
+        rejections: [("ineligible", 1)].into(),
+        photo_issues: [("blurred", 1), ("low_resolution", 1)].into(),
+        info_topics: [("dermoscopy", 1)].into(),
+        working_days: [(0, 1), (2, 1)].into(),
+    };
+    assert_eq!(homerton, &expected);
+    assert_eq!((hackney.referrals, hackney.managed, hackney.working_days.clone()), (1, 1, [(38, 1)].into()));
+    // A period of one part-month, of whole months with part-months either side, and with no
+    // referrals; only some services.
+    assert_eq!(counts(march(3, 3)).await[0].referrals, 1);
+    let around = counts((NaiveDate::from_ymd_opt(2026, 2, 20).unwrap(), NaiveDate::from_ymd_opt(2026, 4, 2).unwrap())).await;
+    assert_eq!(around, whole);
+    assert!(counts((NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 5, 31).unwrap())).await.is_empty());
+    let only = store.practice_quality_counts(Some(&["hackney-rash".to_string()]), day(1), day(31)).await.unwrap();
+    assert_eq!(only, vec![hackney.clone()]);
+    assert!(store.practice_quality_counts(Some(&[]), day(1), day(31)).await.unwrap().is_empty());
+    // The totals kept write by write are those a recount gives.
+    assert_eq!(store.rebuild_report_months().await.unwrap(), 2);
+    assert_eq!(counts(march(1, 31)).await, whole);
 }
 
 async fn migrations_are_idempotent(store: &Store) {

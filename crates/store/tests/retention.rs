@@ -47,6 +47,9 @@ async fn referral(store: &Store, blobs: &BlobStore, w: &Practice, status: Referr
         .await
         .unwrap();
     r.status = status;
+    if status != ReferralStatus::Draft {
+        r.submitted_at = Some(last);
+    }
     let event = EventRecord { actor_id: Some(w.gp.id), action: Action::Submit, from_status: Some(ReferralStatus::Draft), to_status: status, at: last };
     let message = Message { id: MessageId::new(), referral_id: r.id, kind: MessageKind::Reply, author_id: Some(w.gp.id), author_name: "Dr GP".into(), body: "Secret message".into(), created_at: last, topic: None };
     store.update_referral(&mut r, Some(&event), Some(&message)).await.unwrap();
@@ -135,6 +138,12 @@ async fn purge(store: &Store) {
         }
     }
     assert!(store.verify_audit().await.unwrap().broken.is_none());
+    // The practice-quality report's month totals lose the purged referral with its facts.
+    let received = |c: Vec<telederm_store::reports::QualityCounts>| c.iter().map(|c| c.referrals).sum::<i64>();
+    let (first, last) = (NaiveDate::from_ymd_opt(2014, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 5, 31).unwrap());
+    assert_eq!(received(store.practice_quality_counts(None, first, last).await.unwrap()), 3, "in progress, recent and young");
+    store.rebuild_report_months().await.unwrap();
+    assert_eq!(received(store.practice_quality_counts(None, first, last).await.unwrap()), 3);
     // Nothing left to do.
     let again = store.run_retention(&blobs, &policy, today, false, "test").await.unwrap();
     assert_eq!((again.examined, again.purged), (3, 0));
