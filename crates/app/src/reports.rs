@@ -168,20 +168,22 @@ struct Tally {
 impl Tally {
     /// Adds a group of facts' counts (the equity report's).
     fn add(&mut self, g: &FactGroup) {
-        let f = &mut self.figures;
-        f.referrals += count(g.referrals);
-        f.answered += count(g.answered);
-        f.rejected += count(g.rejected);
-        f.returned_for_information += count(g.info_requested);
-        f.photo_verdicts.accept += count(g.photos_accept);
-        f.photo_verdicts.warn += count(g.photos_warn);
-        f.photo_verdicts.reject += count(g.photos_reject);
-        self.managed += count(g.managed);
-        self.remote += count(g.managed_remotely);
+        self.add_counts(&QualityCounts {
+            referrals: g.referrals,
+            answered: g.answered,
+            rejected: g.rejected,
+            managed: g.managed,
+            managed_remotely: g.managed_remotely,
+            info_requested: g.info_requested,
+            photos_accept: g.photos_accept,
+            photos_warn: g.photos_warn,
+            photos_reject: g.photos_reject,
+            ..QualityCounts::default()
+        });
     }
 
-    /// Adds one practice's counts for one service, with their breakdowns (the practice-quality
-    /// report's).
+    /// Adds counts with their breakdowns (one practice's for one service, in the practice-quality
+    /// report).
     fn add_counts(&mut self, c: &QualityCounts) {
         let f = &mut self.figures;
         f.referrals += count(c.referrals);
@@ -193,7 +195,6 @@ impl Tally {
         f.photo_verdicts.reject += count(c.photos_reject);
         self.managed += count(c.managed);
         self.remote += count(c.managed_remotely);
-        *f.by_service.entry(c.service_id.clone()).or_default() += count(c.referrals);
         for (route, n) in &c.by_route {
             *f.by_route.entry(route.to_string()).or_default() += count(*n);
         }
@@ -286,8 +287,10 @@ pub async fn practice_quality(app: &App, user: &User, practice: Option<&str>, fr
     let mut per: BTreeMap<String, Tally> = BTreeMap::new();
     let mut all = Tally::default();
     for g in &groups {
-        per.entry(g.practice_id.clone()).or_default().add_counts(g);
-        all.add_counts(g);
+        for t in [per.entry(g.practice_id.clone()).or_default(), &mut all] {
+            t.add_counts(g);
+            *t.figures.by_service.entry(g.service_id.clone()).or_default() += count(g.referrals);
+        }
     }
     let practice_count = per.len() as u64;
     let mut practices = Vec::new();

@@ -60,7 +60,8 @@ pub enum ReportCmd {
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
     },
-    /// Rewrites every referral's report facts (after loading referrals straight into the database).
+    /// Rewrites every referral's report facts and recounts the practice-quality report's month
+    /// totals from them (after loading referrals or facts straight into the database).
     RebuildFacts,
 }
 
@@ -107,7 +108,7 @@ pub async fn run(config: &Config, cmd: ReportCmd) -> anyhow::Result<()> {
         }
         ReportCmd::RebuildFacts => {
             let n = reports::rebuild_facts(&state).await.map_err(fail)?;
-            eprintln!("rewrote the report facts of {n} referrals");
+            eprintln!("rewrote the report facts of {n} referrals and recounted the month totals");
             Ok(())
         }
     }
