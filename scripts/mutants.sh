@@ -9,9 +9,10 @@
 #   FILE defaults to the whole set below; JOBS (default 1) mutants are built and tested at once.
 #   --in-place (one mutant at a time) mutates this tree and builds in its target/ (reusing what is built; do not edit
 #   files meanwhile; each file is restored after its mutant) instead of a scratch copy.
-#   Each file's results land in target/mutants/<file>/mutants.out/ (caught.txt, missed.txt,
-#   unviable.txt, timeout.txt, outcomes.json); a table of caught / missed / timeout / unviable per
-#   file is printed at the end, with the share of viable mutants caught.
+#   Each package's results land in target/mutants/<package>/mutants.out/ (caught.txt, missed.txt,
+#   unviable.txt, timeout.txt, outcomes.json: one run per package, so one baseline build); a table
+#   of caught / missed / timeout / unviable per file is printed at the end, with the share of
+#   viable mutants caught.
 #
 # The tests run for a mutant are those of the package holding the file (cargo-mutants' default),
 # with cargo-nextest. Exit status: 0 when every viable mutant was caught, 2 when some were missed
@@ -60,33 +61,48 @@ package_of() {
     sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1
 }
 
-count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
+# Lines of a cargo-mutants list that are mutants of one file.
+count() { if [ -f "$1" ]; then grep -c "^$2:" "$1" || true; else echo 0; fi; }
+
+# One cargo-mutants run per package (one copy of the tree and one baseline build for all its
+# files), then a line of figures per file.
+packages=()
+for file in "${files[@]}"; do
+    [ -f "$file" ] || { echo "no such file: $file" >&2; exit 2; }
+    p="$(package_of "$file")"
+    case " ${packages[*]} " in *" $p "*) ;; *) packages+=("$p") ;; esac
+done
 
 status=0
 summary=()
-for file in "${files[@]}"; do
-    [ -f "$file" ] || { echo "no such file: $file" >&2; exit 2; }
-    package="$(package_of "$file")"
-    out="target/mutants/$(echo "$file" | tr '/' '_' | sed 's/\.rs$//')"
+for package in "${packages[@]}"; do
+    mine=()
+    for file in "${files[@]}"; do [ "$(package_of "$file")" = "$package" ] && mine+=("$file"); done
+    out="target/mutants/$package"
     mkdir -p "$out"
-    echo "==> $file (package $package), $jobs job(s); results in $out/mutants.out"
+    echo "==> ${mine[*]} (package $package), $jobs job(s); results in $out/mutants.out"
+    file_args=()
+    for file in "${mine[@]}"; do file_args+=(--file "$file"); done
     set +e
     # cargo-mutants refuses --jobs with --in-place (one tree can hold one mutant at a time).
     if [ "${#in_place[@]}" -gt 0 ]; then parallel=(--in-place); else parallel=(--jobs "$jobs"); fi
-    cargo mutants --package "$package" --file "$file" --test-tool nextest --output "$out" --no-shuffle "${parallel[@]}"
+    cargo mutants --package "$package" "${file_args[@]}" --test-tool nextest --output "$out" --no-shuffle "${parallel[@]}"
     rc=$?
     set -e
     case "$rc" in
         0) ;;
         2|3) status=2 ;;
-        *) echo "cargo-mutants failed on $file (exit $rc): see $out/mutants.out/debug.log" >&2; exit 1 ;;
+        *) echo "cargo-mutants failed on $package (exit $rc): see $out/mutants.out/debug.log" >&2; exit 1 ;;
     esac
     m="$out/mutants.out"
-    caught=$(count "$m/caught.txt"); missed=$(count "$m/missed.txt"); timeout=$(count "$m/timeout.txt"); unviable=$(count "$m/unviable.txt")
-    viable=$((caught + missed + timeout))
-    share="-"
-    if [ "$viable" -gt 0 ]; then share="$(awk -v c="$caught" -v v="$viable" 'BEGIN { printf "%.1f%%", 100 * c / v }')"; fi
-    summary+=("$(printf '%-36s %7s %7s %8s %9s %9s' "$file" "$caught" "$missed" "$timeout" "$unviable" "$share")")
+    for file in "${mine[@]}"; do
+        caught=$(count "$m/caught.txt" "$file"); missed=$(count "$m/missed.txt" "$file")
+        timeout=$(count "$m/timeout.txt" "$file"); unviable=$(count "$m/unviable.txt" "$file")
+        viable=$((caught + missed + timeout))
+        share="-"
+        if [ "$viable" -gt 0 ]; then share="$(awk -v c="$caught" -v v="$viable" 'BEGIN { printf "%.1f%%", 100 * c / v }')"; fi
+        summary+=("$(printf '%-36s %7s %7s %8s %9s %9s' "$file" "$caught" "$missed" "$timeout" "$unviable" "$share")")
+    done
 done
 
 echo
