@@ -159,3 +159,21 @@ fn each_service_target_gives_a_due_date() {
         assert_eq!(due, day("2026-04-09"), "{}", p.id);
     }
 }
+
+/// The official data is believed to its last day: 31 December 1999 was a one-off bank holiday
+/// (the Millennium), which no statutory rule gives (cargo-mutants: `>` to `>=` in
+/// `Calendar::holiday` survived every other test).
+#[test]
+fn a_holiday_on_the_last_day_of_the_data_is_honoured() {
+    let json = r#"{"england-and-wales": {"division": "england-and-wales", "events": [
+        {"title": "Christmas Day", "date": "1999-12-27", "notes": "Substitute day", "bunting": true},
+        {"title": "Boxing Day", "date": "1999-12-28", "notes": "Substitute day", "bunting": true},
+        {"title": "Millennium Day", "date": "1999-12-31", "notes": "", "bunting": true}
+    ]}}"#;
+    let cal = Calendar::from_json(json).unwrap();
+    assert_eq!(cal.last_day(), day("1999-12-31"));
+    assert_eq!(cal.holiday(day("1999-12-31")), Some("Millennium Day"));
+    assert!(!cal.is_working_day(day("1999-12-31")));
+    // Past the data, the statutory rules: 3 January 2000 is New Year's Day's substitute.
+    assert_eq!(cal.holiday(day("2000-01-03")), Some("New Year’s Day"));
+}
