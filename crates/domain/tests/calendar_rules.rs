@@ -172,6 +172,8 @@ fn a_holiday_on_the_last_day_of_the_data_is_honoured() {
     ]}}"#;
     let cal = Calendar::from_json(json).unwrap();
     assert_eq!(cal.last_day(), day("1999-12-31"));
+    // What `telederm calendar update` prints about a file it loaded.
+    assert_eq!(cal.to_string(), "England and Wales working days 1999-01-01 to 1999-12-31 (3 bank holidays)");
     assert_eq!(cal.holiday(day("1999-12-31")), Some("Millennium Day"));
     assert!(!cal.is_working_day(day("1999-12-31")));
     // Past the data, the statutory rules: 3 January 2000 is New Year's Day's substitute.
