@@ -79,3 +79,26 @@ fn child_only_questions_are_asked_of_children_where_the_service_excludes_on_them
         }
     }
 }
+
+/// A child-only question is asked up to the day before the service's adult age and not from it
+/// (cargo-mutants: `<` to `<=` in `asks` survived the properties above, which only check that
+/// leaving a question out changes nothing).
+#[test]
+fn child_only_questions_stop_at_the_services_adult_age() {
+    let mut checked = 0;
+    for p in policy::builtin() {
+        for (question, code) in [
+            ("face_identifiable_in_images", ReasonCode::ChildFaceIdentifiable),
+            ("known_chronic_inflammatory_condition", ReasonCode::ChildChronicInflammatory),
+        ] {
+            let criteria: Vec<_> = p.criteria_for(code).collect();
+            if criteria.is_empty() || criteria.iter().any(|c| c.applies_to != policy::AppliesTo::Children) {
+                continue;
+            }
+            assert!(asks(&p, question, p.child_under_age - 1), "{} {question}", p.id);
+            assert!(!asks(&p, question, p.child_under_age), "{} {question}", p.id);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "a seed service has a child-only exclusion");
+}
