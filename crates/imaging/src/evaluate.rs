@@ -23,19 +23,6 @@ pub struct Label {
     pub skin_type: Option<String>,
 }
 
-/// Every stable issue code, for parsing labels.
-pub const ALL_CODES: [IssueCode; 10] = [
-    IssueCode::Blurred,
-    IssueCode::Underexposed,
-    IssueCode::Overexposed,
-    IssueCode::LowResolution,
-    IssueCode::UnsupportedFormat,
-    IssueCode::Corrupt,
-    IssueCode::DimensionsExceedLimit,
-    IssueCode::FileTooLarge,
-    IssueCode::NoSkinDetected,
-    IssueCode::FaceDetected,
-];
 
 /// Splits one CSV line (RFC 4180: fields may be quoted, `""` is a quote inside quotes).
 fn split_csv(line: &str) -> Result<Vec<String>, String> {
@@ -106,7 +93,7 @@ pub fn parse_labels(text: &str) -> Result<Vec<Label>, String> {
         };
         let mut issues = Vec::new();
         for code in fields[2].split([';', '|', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
-            let Some(c) = ALL_CODES.iter().copied().find(|c| c.as_str() == code) else {
+            let Some(c) = IssueCode::ALL.iter().copied().find(|c| c.as_str() == code) else {
                 return Err(format!("line {line_no}: unknown issue code `{code}`"));
             };
             if !issues.contains(&c) {
@@ -165,7 +152,7 @@ fn round4(v: f64) -> f64 {
 /// Scores `reports` (one per label, same order) against the labels.
 pub fn score(pairs: &[(Label, QualityReport)]) -> Evaluation {
     // The codes to score: every code labelled or raised anywhere, in the stable order.
-    let codes: Vec<IssueCode> = ALL_CODES
+    let codes: Vec<IssueCode> = IssueCode::ALL
         .iter()
         .copied()
         .filter(|c| pairs.iter().any(|(l, r)| l.issues.contains(c) || r.has(*c)))
