@@ -3,36 +3,16 @@
 //! age it takes. Each assertion catches a wrong answer the other eligibility tests allowed
 //! (issue 19, cargo-mutants on `crates/domain/src/eligibility.rs`).
 
+mod common;
+
+use common::{base, patched};
 use serde_json::{Value, json};
 use telederm_domain::eligibility::{Decision, EligibilityAnswers, ReasonCode, evaluate};
 use telederm_domain::policy;
 
+/// Answers every seed service accepts for a 45-year-old in Hackney, with `patch` applied.
 fn answers(patch: &[(&str, Value)]) -> Value {
-    let mut v = json!({
-        "referral_date": "2026-03-02",
-        "patient": {"date_of_birth": "1980-05-17", "postcode": "E8 1DY"},
-        "condition": "rash",
-        "lesion_count": 0,
-        "body_sites": ["arm"],
-        "meets_2ww_criteria": false,
-        "extreme_psychological_distress": false,
-        "widespread": false,
-        "severe_or_systemic_or_urgent": false,
-        "imaging_practical": true,
-        "safeguarding_concerns": false,
-        "has_capacity_to_consent": true,
-        "best_interests_referral": false,
-        "consent_given": true,
-        "known_chronic_inflammatory_condition": false,
-        "face_identifiable_in_images": false,
-        "dermoscopic_images": true,
-        "images_taken_by": "clinician",
-        "seen_face_to_face": true
-    });
-    for (pointer, value) in patch {
-        *v.pointer_mut(pointer).unwrap() = value.clone();
-    }
-    v
+    patched(base("1980-05-17", "E8 1DY"), patch)
 }
 
 fn decide(service: &str, patch: &[(&str, Value)]) -> telederm_domain::eligibility::EligibilityDecision {

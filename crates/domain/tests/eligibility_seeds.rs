@@ -1,6 +1,9 @@
 //! Table-driven walk through every criterion of the five seed documents (`../shared/seeds/`),
 //! for adults and children, with boundary ages, catchment edges and combined exclusions.
 
+mod common;
+
+use common::{base, patched};
 use serde_json::{Value, json};
 use telederm_domain::eligibility::{
     Decision, EligibilityAnswers, EligibilityDecision, ReasonCode, WarningCode, evaluate,
@@ -10,44 +13,11 @@ use telederm_domain::policy::{self, ServicePolicy};
 use Decision::{Eligible, Excluded, Redirect2ww as Redirect};
 use ReasonCode::*;
 
-const REFERRAL_DATE: &str = "2026-03-02";
 const ADULT_DOB: &str = "1980-05-17"; // 45 on the referral date
 const CHILD_DOB: &str = "2016-06-01"; // 9 on the referral date
 
 fn policy(id: &str) -> ServicePolicy {
     policy::find(&policy::builtin(), id).unwrap_or_else(|| panic!("no built-in policy {id}")).clone()
-}
-
-/// Answers that every seed service accepts: nothing excluding, consent given, clinician photos.
-fn base(dob: &str, postcode: &str) -> Value {
-    json!({
-        "referral_date": REFERRAL_DATE,
-        "patient": {"date_of_birth": dob, "postcode": postcode},
-        "condition": "rash",
-        "lesion_count": 0,
-        "body_sites": ["arm"],
-        "meets_2ww_criteria": false,
-        "extreme_psychological_distress": false,
-        "widespread": false,
-        "severe_or_systemic_or_urgent": false,
-        "imaging_practical": true,
-        "safeguarding_concerns": false,
-        "has_capacity_to_consent": true,
-        "best_interests_referral": false,
-        "consent_given": true,
-        "known_chronic_inflammatory_condition": false,
-        "face_identifiable_in_images": false,
-        "dermoscopic_images": false,
-        "images_taken_by": "clinician",
-        "seen_face_to_face": true
-    })
-}
-
-fn patched(mut v: Value, patch: &[(&str, Value)]) -> Value {
-    for (pointer, value) in patch {
-        *v.pointer_mut(pointer).unwrap_or_else(|| panic!("no field {pointer}")) = value.clone();
-    }
-    v
 }
 
 fn check(service: &str, answers: &Value) -> EligibilityDecision {

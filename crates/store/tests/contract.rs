@@ -156,6 +156,22 @@ async fn submit(store: &Store, r: &mut Referral, due: NaiveDate, t: DateTime<Utc
     store.update_referral(r, Some(&e), None).await.unwrap();
 }
 
+/// An answer of eczema treated with emollients (`reason` for a rejection), recorded by `by` at `t`.
+fn eczema_outcome(code: OutcomeCode, reason: Option<telederm_domain::outcome::RejectionReason>, by: UserId, t: DateTime<Utc>) -> Outcome {
+    Outcome {
+        code,
+        rejection_reason: reason,
+        diagnosis: "Eczema".into(),
+        diagnosis_code: None,
+        management_plan: "Emollients".into(),
+        follow_up: String::new(),
+        priority: None,
+        onward_service: None,
+        recorded_by: by,
+        recorded_at: t,
+    }
+}
+
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
 }
@@ -645,18 +661,7 @@ async fn report_facts_follow_every_write(store: &Store) {
     let homerton = scope(Some(&["homerton"]));
     let answer = |r: &mut Referral, code: OutcomeCode, reason: Option<RejectionReason>, t: DateTime<Utc>, by: UserId| {
         r.apply(if code == OutcomeCode::Rejected { Action::Reject } else { Action::IssueOutcome }, t).unwrap();
-        r.outcome = Some(Outcome {
-            code,
-            rejection_reason: reason,
-            diagnosis: "Eczema".into(),
-            diagnosis_code: None,
-            management_plan: "Emollients".into(),
-            follow_up: String::new(),
-            priority: None,
-            onward_service: None,
-            recorded_by: by,
-            recorded_at: t,
-        });
+        r.outcome = Some(eczema_outcome(code, reason, by, t));
     };
     let mut rs = Vec::new();
     for i in 0..4 {
@@ -750,18 +755,7 @@ async fn month_totals_agree_with_the_facts(store: &Store) {
             r.apply(Action::Claim, t).unwrap();
         }
         r.apply(action, t).unwrap();
-        r.outcome = Some(Outcome {
-            code,
-            rejection_reason: reason,
-            diagnosis: "Eczema".into(),
-            diagnosis_code: None,
-            management_plan: "Emollients".into(),
-            follow_up: String::new(),
-            priority: None,
-            onward_service: None,
-            recorded_by: w.consultant.id,
-            recorded_at: t,
-        });
+        r.outcome = Some(eczema_outcome(code, reason, w.consultant.id, t));
         event(action, Some(from), r.status, w.consultant.id, t)
     };
     // rs[0]: asked for dermoscopy, then advice two working days after it arrived (Tuesday 3 March).
