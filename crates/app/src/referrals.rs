@@ -764,7 +764,9 @@ pub struct ListQuery {
     pub priority: Option<String>,
     /// Exact NHS number (spaces and hyphens ignored).
     pub nhs_number: Option<String>,
-    /// Part of the patient's name.
+    /// The patient's name, or the start of its words: every word given must begin one of the
+    /// name's words, in any order ("smi" and "jo smi" find Jo Smith-Jones; case, hyphens and
+    /// apostrophes are ignored).
     pub q: Option<String>,
     /// Exact e-RS UBRN (12 digits; spaces ignored).
     pub ubrn: Option<String>,

@@ -67,6 +67,7 @@ const STORE_WRITES: &[&str] = &[
     "append_audit",
     "rebuild_report_facts",
     "rebuild_report_months",
+    "rebuild_name_words",
     // Free functions that write inside an open transaction.
     "create_organisation_in",
     "create_user_in",

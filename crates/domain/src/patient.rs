@@ -233,6 +233,21 @@ impl Patient {
     }
 }
 
+/// The words a name is found by (the name search, `GET /api/v1/referrals?q=`): lower case, split
+/// at anything that is not a letter or digit, apostrophes dropped (so "O'Brien" is "obrien" and
+/// "Smith-Jones" is "smith" and "jones"), each once, in order. A search matches a name when every
+/// word typed begins one of the name's words.
+pub fn name_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let cleaned: String = name.chars().filter(|c| !matches!(c, '\'' | '\u{2019}')).flat_map(char::to_lowercase).collect();
+    for w in cleaned.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !words.iter().any(|x| x == w) {
+            words.push(w.to_string());
+        }
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ const TABLES: &[(&str, &str)] = &[
     ("bank_holiday_files", "id"),
     ("report_facts", "referral_id"),
     ("report_months", "service_id, month, practice_id"),
+    ("referral_name_words", "practice_id, word, referral_id"),
     ("saved_phrases", "id"),
     ("teaching_cases", "id"),
 ];
@@ -55,6 +56,8 @@ const ENGINE_TABLES: &[&str] = &[
     "report_facts_backfill",
     // Migration 0024's, the same way (the month totals are copied: `report_months`).
     "report_months_backfill",
+    // Migration 0025's, the same way (the words are copied: `referral_name_words`).
+    "referral_name_words_backfill",
 ];
 
 /// Rows copied per insert transaction.

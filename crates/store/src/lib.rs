@@ -17,6 +17,7 @@ pub mod gp_letters;
 mod codec;
 pub mod jobs;
 pub mod key_rotation;
+mod name_words;
 pub mod outbox;
 mod referrals;
 pub mod reports;
@@ -189,7 +190,8 @@ impl Store {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
         }
-        self.backfill_report_facts().await
+        self.backfill_report_facts().await?;
+        self.backfill_name_words().await
     }
 
     pub fn dialect(&self) -> Dialect {

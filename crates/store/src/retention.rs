@@ -120,6 +120,7 @@ impl Store {
         sqlx::query("DELETE FROM referral_imports WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         crate::reports::forget_report_facts(tx.conn(), id).await?;
         sqlx::query("DELETE FROM teaching_cases WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM referral_name_words WHERE referral_id = $1").bind(id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM referrals WHERE id = $1").bind(id).execute(tx.conn()).await?;
         let entry = NewAuditEntry {
             actor_label: actor_label.to_string(),

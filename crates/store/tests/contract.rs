@@ -33,6 +33,7 @@ telederm_store::on_both_databases!(store:
     month_totals_agree_with_the_facts,
     saved_phrases,
     migrations_are_idempotent,
+    name_words_are_filled_in_for_older_referrals,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -469,6 +470,24 @@ async fn list_filters(store: &Store) {
     assert_eq!(in_order(by_name(1, 0)).await, vec![a.id]);
     assert_eq!(in_order(by_name(1, 1)).await, vec![d.id]);
     assert!(ids(ReferralFilter { patient_name: Some("zzz".into()), ..Default::default() }).await.is_empty());
+    // The search is by words (migration 0025): every word typed begins a word of the name, in
+    // any order; the middle of a word finds nothing; punctuation alone finds no one.
+    let named = |q: &str, practice: Option<OrganisationId>| ReferralFilter { patient_name: Some(q.into()), practice_id: practice, ..Default::default() };
+    assert_eq!(ids(named("lovelace, ADA", None)).await, vec![a.id]);
+    assert_eq!(ids(named("ada by", None)).await, vec![d.id]);
+    assert!(ids(named("ovelace", None)).await.is_empty());
+    assert!(ids(named("%", None)).await.is_empty());
+    assert_eq!(ids(named("night", None)).await, vec![c.id]);
+    assert!(ids(named("night", Some(w.practice.id))).await.is_empty(), "another practice's patient");
+    assert_eq!(ids(named("night", Some(other_practice.id))).await, vec![c.id]);
+    // A name corrected on a draft is found by its new words only.
+    let mut renamed = store.get_referral(d.id).await.unwrap();
+    renamed.patient.given_name = "Augusta".into();
+    renamed.patient.family_name = "King-Noel".into();
+    store.update_referral(&mut renamed, None, None).await.unwrap();
+    assert!(ids(named("byron", Some(w.practice.id))).await.is_empty());
+    assert_eq!(ids(named("noel aug", Some(w.practice.id))).await, vec![d.id]);
+    assert_eq!(ids(named("ada", Some(w.practice.id))).await, vec![a.id]);
     // Narrowing filters combine.
     assert_eq!(
         ids(ReferralFilter {
@@ -843,6 +862,23 @@ async fn migrations_are_idempotent(store: &Store) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 2);
+}
+
+/// Referrals written before migration 0025 (here: their words removed and the one-off marker
+/// reset) are found by name once the store next starts, and only once.
+async fn name_words_are_filled_in_for_older_referrals(store: &Store) {
+    let w = world(store).await;
+    let r = referral(&w, 30, "Rosalind", "Franklin");
+    store.insert_referral(&r).await.unwrap();
+    let by_name = ReferralFilter { patient_name: Some("frank".into()), practice_id: Some(w.practice.id), ..Default::default() };
+    assert_eq!(store.list_referrals(&by_name).await.unwrap().len(), 1);
+    sqlx::query("DELETE FROM referral_name_words").execute(store.pool()).await.unwrap();
+    assert!(store.list_referrals(&by_name).await.unwrap().is_empty(), "the search reads the words, not the names");
+    sqlx::query("UPDATE referral_name_words_backfill SET done = 0").execute(store.pool()).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.list_referrals(&by_name).await.unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), vec![r.id]);
+    let done: i64 = sqlx::Row::get(&sqlx::query("SELECT done FROM referral_name_words_backfill").fetch_one(store.pool()).await.unwrap(), "done");
+    assert_eq!(done, 1);
 }
 
 async fn saved_phrases(store: &Store) {
