@@ -8,8 +8,10 @@
 #   poppler   Debian's poppler-utils (pdftotext, pdfinfo, ...: the letter tests read the PDFs with them)
 #   mesh      a venv with NHS Digital's MESH sandbox (mesh-sandbox) and fhir.resources (STU3 models,
 #             the GP system's independent parser in crates/telederm/tests/mesh.rs), from PyPI
+#   nasm      Debian's nasm, so the build compiles libjpeg-turbo's SIMD code (mozjpeg-sys uses it
+#             when it is on PATH; without it the photo pipeline's JPEG work runs in plain C)
 #   load      a venv with locust, Pillow and numpy for bench/load/run.sh (not a test: not in `all`)
-# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|mesh|load|all]   (default: all)
+# Usage: scripts/test-services.sh [postgres|python|oidc|schemathesis|faketime|poppler|mesh|nasm|load|all]   (default: all)
 # Idempotent and quick on a warm machine; the tests call it themselves, so `cargo nextest run
 # --workspace` works from a clean machine. Concurrent callers wait on a lock.
 # Prints the venv's bin directory on its last line when asked for `python` or `schemathesis`, and
@@ -118,6 +120,13 @@ ensure_faketime() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >&2
 }
 
+ensure_nasm() {
+    if command -v nasm >/dev/null 2>&1; then return 0; fi
+    log "installing nasm from Debian (libjpeg-turbo's SIMD code)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >&2
+}
+
 case "$what" in
     postgres) ensure_postgres ;;
     python | s3 | smtp) ensure_python ;;
@@ -126,7 +135,8 @@ case "$what" in
     faketime) ensure_faketime ;;
     poppler) bash "$(dirname "$0")/ensure-poppler.sh" ;;
     mesh) bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh ;;
+    nasm) ensure_nasm ;;
     load) ensure_load ;;
-    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh >/dev/null ;;
-    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|mesh|load|all]" >&2; exit 2 ;;
+    all) ensure_postgres; ensure_python; ensure_oidc >/dev/null; ensure_schemathesis >/dev/null; ensure_faketime; ensure_nasm; bash "$(dirname "$0")/ensure-poppler.sh"; ensure_mesh >/dev/null ;;
+    *) echo "usage: $0 [postgres|python|oidc|schemathesis|faketime|poppler|mesh|nasm|load|all]" >&2; exit 2 ;;
 esac
