@@ -35,6 +35,12 @@ pub use quality::Metrics;
 pub const ERS_MAX_BYTES: usize = 5_242_880;
 /// Long side of the preview.
 pub const PREVIEW_LONG_SIDE: u32 = 2048;
+/// The least long side a reduced-scale decode may have to be the preview's source: up to 1/32
+/// short of [`PREVIEW_LONG_SIDE`], when the preview is then that decode itself. A 4032 px phone
+/// photo is decoded at half scale (2016 px), which libjpeg-turbo does with its SIMD 4x4 inverse
+/// DCT, instead of at 5/8 (2520 px), which only its C code does, and resized to 2048 px
+/// (bench/imaging, 2026-12-07).
+const PREVIEW_DECODE_LONG_SIDE: u32 = PREVIEW_LONG_SIDE - PREVIEW_LONG_SIDE / 32;
 /// Long side of the thumbnail.
 pub const THUMBNAIL_LONG_SIDE: u32 = 256;
 
@@ -768,7 +774,7 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
         Some((source, applied)) => {
             // Pixels are needed at full size only when the original is too big to be the e-RS
             // attachment; otherwise the smallest scaled-IDCT decode at least preview-sized.
-            let m = if source.len() > ERS_MAX_BYTES { 8 } else { ljpeg::scale_for(w, h, PREVIEW_LONG_SIDE) };
+            let m = if source.len() > ERS_MAX_BYTES { 8 } else { ljpeg::scale_for(w, h, PREVIEW_DECODE_LONG_SIDE) };
             let img = match ljpeg::decode_scaled(&source, m, buf) {
                 Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(w, h, m) => Rgb { w: sw, h: sh, px },
                 Ok((_, _, px)) | Err((_, px)) => {
@@ -794,7 +800,8 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
     // Derivatives are made from it (resized in bands, encoded through an upright view) and it is
     // dropped as soon as the attachment no longer needs it. `WorkingMemory` is the upper bound of
     // what this function allocates.
-    let (pw, ph) = pixels::fit(w, h, PREVIEW_LONG_SIDE);
+    // Never larger than the pixels decoded (a half-scale decode of 4032 px is the 2016 px preview).
+    let (pw, ph) = pixels::fit(w, h, PREVIEW_LONG_SIDE.min(full.w.max(full.h)));
     let (spw, sph) = pixels::upright_dims(pw, ph, o);
     let preview_raw = pixels::resize_rgb(&full, spw, sph, pixels::LANCZOS);
     let preview_img = if o == 1 { preview_raw } else { pixels::orient(&preview_raw, o) };
@@ -1014,7 +1021,7 @@ pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemo
         let transform = if p.orientation == 1 { 0 } else { lossless_transform_bytes(info, file) };
         let (uw, uh) = pixels::upright_dims(p.width, p.height, p.orientation);
         let full_size = file * 10 > ERS_MAX_BYTES as u64 * 9;
-        let m = if full_size { 8 } else { ljpeg::scale_for(uw, uh, PREVIEW_LONG_SIDE) };
+        let m = if full_size { 8 } else { ljpeg::scale_for(uw, uh, PREVIEW_DECODE_LONG_SIDE) };
         let (sw, sh) = ljpeg::scaled_dims(p.width, p.height, m);
         let scaled_rgb = sw as u64 * sh as u64 * 3;
         // A progressive (or multi-scan) JPEG keeps every coefficient while decoding.
