@@ -7,16 +7,31 @@
 #
 # Usage: scripts/mutants.sh [-j JOBS] [--in-place] [FILE...]
 #   FILE defaults to the whole set below; JOBS (default 1) mutants are built and tested at once.
-#   --in-place (one mutant at a time) mutates this tree and builds in its target/ (reusing what is built; do not edit
-#   files meanwhile; each file is restored after its mutant) instead of a scratch copy.
+#   By default each package is mutated in a scratch copy of this tree made by this script
+#   (/tmp/telederm-mutants.*, removed at the end): the sources and target/debug, copied with their
+#   times kept (`cp -a`), so cargo finds most dependencies already built and rebuilds mainly the
+#   workspace's own crates (whose paths differ): a first build of 4-10 minutes here. cargo-mutants'
+#   own copy (`--copy-target`) gives every file the time of the copy, which makes build scripts'
+#   outputs newer than their fingerprints and rebuilds the dependencies too; it is used only for
+#   -j > 1, which needs one copy per job. cargo-mutants runs with --in-place inside the scratch copy.
+#   --in-place (one mutant at a time) mutates this tree itself and builds in its target/ (do not
+#   edit or build in it meanwhile; each file is restored after its mutant).
 #   Each package's results land in target/mutants/<package>/mutants.out/ (caught.txt, missed.txt,
 #   unviable.txt, timeout.txt, outcomes.json: one run per package, so one baseline build); a table
 #   of caught / missed / timeout / unviable per file is printed at the end, with the share of
 #   viable mutants caught.
 #
-# The tests run for a mutant are those of the package holding the file (cargo-mutants' default),
-# with cargo-nextest. Exit status: 0 when every viable mutant was caught, 2 when some were missed
-# or timed out, 1 when cargo-mutants could not run (e.g. the unmutated tests failed).
+# The tests run for a mutant are those of the package holding the file, with cargo-nextest, narrowed
+# per package where the package's whole suite is minutes per mutant (see `narrow` below): only the
+# test binaries that cover the file are built (`--test NAME`, also for the baseline) and only the
+# tests a filter expression selects run. Narrowed runs build with --workspace, so the dependencies'
+# features are those of this tree's workspace build and their copies are reused. Failing tests stop
+# the run at once (nextest profile `mutants`, .config/nextest.toml). Exit status: 0 when every
+# viable mutant was caught, 2 when some were missed or timed out, 1 when cargo-mutants could not
+# run (e.g. the unmutated tests failed).
+#
+# Extra arguments for cargo-mutants itself (e.g. `--iterate` to re-test only the mutants the last
+# run missed, or `--re REGEX`) can be given in MUTANTS_ARGS.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,7 +44,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -j|--jobs) jobs="$2"; shift 2 ;;
         --in-place) in_place=(--in-place); shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         -*) echo "usage: $0 [-j JOBS] [--in-place] [FILE...]" >&2; exit 2 ;;
         *) files+=("$1"); shift ;;
     esac
@@ -61,6 +76,21 @@ package_of() {
     sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1
 }
 
+# Which tests run for a mutant of a package: nextest's `--test` options (the test binaries built
+# and run) and a filter expression over their tests. A package not listed runs all its tests.
+#   telederm-app: access.rs is pure; the app's own rules for it are crates/app/tests/access_table.rs
+#     (the app's other tests do not call it; the HTTP suites that also do are minutes per mutant).
+#   telederm-store: audit.rs through the audit tests (the chain, verification, search) and
+#     atomic_audit.rs (a change and its entry commit together), on SQLite only: the PostgreSQL
+#     half of each test runs the same code but for the dialect's SQL text, which is not mutated.
+narrow() {
+    case "$1" in
+        telederm-app) echo "--test=access_table|" ;;
+        telederm-store) echo "--test=audit --test=atomic_audit|test(/^sqlite::/)" ;;
+        *) echo "|" ;;
+    esac
+}
+
 # Lines of a cargo-mutants list that are mutants of one file.
 count() { if [ -f "$1" ]; then grep -c "^$2:" "$1" || true; else echo 0; fi; }
 
@@ -75,6 +105,8 @@ done
 
 status=0
 summary=()
+scratch=
+trap 'if [ -n "${scratch:-}" ]; then rm -rf "$scratch"; fi' EXIT
 for package in "${packages[@]}"; do
     mine=()
     for file in "${files[@]}"; do [ "$(package_of "$file")" = "$package" ] && mine+=("$file"); done
@@ -84,10 +116,39 @@ for package in "${packages[@]}"; do
     file_args=()
     for file in "${mine[@]}"; do file_args+=(--file "$file"); done
     set +e
-    # cargo-mutants refuses --jobs with --in-place (one tree can hold one mutant at a time).
-    if [ "${#in_place[@]}" -gt 0 ]; then parallel=(--in-place); else parallel=(--jobs "$jobs"); fi
-    cargo mutants --package "$package" "${file_args[@]}" --test-tool nextest --output "$out" --no-shuffle "${parallel[@]}"
+    # cargo-mutants refuses --jobs (and --copy-target) with --in-place (one tree can hold one
+    # mutant at a time).
+    tree=(--dir "$root")
+    if [ "${#in_place[@]}" -gt 0 ]; then
+        parallel=(--in-place)
+    elif [ "$jobs" -gt 1 ]; then
+        parallel=(--jobs "$jobs" --copy-target=true)
+    else
+        scratch="$(mktemp -d /tmp/telederm-mutants.XXXXXX)"
+        echo "    copying the tree and target/debug to $scratch (times kept)"
+        for entry in "$root"/* "$root"/.[!.]*; do
+            case "$(basename "$entry")" in target|.git) ;; *) cp -a "$entry" "$scratch/" ;; esac
+        done
+        mkdir -p "$scratch/target"
+        [ -d "$root/target/debug" ] && cp -a "$root/target/debug" "$scratch/target/"
+        tree=(--dir "$scratch")
+        parallel=(--in-place)
+    fi
+    IFS='|' read -r targets filter <<<"$(narrow "$package")"
+    test_args=(--cargo-test-arg=--profile=mutants)
+    for t in $targets; do test_args+=("--cargo-arg=$t"); done
+    # Selected by `--test`, the binaries are built as part of the workspace (cargo-mutants'
+    # --test-workspace, cargo's --workspace): with `--package` alone cargo resolves the
+    # dependencies' features for that package only, which can differ from the workspace build
+    # that filled target/debug.
+    if [ -n "$targets" ]; then test_args+=(--test-workspace=true); fi
+    if [ -n "$filter" ]; then test_args+=(--cargo-test-arg=-E "--cargo-test-arg=$filter"); fi
+    echo "    tests: ${targets:-every test binary of the package}, ${filter:-every test}"
+    # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of words on purpose
+    cargo mutants "${tree[@]}" --package "$package" "${file_args[@]}" --test-tool nextest --output "$root/$out" \
+        --no-shuffle "${parallel[@]}" "${test_args[@]}" ${MUTANTS_ARGS:-}
     rc=$?
+    if [ -n "${scratch:-}" ]; then rm -rf "$scratch"; scratch=; fi
     set -e
     case "$rc" in
         0) ;;

@@ -222,6 +222,106 @@ async fn search_filters_and_pages(store: &Store) {
     assert!(store.search_audit(&scoped).await.unwrap().is_empty(), "a service admin of another organisation sees nothing");
 }
 
+/// The three outcomes as `docs/security.md` names them ("`allowed`, `denied` ... or `failed`"),
+/// read back from their names (the admin page's outcome search) and nothing else.
+async fn outcomes_by_their_documented_names(store: &Store) {
+    for (outcome, name) in [(AuditOutcome::Allowed, "allowed"), (AuditOutcome::Denied, "denied"), (AuditOutcome::Failed, "failed")] {
+        assert_eq!(outcome.as_str(), name);
+        assert_eq!(AuditOutcome::parse(name), Some(outcome));
+        let e = store.append_audit(&NewAuditEntry { outcome: Some(outcome), ..entry(1) }).await.unwrap();
+        assert_eq!(e.outcome, name);
+    }
+    for other in ["", "Allowed", "refused", "denied "] {
+        assert_eq!(AuditOutcome::parse(other), None, "{other:?}");
+    }
+    let found = store.search_audit(&AuditFilter { outcome: Some(AuditOutcome::Failed), ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(), ["failed"]);
+}
+
+/// `at` is "when (RFC 3339, UTC, microseconds)": the time of the append, read back as that instant.
+async fn entries_are_stamped_with_the_time_of_the_append(store: &Store) {
+    let before = chrono::Utc::now();
+    let e = store.append_audit(&entry(1)).await.unwrap();
+    let after = chrono::Utc::now();
+    let at = e.timestamp().unwrap();
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    assert!(micros(before) <= micros(at) && micros(at) <= micros(after), "{before} <= {at} <= {after}");
+    assert_eq!(at, chrono::DateTime::parse_from_rfc3339(&e.at).unwrap());
+    // 2026-12-07T06:50:13.123456Z: a UTC instant with six decimals.
+    assert_eq!(e.at.len(), "2026-12-07T06:50:13.123456Z".len(), "{}", e.at);
+    assert!(e.at.ends_with('Z'), "{}", e.at);
+}
+
+/// `sequence` (docs/security.md): "a gap before this entry — entries were deleted"; an entry
+/// numbered below the first (1) is a renumbering, not a deletion.
+async fn a_gap_and_a_renumbering_are_told_apart(store: &Store) {
+    let entries = fill(store, 5).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq IN (2, 3)").execute(store.pool()).await.unwrap();
+    let v = store.verify_audit().await.unwrap();
+    let b = v.broken.expect("a gap is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("sequence", 4, Some(entries[3].id.as_str())));
+    assert_eq!(b.message, "expected sequence 2 next but found 4: entries before it were deleted");
+    assert_eq!(v.entries, 3, "entries 1, 4 and 5 pass their own checks");
+
+    // A forged entry numbered 0, hashed correctly and chained to the genesis hash, before entry 1.
+    let db = TestDatabase::new(store.dialect()).await;
+    let other = db.store().await;
+    fill(&other, 2).await;
+    let mut forged = other.search_audit(&AuditFilter::default()).await.unwrap().remove(0);
+    forged.seq = 0;
+    forged.id = "00000000-0000-7000-8000-000000000000".into();
+    forged.hash = telederm_store::audit::entry_hash(&forged.fields()[..15]);
+    let f = forged.fields();
+    let insert = "INSERT INTO audit_log (seq, id, at, actor_id, actor_label, actor_role, organisation_id, action, record_type, \
+         record_id, referral_id, client_addr, outcome, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+    let mut q = sqlx::query(insert).bind(0i64);
+    for v in &f[1..] {
+        q = q.bind(v.clone());
+    }
+    q.execute(other.pool()).await.unwrap();
+    let b = other.verify_audit().await.unwrap().broken.expect("an entry numbered 0 is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("sequence", 0, Some(forged.id.as_str())), "{b}");
+    assert_eq!(b.message, "sequence 0 comes after 0: the sequence numbers were changed");
+    other.close().await;
+}
+
+/// The whole chain is walked, however long: more entries than one page of the walk (1,000).
+async fn a_chain_longer_than_a_page_is_walked_to_the_end(store: &Store) {
+    const N: usize = 1_003;
+    let mut last = None;
+    for i in 0..N {
+        last = Some(store.append_audit(&entry(i)).await.unwrap());
+    }
+    let last = last.unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!((v.entries, v.broken, v.head_hash.as_str()), (N as i64, None, last.hash.as_str()));
+    // A change on the second page is found like one on the first.
+    set_column(store, "detail", 1_002, Some("nothing happened")).await;
+    let b = store.verify_audit().await.unwrap().broken.expect("a change past the first page is found");
+    assert_eq!((b.check, b.seq), ("hash", 1_002), "{b}");
+}
+
+/// The head alone moved (entries were not touched): `chain_head`, whether its number or its hash
+/// no longer points at the last entry.
+async fn a_chain_head_that_does_not_point_at_the_last_entry(store: &Store) {
+    let entries = fill(store, 3).await;
+    sqlx::query("UPDATE audit_chain_head SET seq = 4 WHERE id = 1").execute(store.pool()).await.unwrap();
+    let b = store.verify_audit().await.unwrap().broken.expect("a head numbered past the last entry is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("chain_head", 4, None), "{b}");
+    assert_eq!(b.to_string(), format!("the audit chain fails the chain_head check at sequence 4: {}", b.message));
+    sqlx::query("UPDATE audit_chain_head SET seq = 3, hash = $1 WHERE id = 1").bind(&entries[1].hash).execute(store.pool()).await.unwrap();
+    let b = store.verify_audit().await.unwrap().broken.expect("a head with another entry's hash is found");
+    assert_eq!((b.check, b.seq, b.id.as_deref()), ("chain_head", 3, None), "{b}");
+    sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1").bind(&entries[2].hash).execute(store.pool()).await.unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!((v.entries, v.broken, v.head_hash), (3, None, entries[2].hash.clone()));
+    // "audit entry ID (sequence N) fails the CHECK check: ..." names the entry.
+    set_column(store, "actor_label", 2, Some("someone-else@nhs.net")).await;
+    let b = store.verify_audit().await.unwrap().broken.unwrap();
+    assert_eq!(b.to_string(), format!("audit entry {} (sequence 2) fails the hash check: {}", entries[1].id, b.message));
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod sqlite {
@@ -240,6 +340,11 @@ enum Which {
     deleted_entries_are_found,
     concurrent_appends_keep_one_chain,
     search_filters_and_pages,
+    outcomes_by_their_documented_names,
+    entries_are_stamped_with_the_time_of_the_append,
+    a_gap_and_a_renumbering_are_told_apart,
+    a_chain_longer_than_a_page_is_walked_to_the_end,
+    a_chain_head_that_does_not_point_at_the_last_entry,
 }
 
 async fn run(dialect: Dialect, which: Which) {
@@ -255,8 +360,24 @@ async fn run(dialect: Dialect, which: Which) {
             node2.close().await;
         }
         Which::search_filters_and_pages => search_filters_and_pages(&store).await,
+        Which::outcomes_by_their_documented_names => outcomes_by_their_documented_names(&store).await,
+        Which::entries_are_stamped_with_the_time_of_the_append => entries_are_stamped_with_the_time_of_the_append(&store).await,
+        Which::a_gap_and_a_renumbering_are_told_apart => a_gap_and_a_renumbering_are_told_apart(&store).await,
+        Which::a_chain_longer_than_a_page_is_walked_to_the_end => a_chain_longer_than_a_page_is_walked_to_the_end(&store).await,
+        Which::a_chain_head_that_does_not_point_at_the_last_entry => a_chain_head_that_does_not_point_at_the_last_entry(&store).await,
     }
     store.close().await;
 }
 
-both!(clean_chain_verifies_and_any_changed_field_is_named, a_replaced_and_rehashed_entry_is_found_by_the_next_link, deleted_entries_are_found, concurrent_appends_keep_one_chain, search_filters_and_pages);
+both!(
+    clean_chain_verifies_and_any_changed_field_is_named,
+    a_replaced_and_rehashed_entry_is_found_by_the_next_link,
+    deleted_entries_are_found,
+    concurrent_appends_keep_one_chain,
+    search_filters_and_pages,
+    outcomes_by_their_documented_names,
+    entries_are_stamped_with_the_time_of_the_append,
+    a_gap_and_a_renumbering_are_told_apart,
+    a_chain_longer_than_a_page_is_walked_to_the_end,
+    a_chain_head_that_does_not_point_at_the_last_entry
+);
