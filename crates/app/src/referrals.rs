@@ -792,12 +792,18 @@ fn one<T>(v: Option<Vec<T>>, what: &str) -> Result<Option<T>> {
     }
 }
 
+/// The most words a name search takes (each is one lookup in the index of name words).
+const MAX_NAME_WORDS: usize = 8;
+
 pub fn filter_from(q: &ListQuery) -> Result<ReferralFilter> {
     if q.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
         return Err(Error::new(Code::InvalidQuery, "limit must be between 1 and 1000."));
     }
     if q.offset.is_some_and(|o| o < 0) {
         return Err(Error::new(Code::InvalidQuery, "offset must be 0 or more."));
+    }
+    if q.q.as_deref().is_some_and(|n| telederm_domain::patient::name_words(n).len() > MAX_NAME_WORDS) {
+        return Err(Error::new(Code::InvalidQuery, format!("Search by at most {MAX_NAME_WORDS} words of the patient's name.")));
     }
     Ok(ReferralFilter {
         statuses: parse_list(&q.status, "status", ReferralStatus::parse)?,
