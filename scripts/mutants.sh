@@ -86,7 +86,7 @@ package_of() {
 narrow() {
     case "$1" in
         telederm-app) echo "--test=access_table|" ;;
-        telederm-store) echo "--test=audit --test=atomic_audit|test(/^sqlite::/)" ;;
+        telederm-store) echo "--test=audit --test=atomic_audit|test(/(^|::)sqlite::/)" ;;
         *) echo "|" ;;
     esac
 }

@@ -179,7 +179,8 @@ async fn deleted_entries_are_found(store: &Store) {
     other.close().await;
 }
 
-async fn concurrent_appends_keep_one_chain(store: &Store, second_node: &Store) {
+async fn concurrent_appends_keep_one_chain(db: &TestDatabase) {
+    let (store, second_node) = (db.store().await, db.store().await);
     const TASKS: usize = 16;
     const EACH: usize = 12;
     let mut handles = Vec::new();
@@ -198,6 +199,8 @@ async fn concurrent_appends_keep_one_chain(store: &Store, second_node: &Store) {
     let v = store.verify_audit().await.unwrap();
     assert_eq!(v.broken, None);
     assert_eq!(v.entries, (TASKS * EACH) as i64);
+    second_node.close().await;
+    store.close().await;
 }
 
 async fn search_filters_and_pages(store: &Store) {
@@ -322,62 +325,25 @@ async fn a_chain_head_that_does_not_point_at_the_last_entry(store: &Store) {
     assert_eq!(b.to_string(), format!("audit entry {} (sequence 2) fails the hash check: {}", entries[1].id, b.message));
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::run(super::Dialect::Sqlite, super::Which::$name).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::run(super::Dialect::Postgres, super::Which::$name).await })*
-        }
-    };
-}
-
-#[allow(non_camel_case_types)]
-enum Which {
+telederm_store::on_both_databases!(store:
     clean_chain_verifies_and_any_changed_field_is_named,
     a_replaced_and_rehashed_entry_is_found_by_the_next_link,
     deleted_entries_are_found,
-    concurrent_appends_keep_one_chain,
     search_filters_and_pages,
     outcomes_by_their_documented_names,
     entries_are_stamped_with_the_time_of_the_append,
     a_gap_and_a_renumbering_are_told_apart,
     a_chain_longer_than_a_page_is_walked_to_the_end,
     a_chain_head_that_does_not_point_at_the_last_entry,
-}
-
-async fn run(dialect: Dialect, which: Which) {
-    let db = TestDatabase::new(dialect).await;
-    let store = db.store().await;
-    match which {
-        Which::clean_chain_verifies_and_any_changed_field_is_named => clean_chain_verifies_and_any_changed_field_is_named(&store).await,
-        Which::a_replaced_and_rehashed_entry_is_found_by_the_next_link => a_replaced_and_rehashed_entry_is_found_by_the_next_link(&store).await,
-        Which::deleted_entries_are_found => deleted_entries_are_found(&store).await,
-        Which::concurrent_appends_keep_one_chain => {
-            let node2 = db.store().await;
-            concurrent_appends_keep_one_chain(&store, &node2).await;
-            node2.close().await;
-        }
-        Which::search_filters_and_pages => search_filters_and_pages(&store).await,
-        Which::outcomes_by_their_documented_names => outcomes_by_their_documented_names(&store).await,
-        Which::entries_are_stamped_with_the_time_of_the_append => entries_are_stamped_with_the_time_of_the_append(&store).await,
-        Which::a_gap_and_a_renumbering_are_told_apart => a_gap_and_a_renumbering_are_told_apart(&store).await,
-        Which::a_chain_longer_than_a_page_is_walked_to_the_end => a_chain_longer_than_a_page_is_walked_to_the_end(&store).await,
-        Which::a_chain_head_that_does_not_point_at_the_last_entry => a_chain_head_that_does_not_point_at_the_last_entry(&store).await,
-    }
-    store.close().await;
-}
-
-both!(
-    clean_chain_verifies_and_any_changed_field_is_named,
-    a_replaced_and_rehashed_entry_is_found_by_the_next_link,
-    deleted_entries_are_found,
-    concurrent_appends_keep_one_chain,
-    search_filters_and_pages,
-    outcomes_by_their_documented_names,
-    entries_are_stamped_with_the_time_of_the_append,
-    a_gap_and_a_renumbering_are_told_apart,
-    a_chain_longer_than_a_page_is_walked_to_the_end,
-    a_chain_head_that_does_not_point_at_the_last_entry
 );
+
+/// Two pools on one database: two nodes.
+mod two_nodes {
+    use telederm_store::testkit::TestDatabase;
+
+    telederm_store::on_both_databases!(concurrent_appends_keep_one_chain);
+
+    async fn concurrent_appends_keep_one_chain(db: &TestDatabase) {
+        super::concurrent_appends_keep_one_chain(db).await
+    }
+}
