@@ -194,6 +194,19 @@ impl Store {
         self.backfill_name_words().await
     }
 
+    /// Awaits `fill` when the one-row marker table `marker` says it has not run on this database,
+    /// then marks it done: derived data a migration adds, filled in once from what is already
+    /// stored. Returns what `fill` counted, or `None` when it had run before.
+    pub(crate) async fn once(&self, marker: &str, fill: impl std::future::Future<Output = Result<u64>>) -> Result<Option<u64>> {
+        let done: i64 = sqlx::Row::get(&sqlx::query(&format!("SELECT done FROM {marker}")).fetch_one(&self.pool).await?, "done");
+        if done != 0 {
+            return Ok(None);
+        }
+        let counted = fill.await?;
+        sqlx::query(&format!("UPDATE {marker} SET done = 1")).execute(&self.pool).await?;
+        Ok(Some(counted))
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

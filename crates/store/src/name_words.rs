@@ -105,13 +105,8 @@ impl Store {
 
     /// Fills the name words of referrals written before migration 0025, once.
     pub(crate) async fn backfill_name_words(&self) -> Result<()> {
-        let done: i64 = sqlx::query("SELECT done FROM referral_name_words_backfill").fetch_one(self.pool()).await?.get("done");
-        if done == 0 {
-            let read = self.rebuild_name_words().await?;
-            sqlx::query("UPDATE referral_name_words_backfill SET done = 1").execute(self.pool()).await?;
-            if read > 0 {
-                tracing::info!(referrals = read, "name search words filled in for referrals written before migration 0025");
-            }
+        if let Some(read @ 1..) = self.once("referral_name_words_backfill", self.rebuild_name_words()).await? {
+            tracing::info!(referrals = read, "name search words filled in for referrals written before migration 0025");
         }
         Ok(())
     }

@@ -597,21 +597,11 @@ impl Store {
     /// Fills the facts of referrals received before migration 0017, and the month totals of
     /// facts written before migration 0024, once each.
     pub(crate) async fn backfill_report_facts(&self) -> Result<()> {
-        let done: i64 = sqlx::query("SELECT done FROM report_facts_backfill").fetch_one(self.pool()).await?.get("done");
-        if done == 0 {
-            let read = self.rebuild_report_facts().await?;
-            sqlx::query("UPDATE report_facts_backfill SET done = 1").execute(self.pool()).await?;
-            if read > 0 {
-                tracing::info!(referrals = read, "report facts filled in for referrals received before reports existed");
-            }
+        if let Some(read @ 1..) = self.once("report_facts_backfill", self.rebuild_report_facts()).await? {
+            tracing::info!(referrals = read, "report facts filled in for referrals received before reports existed");
         }
-        let done: i64 = sqlx::query("SELECT done FROM report_months_backfill").fetch_one(self.pool()).await?.get("done");
-        if done == 0 {
-            let months = self.rebuild_report_months().await?;
-            sqlx::query("UPDATE report_months_backfill SET done = 1").execute(self.pool()).await?;
-            if months > 0 {
-                tracing::info!(months, "month totals of the practice-quality report counted from the report facts");
-            }
+        if let Some(months @ 1..) = self.once("report_months_backfill", self.rebuild_report_months()).await? {
+            tracing::info!(months, "month totals of the practice-quality report counted from the report facts");
         }
         Ok(())
     }
