@@ -455,3 +455,25 @@ fn report_json_shape() {
     }
     assert_eq!(j["verdict"], "accept");
 }
+
+/// A reduced-scale decode within 1/32 of the preview's 2048 px is the preview itself, never
+/// scaled up: a 12 MP phone photo (4032x3024) at 1/2 gives 2016x1512, an 8 MP one (3264x2448) at
+/// 5/8 gives 2040x1530. One whose nearest decode falls further short (2600 px: 7/8 is 2275, 6/8
+/// only 1950) is decoded larger and resized to 2048. Upright and EXIF-rotated alike.
+#[test]
+fn a_phone_photo_s_preview_is_its_reduced_scale_decode_never_upscaled() {
+    let cases = [
+        (4032, 3024, 1, (2016, 1512)),
+        (4032, 3024, 6, (1512, 2016)),
+        (3264, 2448, 1, (2040, 1530)),
+        (2600, 1950, 1, (2048, 1536)),
+    ];
+    for (w, h, o, preview) in cases {
+        let img = synth::render(&Scene { width: w, height: h, ..scene(DARK) });
+        let bytes = synth::jpeg(&img, JpegOpts { quality: 85, exif: Some((o, false)), ..Default::default() });
+        let out = intake(&bytes, &lim(), &req()).expect("intake");
+        assert_eq!((out.preview.width, out.preview.height), preview, "{w}x{h} orientation {o}");
+        let decoded = image::load_from_memory(&out.preview.bytes).expect("the preview decodes");
+        assert_eq!((decoded.width(), decoded.height()), preview, "{w}x{h} orientation {o}: the JPEG itself");
+    }
+}
