@@ -82,7 +82,8 @@ db_made=1
 s3_port="$(free_port)"
 mkdir -p "$work/moto-tmp"
 TMPDIR="$work/moto-tmp" "$moto_bin/moto_server" -H 127.0.0.1 -p "$s3_port" >"$work/moto.log" 2>&1 &
-pids+=($!)
+moto=$!
+pids+=("$moto")
 s3="http://127.0.0.1:$s3_port"
 for _ in $(seq 1 150); do curl -s -o /dev/null "$s3" && break; sleep 0.2; done
 curl -sf -X PUT -o /dev/null "$s3/telederm-load"
@@ -161,6 +162,18 @@ wait_http "http://127.0.0.1:$port_b/healthz" "$node_b" "node B (telederm serve)"
 log "node B on port $port_b"
 
 rss() { awk "/^$2:/{print \$2}" "/proc/$1/status"; }
+# CPU time in clock ticks (user + system, all threads) of PID, with its waited-for children when
+# $2 is set; pg_ticks: the PostgreSQL server's (the postmaster with the backends that ended, and
+# the live ones). Taken before and after the load: who used the two cores.
+ticks() { awk -v kids="${2:-}" '{ t = $14 + $15; if (kids != "") t += $16 + $17; print t }' "/proc/$1/stat"; }
+pg_ticks() {
+  local master total=0
+  master="$(head -n 1 "$(psql -qAt "$admin_url" -c 'SHOW data_directory')/postmaster.pid")"
+  total="$(ticks "$master" kids)"
+  for child in $(cat "/proc/$master/task/$master/children" 2>/dev/null); do total=$((total + $(ticks "$child" 2>/dev/null || echo 0))); done
+  echo "$total"
+}
+cpu_before="$(ticks "$node_a") $(ticks "$node_b") $(ticks "$moto") $(pg_ticks)"
 rss_a="$(rss "$node_a" VmRSS)"
 rss_b="$(rss "$node_b" VmRSS)"
 
@@ -185,11 +198,13 @@ sampler=$!
 pids+=("$sampler")
 log "locust: $users users (spawned at $spawn_rate/s) for $minutes min"
 locust_exit=0
-LOAD_REQUEST_LOG="$work/requests.csv" LOAD_HOSTS="http://127.0.0.1:$port_a,http://127.0.0.1:$port_b" LOAD_ACCOUNTS="$accounts" LOAD_PHOTOS="$work/photos" \
+TIMEFORMAT='%U %S'
+{ time LOAD_REQUEST_LOG="$work/requests.csv" LOAD_HOSTS="http://127.0.0.1:$port_a,http://127.0.0.1:$port_b" LOAD_ACCOUNTS="$accounts" LOAD_PHOTOS="$work/photos" \
   "$venv/locust" -f bench/load/locustfile.py --headless --users "$users" --spawn-rate "$spawn_rate" \
   --run-time "${minutes}m" --stop-timeout 30 --csv "$work/locust" --only-summary --loglevel WARNING \
-  >"$work/locust.out" 2>"$work/locust.log" || locust_exit=$?
+  >"$work/locust.out" 2>"$work/locust.log" || locust_exit=$?; } 2>"$work/locust.cpu"
 kill "$sampler" 2>/dev/null || true
+cpu_after="$(ticks "$node_a") $(ticks "$node_b") $(ticks "$moto") $(pg_ticks)"
 
 hwm_a="$(rss "$node_a" VmHWM)"
 hwm_b="$(rss "$node_b" VmHWM)"
@@ -207,7 +222,10 @@ version = subprocess.run(["$venv/locust", "--version"], capture_output=True, tex
 run = {
     "csv_prefix": "$work/locust", "requests_log": "$work/requests.csv", "pg_activity": "$work/pg-activity.tsv", "users": $users, "minutes": $minutes, "binary": "$binary", "started": "$started",
     "machine": f"{cpu}, {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-    "load_before": "$load_before", "photos": [int(x) for x in "$photo_sizes".split(",")], "locust_exit": $locust_exit,
+    "load_before": "$load_before",
+    "cpu_seconds": dict(zip(["node A", "node B", "S3 server (moto)", "PostgreSQL"],
+        [(int(b) - int(a)) / os.sysconf("SC_CLK_TCK") for a, b in zip("$cpu_before".split(), "$cpu_after".split())]),
+        **{"load generator (locust)": sum(float(x) for x in open("$work/locust.cpu").read().split()[-2:])}), "photos": [int(x) for x in "$photo_sizes".split(",")], "locust_exit": $locust_exit,
     "locust_version": version[1] if len(version) > 1 else "",
     "nodes": [
         {"name": "A (demo)", "url": "http://127.0.0.1:$port_a", "rss_kb": $rss_a, "hwm_kb": $hwm_a, "log_errors": lines("$work/node-a.log", "ERROR"), "log_warnings": len(lines("$work/node-a.log", "WARN"))},

@@ -4,7 +4,7 @@ Usage: summary.py RUN.json   (written by bench/load/run.sh; prints the Markdown)
 
 RUN.json: {"csv_prefix", "users", "minutes", "binary", "started", "machine", "load_before",
 "photos": [bytes...], "nodes": [{"name", "url", "rss_kb", "hwm_kb", "log_errors": [...]}],
-"locust_exit"}.
+"cpu_seconds": {process: seconds used during the run}, "locust_exit"}.
 
 Targets (issue 18): no errors; p99 < 300 ms for pages, < 50 ms for the list APIs, < 2 s for photo
 uploads. Percentiles are locust's: exact below 100 ms, rounded to 10 ms below 1 s and to 100 ms above.
@@ -12,6 +12,7 @@ uploads. Percentiles are locust's: exact below 100 ms, rounded to 10 ms below 1 
 
 import csv
 import json
+import os
 import sys
 
 TARGETS = {"page": 300, "list API": 50, "photo upload": 2000}
@@ -148,6 +149,17 @@ def main():
         p(f"| {n['name']} | {n['url']} | {n['rss_kb'] / 1024:.0f} | {n['hwm_kb'] / 1024:.0f} | {len(n['log_errors'])} | "
           f"{n.get('log_warnings', 0)} |")
     p("")
+    cpu = run.get("cpu_seconds")
+    if cpu:
+        seconds = run["minutes"] * 60
+        p(f"CPU time used during the run (user + system, s; the machine has {os.cpu_count()} cores x {seconds} s = "
+          f"{os.cpu_count() * seconds} core-seconds):")
+        p("")
+        p("| process | CPU s | share of the cores |")
+        p("|---|---|---|")
+        for name, used in cpu.items():
+            p(f"| {name} | {used:.0f} | {100 * used / (os.cpu_count() * seconds):.0f}% |")
+        p("")
     for n in run["nodes"]:
         for line in n["log_errors"][:5]:
             p(f"- {n['name']} log: `{line[:300]}`")

@@ -82,22 +82,34 @@ pub async fn prepare(
     // so it is held until the decode ends even if the client goes away meanwhile.
     let need = telederm_imaging::working_memory(&bytes, &limits).map_err(refused)?;
     let permit = state.intake.admit(need.bytes).await?;
-    let intake = tokio::task::spawn_blocking(move || {
-        let result = telederm_imaging::intake(&bytes, &limits, &req);
-        drop(bytes);
-        drop(permit);
-        result
-    })
-    .await
-    .map_err(|e| Error::internal("image intake", e))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    telederm_imaging::spawn_on_intake_threads(
+        move || {
+            let result = telederm_imaging::intake(&bytes, &limits, &req);
+            drop(bytes);
+            drop(permit);
+            result
+        },
+        move |result| {
+            let _ = reply.send(result);
+        },
+    );
+    let intake = answer
+        .await
+        .map_err(|e| Error::internal("image intake", e))?
+        .map_err(|panic| Error::internal("image intake", format!("the intake panicked: {panic}")))?;
     let intake = intake.map_err(refused)?;
     let original_type = intake.original.content_type.to_string();
     let size_bytes = intake.original.bytes.len() as i64;
     let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));
-    let original_key = state.blobs.put(intake.original.bytes).await?;
-    let attachment_key = state.blobs.put(intake.attachment.bytes).await?;
-    let preview_key = state.blobs.put(intake.preview.bytes).await?;
-    let thumbnail_key = state.blobs.put(intake.thumbnail.bytes).await?;
+    // The four blobs are written at once: their hashing, encryption and the storage's round trips
+    // and fsyncs overlap instead of queueing one behind the other.
+    let (original_key, attachment_key, preview_key, thumbnail_key) = tokio::try_join!(
+        state.blobs.put(intake.original.bytes),
+        state.blobs.put(intake.attachment.bytes),
+        state.blobs.put(intake.preview.bytes),
+        state.blobs.put(intake.thumbnail.bytes),
+    )?;
     let record = PhotoRecord {
         face_confirmed: None,
         id: PhotoId::new(),

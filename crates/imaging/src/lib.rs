@@ -8,10 +8,10 @@
 //! derivatives and never fails. See `docs/imaging.md` for methods and
 //! threshold calibration.
 //!
-//! `intake` is synchronous and CPU-bound (call it from `spawn_blocking`); it
-//! uses the rayon global pool for a few parallel steps (preview resize, strip
-//! JPEG encoding, metrics alongside encoding). It never panics on any input
-//! (fuzzed: see `fuzz/`).
+//! `intake` is synchronous and CPU-bound: a server runs it on the intake's own
+//! threads ([`spawn_on_intake_threads`]), where its few parallel steps (preview
+//! resize, strip JPEG encoding, metrics alongside encoding) also run. It never
+//! panics on any input (fuzzed: see `fuzz/`).
 
 mod container;
 pub mod evaluate;
@@ -30,6 +30,53 @@ pub use container::Format;
 use container::{JpegInfo, WalkError};
 pub use pixels::{orient, Rgb};
 pub use quality::Metrics;
+
+/// How many steps of nice the intake's threads are below the process: photo processing yields the CPU to request handling
+/// (lists, pages, the database) whenever both want it, so a burst of uploads slows the uploads,
+/// not every page on the node (issue 18's mixed load).
+pub const INTAKE_THREAD_NICE: i32 = 10;
+
+/// Runs `job` on the intake's threads: one per core, started on first use, each at nice
+/// [`INTAKE_THREAD_NICE`] steps below the thread that started them (Linux; elsewhere at the same priority). Jobs beyond the thread count wait
+/// in line, first come first served, instead of sharing the cores among dozens of half-done
+/// decodes. A panic in `job` is caught and passed to `done` as `Err` with its message.
+pub fn spawn_on_intake_threads<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+    done: impl FnOnce(Result<T, String>) + Send + 'static,
+) {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let run = move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).map_err(|p| {
+            p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+        });
+        done(result);
+    };
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("intake-{i}"))
+            .start_handler(|_| lower_this_threads_priority(INTAKE_THREAD_NICE))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.spawn(run),
+        // No threads could be started: run on rayon's global pool instead.
+        None => rayon::spawn(run),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority(steps: i32) {
+    // On Linux the nice value belongs to the thread: this lowers only the calling one, which
+    // started with its creator's value. Best effort: at worst the thread keeps its priority.
+    let tid = Some(rustix::thread::gettid());
+    if let Ok(now) = rustix::process::getpriority_process(tid) {
+        let _ = rustix::process::setpriority_process(tid, (now + steps).min(19));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority(_nice: i32) {}
 
 /// Size of an e-RS attachment, in bytes (5 MiB).
 pub const ERS_MAX_BYTES: usize = 5_242_880;

@@ -477,3 +477,33 @@ fn a_phone_photo_s_preview_is_its_reduced_scale_decode_never_upscaled() {
         assert_eq!((decoded.width(), decoded.height()), preview, "{w}x{h} orientation {o}: the JPEG itself");
     }
 }
+
+/// Photo processing runs on the intake's own threads at a lower CPU priority (ten steps of nice on Linux),
+/// so a burst of uploads cannot starve request handling; a panic there reaches the caller as an
+/// error instead of ending the process or leaving the caller waiting.
+#[test]
+fn the_intake_runs_on_its_own_lower_priority_threads_and_a_panic_is_an_answer() {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel();
+    telederm_imaging::spawn_on_intake_threads(
+        || {
+            let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+            (std::thread::current().name().map(str::to_string), nice, rayon::current_num_threads())
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    let (name, nice, threads) = rx.recv().unwrap().unwrap();
+    assert!(name.is_some_and(|n| n.starts_with("intake-")));
+    // This test's own thread, which started the pool.
+    let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+    assert_eq!(nice, (own + telederm_imaging::INTAKE_THREAD_NICE).min(19), "ten steps below the thread that started them");
+    assert_eq!(threads, std::thread::available_parallelism().unwrap().get(), "one thread per core");
+
+    let (tx, rx) = mpsc::channel();
+    telederm_imaging::spawn_on_intake_threads(|| -> u8 { panic!("a decoder bug") }, move |r| tx.send(r).unwrap());
+    assert_eq!(rx.recv().unwrap(), Err("a decoder bug".to_string()));
+    // The threads survive it.
+    let (tx, rx) = mpsc::channel();
+    telederm_imaging::spawn_on_intake_threads(|| 7, move |r| tx.send(r).unwrap());
+    assert_eq!(rx.recv().unwrap(), Ok(7));
+}

@@ -257,9 +257,12 @@ pub fn append_audit_in(tx: &mut WriteTx<'_>, e: &NewAuditEntry) {
     tx.audit.push(e.clone());
 }
 
-/// Chains one entry now: locks the head (until the transaction ends), takes the next sequence
-/// number and the previous hash, inserts the entry and moves the head.
-pub(crate) async fn chain_audit_entry(tx: &mut WriteTx<'_>, e: &NewAuditEntry) -> Result<AuditEntry> {
+/// Chains entries now: locks the head (until the transaction ends), takes the next sequence
+/// number and the previous hash from it, inserts the entries in order and moves the head once.
+pub(crate) async fn chain_audit_entries(tx: &mut WriteTx<'_>, new: &[NewAuditEntry]) -> Result<Vec<AuditEntry>> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
     let dialect = tx.dialect;
     let lock = match dialect {
         Dialect::Postgres => " FOR UPDATE",
@@ -270,56 +273,155 @@ pub(crate) async fn chain_audit_entry(tx: &mut WriteTx<'_>, e: &NewAuditEntry) -
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
-    let (prev_seq, prev_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
-    let mut entry = AuditEntry {
-        seq: prev_seq + 1,
-        id: uuid::Uuid::now_v7().to_string(),
-        at: ts(Utc::now()),
-        actor_id: e.actor_id.clone(),
-        actor_label: e.actor_label.clone(),
-        actor_role: e.actor_role.clone(),
-        organisation_id: e.organisation_id.clone(),
-        action: e.action.clone(),
-        record_type: e.record_type.clone(),
-        record_id: e.record_id.clone(),
-        referral_id: e.referral_id.clone(),
-        client_addr: e.client_addr.clone(),
-        outcome: e.outcome.unwrap_or(AuditOutcome::Allowed).as_str().to_string(),
-        detail: e.detail.clone(),
-        prev_hash,
-        hash: String::new(),
-    };
-    entry.hash = entry.expected_hash();
-    let f = entry.fields();
-    const INSERT: &str = "INSERT INTO audit_log (seq, id, at, actor_id, actor_label, actor_role, organisation_id, action, record_type, \
-         record_id, referral_id, client_addr, outcome, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
-    // PostgreSQL: the entry and the head's move in one statement, one round trip less while the
-    // head is locked. SQLite has no data-modifying WITH: two statements under its write lock.
-    let combined = format!("WITH entry AS ({INSERT}) UPDATE audit_chain_head SET seq = $1, hash = $16 WHERE id = 1");
-    let sql = if dialect == Dialect::Postgres { combined.as_str() } else { INSERT };
-    let mut q = sqlx::query(sql).bind(entry.seq);
-    for v in &f[1..] {
-        q = q.bind(v.clone());
+    let (mut seq, mut prev_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+    let mut entries = Vec::with_capacity(new.len());
+    for e in new {
+        seq += 1;
+        let mut entry = AuditEntry {
+            seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            at: ts(Utc::now()),
+            actor_id: e.actor_id.clone(),
+            actor_label: e.actor_label.clone(),
+            actor_role: e.actor_role.clone(),
+            organisation_id: e.organisation_id.clone(),
+            action: e.action.clone(),
+            record_type: e.record_type.clone(),
+            record_id: e.record_id.clone(),
+            referral_id: e.referral_id.clone(),
+            client_addr: e.client_addr.clone(),
+            outcome: e.outcome.unwrap_or(AuditOutcome::Allowed).as_str().to_string(),
+            detail: e.detail.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry.expected_hash();
+        prev_hash = entry.hash.clone();
+        entries.push(entry);
     }
-    q.execute(tx.conn()).await?;
+    const COLUMNS: usize = 16;
+    let last = entries.last().expect("not empty");
+    let (last_seq, last_hash) = (last.seq, last.hash.clone());
+    // A hundred rows per statement keeps the bound values under both databases' limits. On
+    // PostgreSQL the last statement also moves the head (a data-modifying WITH): one round trip
+    // less while the head is locked. SQLite has no data-modifying WITH: the head moves after.
+    let chunks: Vec<&[AuditEntry]> = entries.chunks(ROWS_PER_INSERT).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let insert = format!(
+            "INSERT INTO audit_log (seq, id, at, actor_id, actor_label, actor_role, organisation_id, action, record_type, \
+             record_id, referral_id, client_addr, outcome, detail, prev_hash, hash) VALUES {}",
+            rows.join(", ")
+        );
+        let moves_head = dialect == Dialect::Postgres && i + 1 == chunks.len();
+        let n = chunk.len() * COLUMNS;
+        let sql = if moves_head {
+            format!("WITH entry AS ({insert}) UPDATE audit_chain_head SET seq = ${}, hash = ${} WHERE id = 1", n + 1, n + 2)
+        } else {
+            insert
+        };
+        let mut q = sqlx::query(&sql);
+        for entry in chunk.iter() {
+            q = q.bind(entry.seq);
+            for v in &entry.fields()[1..] {
+                q = q.bind(v.clone());
+            }
+        }
+        if moves_head {
+            q = q.bind(last_seq).bind(last_hash.clone());
+        }
+        q.execute(tx.conn()).await?;
+    }
     if dialect == Dialect::Sqlite {
         sqlx::query("UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(entry.seq)
-            .bind(&entry.hash)
+            .bind(last_seq)
+            .bind(&last_hash)
             .execute(tx.conn())
             .await?;
     }
-    Ok(entry)
+    Ok(entries)
+}
+
+const ROWS_PER_INSERT: usize = 100;
+
+/// The most entries one batch of [`Store::append_audit`] chains in one transaction.
+const BATCH: usize = 256;
+
+/// An entry waiting for [`Store::append_audit`]'s batch, and where its result goes.
+pub(crate) type Pending = (NewAuditEntry, tokio::sync::oneshot::Sender<Result<AuditEntry>>);
+
+/// The node's batch writer: takes every entry waiting, chains them in one transaction (one lock of
+/// the chain head, one commit), answers each caller, and repeats. Ends when the store is dropped.
+async fn write_batches(store: Store, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<NewAuditEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let written = async {
+            let mut tx = store.begin_write().await?;
+            let chained = chain_audit_entries(&mut tx, &entries).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(chained)
+        }
+        .await;
+        store.audit_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match written {
+            Ok(chained) => {
+                for ((_, reply), entry) in batch.into_iter().zip(chained) {
+                    let _ = reply.send(Ok(entry));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
 }
 
 impl Store {
-    /// Appends one entry in its own transaction.
+    /// Appends one entry on its own (a read, a refusal) and answers once it is committed. Entries
+    /// appended at the same time on this node are chained together, in the order they arrived, in
+    /// one transaction by one writer task (group commit): one lock of the chain head and one commit
+    /// for all of them, where each used to take the lock and commit alone and every other
+    /// request's entry waited in line for it (issue 18's mixed load). The guarantee is unchanged:
+    /// the caller gets its answer only after its entry is committed, or the error.
     pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
-        let mut tx = self.begin_write().await?;
-        let entry = chain_audit_entry(&mut tx, e).await?;
-        tx.commit().await?;
-        Ok(entry)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let mut pending = Some((e.clone(), reply));
+        {
+            let mut queue = self.audit_queue.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(q) = queue.as_ref() {
+                // A writer whose runtime has ended has dropped its end: start another below.
+                match q.send(pending.take().expect("not sent")) {
+                    Ok(()) => {}
+                    Err(back) => pending = Some(back.0),
+                }
+            }
+            if let Some(p) = pending.take() {
+                let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+                sender.send(p).expect("the receiver is here");
+                *queue = Some(sender);
+                // The writer's copy of the store has a queue of its own, so the writer does not
+                // keep its own queue open: it ends when every other copy of the store is dropped.
+                let writer = Store { audit_queue: Default::default(), ..self.clone() };
+                tokio::spawn(write_batches(writer, receiver));
+            }
+        }
+        answer.await.map_err(|_| StoreError::Corrupt("the audit writer stopped before answering".into()))?
+    }
+
+    /// How many batches [`Store::append_audit`] has committed (or tried to) on this node.
+    pub fn audit_batches(&self) -> u64 {
+        self.audit_batches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Entries matching `f`, oldest first unless `f.newest_first`.

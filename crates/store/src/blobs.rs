@@ -284,11 +284,19 @@ impl BlobStore {
 
     /// Stores `bytes` (encrypted, with a keyring) and returns their key, the SHA-256 of `bytes`.
     pub async fn put(&self, bytes: Vec<u8>) -> Result<String, BlobError> {
-        let key = sha256_hex(&bytes);
-        let stored = match self.keyring() {
-            Some(k) => k.seal(&key, &bytes),
-            None => bytes,
+        let keyring = self.keyring().cloned();
+        let small = bytes.len() <= 64 * 1024;
+        let seal = move || {
+            let key = sha256_hex(&bytes);
+            let stored = match keyring {
+                Some(k) => k.seal(&key, &bytes),
+                None => bytes,
+            };
+            Ok((key, stored))
         };
+        // Hashing and encrypting a photo's megabytes takes milliseconds of CPU: off the request
+        // threads for anything larger than a thumbnail, so other requests are not held up.
+        let (key, stored) = if small { seal()? } else { run_blocking(seal).await? };
         self.put_stored(&key, stored).await?;
         Ok(key)
     }

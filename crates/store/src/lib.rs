@@ -67,6 +67,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The same failure for a second caller (one batch's error answers every entry in it): the
+    /// same kind, and still [`StoreError::is_unavailable`] when this one is.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::UnsupportedUrl(u) => StoreError::UnsupportedUrl(u.clone()),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => StoreError::Database(sqlx::Error::PoolTimedOut),
+            e if e.is_unavailable() => {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string())))
+            }
+            e => StoreError::Database(sqlx::Error::Protocol(e.to_string())),
+        }
+    }
+
     /// Whether the database could not be reached (down, restarting, refusing connections, or
     /// every pooled connection busy for [`ACQUIRE_TIMEOUT`]) rather than refusing this request:
     /// the request may succeed if tried again later, and nothing was written.
@@ -122,6 +138,9 @@ pub struct Store {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// How long this store's workers hold a claimed job ([`Store::claim_jobs`]).
     job_lease: Duration,
+    /// Entries waiting for this node's audit writer ([`Store::append_audit`]); started on first use.
+    audit_queue: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<audit::Pending>>>>,
+    audit_batches: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -170,7 +189,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, dialect, write_lock: Arc::new(tokio::sync::Mutex::new(())), job_lease: DEFAULT_JOB_LEASE })
+        Ok(Store {
+            pool,
+            dialect,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            job_lease: DEFAULT_JOB_LEASE,
+            audit_queue: Default::default(),
+            audit_batches: Default::default(),
+        })
     }
 
     /// The same store, with workers holding each claimed job for `lease` (a node's
@@ -262,9 +288,8 @@ impl WriteTx<'_> {
     /// statements, not for the whole change (issue 18: every request appends an entry, so a
     /// lock held across a use case's other statements queued every node behind it).
     pub async fn commit(mut self) -> Result<()> {
-        for e in std::mem::take(&mut self.audit) {
-            audit::chain_audit_entry(&mut self, &e).await?;
-        }
+        let entries = std::mem::take(&mut self.audit);
+        audit::chain_audit_entries(&mut self, &entries).await?;
         self.tx.commit().await?;
         Ok(())
     }

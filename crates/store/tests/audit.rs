@@ -325,7 +325,39 @@ async fn a_chain_head_that_does_not_point_at_the_last_entry(store: &Store) {
     assert_eq!(b.to_string(), format!("audit entry {} (sequence 2) fails the hash check: {}", entries[1].id, b.message));
 }
 
+/// Entries appended at the same moment are committed together: one batch, one lock of the head,
+/// one commit, each caller answered with its own entry in the order they arrived, and the chain
+/// verifies; an entry appended alone afterwards is a batch of its own.
+async fn entries_appended_at_once_are_chained_in_one_batch(store: &Store) {
+    const AT_ONCE: usize = 150; // more than one INSERT statement's hundred rows
+    let before = store.audit_batches();
+    // Every append is queued before the test's task first waits (the test runs on one thread),
+    // so the writer finds all of them waiting.
+    let answers = futures::future::join_all((0..AT_ONCE).map(|i| {
+        let e = entry(i);
+        async move { store.append_audit(&e).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(store.audit_batches() - before, 1, "one batch for {AT_ONCE} entries appended at once");
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a.seq, i as i64 + 1);
+        assert_eq!(a.record_id.as_deref(), Some(format!("rec-{i}").as_str()));
+        if i > 0 {
+            assert_eq!(a.prev_hash, answers[i - 1].hash);
+        }
+    }
+    store.append_audit(&entry(AT_ONCE)).await.unwrap();
+    assert_eq!(store.audit_batches() - before, 2);
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.broken, None);
+    assert_eq!(v.entries, AT_ONCE as i64 + 1);
+    let stored = store.search_audit(&AuditFilter { limit: Some(1000), ..AuditFilter::default() }).await.unwrap();
+    let hashes = |v: &[telederm_store::AuditEntry]| v.iter().map(|e| e.hash.clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&stored[..AT_ONCE]), hashes(&answers), "what each caller was told is what was stored");
+}
+
 telederm_store::on_both_databases!(store:
+    entries_appended_at_once_are_chained_in_one_batch,
     clean_chain_verifies_and_any_changed_field_is_named,
     a_replaced_and_rehashed_entry_is_found_by_the_next_link,
     deleted_entries_are_found,

@@ -53,6 +53,12 @@ struct Args {
     /// Concurrent clients of the load generator.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// The load generator's photos, WIDTHxHEIGHT (4032x3024: a 12 MP phone photo).
+    #[arg(long, default_value = "1600x1200", value_parser = parse_size)]
+    photo_size: (u32, u32),
+    /// Every other photo stored sideways with EXIF orientation 6, as phones do.
+    #[arg(long)]
+    rotated: bool,
     /// PostgreSQL server (a throwaway database is created on it and dropped afterwards).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
@@ -715,9 +721,23 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn photo(seed: u64) -> Vec<u8> {
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or("WIDTHxHEIGHT, e.g. 4032x3024")?;
+    Ok((w.parse().map_err(|e| format!("{e}"))?, h.parse().map_err(|e| format!("{e}"))?))
+}
+
+/// A generated photo: skin and a lesion at `size`; with `sideways`, stored rotated with EXIF
+/// orientation 6 (the intake turns it upright losslessly).
+fn photo(seed: u64, (width, height): (u32, u32), sideways: bool) -> Vec<u8> {
     use telederm_imaging::synth::{JpegOpts, Scene, jpeg, render};
-    jpeg(&render(&Scene { width: 1600, height: 1200, seed, ..Scene::default() }), JpegOpts::default())
+    let upright = render(&Scene { width, height, seed, ..Scene::default() });
+    if sideways {
+        // Stored as the camera wrote it: the pixels turned a quarter left, orientation 6.
+        let stored = telederm_imaging::orient(&upright, 8);
+        jpeg(&stored, JpegOpts { exif: Some((6, false)), ..JpegOpts::default() })
+    } else {
+        jpeg(&upright, JpegOpts::default())
+    }
 }
 
 fn draft_body() -> serde_json::Value {
@@ -992,8 +1012,11 @@ fn print(reports: &[Report], args: &Args) {
         }
         if let Some(t) = &r.throughput {
             println!(
-                "\nSubmissions through the HTTP API (draft + 3 photos of 1600x1200 + submit, {} clients on loopback, {} referrals in the database): \
+                "\nSubmissions through the HTTP API (draft + 3 photos of {}x{}{} + submit, {} clients on loopback, {} referrals in the database): \
                  {} in {:.1} s = **{:.2} submissions/s** ({:.1} photos/s); per submission p50 {:.0} ms, p99 {:.0} ms.",
+                args.photo_size.0,
+                args.photo_size.1,
+                if args.rotated { ", every other one EXIF-rotated" } else { "" },
                 args.clients,
                 last.0,
                 t.submissions,
@@ -1014,7 +1037,7 @@ async fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let work = args.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&work)?;
-    let photos: Vec<Vec<u8>> = if args.telederm.is_some() && args.submit_seconds > 0 { (0..24).map(|s| photo(s + 1)).collect() } else { Vec::new() };
+    let photos: Vec<Vec<u8>> = if args.telederm.is_some() && args.submit_seconds > 0 { (0..24).map(|s| photo(s + 1, args.photo_size, args.rotated && s % 2 == 1)).collect() } else { Vec::new() };
     let mut reports = Vec::new();
     for d in &args.dialects {
         reports.push(run_dialect(d, &args, &work, &photos).await?);
