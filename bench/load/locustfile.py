@@ -255,6 +255,9 @@ class Consultant(Person):
     def on_start(self):
         super().on_start()
         self.worklist = []
+        # Cases this simulated consultant claimed itself: several simulated users share each
+        # consultant account, and one person does not race their own other session to answer.
+        self.claimed = set()
 
     @task(3)
     def worklist_api(self):
@@ -268,7 +271,8 @@ class Consultant(Person):
 
     @task(3)
     def work_a_case(self):
-        mine = [x["id"] for x in self.worklist if x.get("status") == "in_review" and x.get("assignee_id") == self.me]
+        mine = [x["id"] for x in self.worklist
+                if x.get("status") == "in_review" and x.get("assignee_id") == self.me and x["id"] in self.claimed]
         free = [x["id"] for x in self.worklist[:30] if x.get("status") == "submitted"]
         if not mine and not free:
             return
@@ -292,11 +296,13 @@ class Consultant(Person):
                     return
                 if not check(r, 200):
                     return
+                self.claimed.add(referral)
         diagnosis, plan, follow_up = random.choice(DIAGNOSES)
         body = {"code": "advice_management_plan", "diagnosis": diagnosis, "management_plan": plan, "follow_up": follow_up}
         with self.client.post(f"/api/v1/referrals/{referral}/outcome", json=body, name="POST /api/v1/referrals/{id}/outcome",
                               catch_response=True) as r:
-            check(r, 200)
+            if check(r, 200):
+                self.claimed.discard(referral)
 
 
 class ServiceAdmin(Person):

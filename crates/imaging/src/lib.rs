@@ -31,13 +31,23 @@ use container::{JpegInfo, WalkError};
 pub use pixels::{orient, Rgb};
 pub use quality::Metrics;
 
-/// How many steps of nice the intake's threads are below the process: photo processing yields the CPU to request handling
+/// How many steps of nice the intake's threads are below the process, unless
+/// [`set_intake_thread_nice`] says otherwise: photo processing yields the CPU to request handling
 /// (lists, pages, the database) whenever both want it, so a burst of uploads slows the uploads,
 /// not every page on the node (issue 18's mixed load).
 pub const INTAKE_THREAD_NICE: i32 = 10;
 
-/// Runs `job` on the intake's threads: one per core, started on first use, each at nice
-/// [`INTAKE_THREAD_NICE`] steps below the thread that started them (Linux; elsewhere at the same priority). Jobs beyond the thread count wait
+static NICE_STEPS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(INTAKE_THREAD_NICE);
+
+/// Sets how many steps of nice (0 to 19) the intake's threads take below the process; 0 keeps
+/// them at the process's priority. Takes effect if called before the first photo starts them.
+pub fn set_intake_thread_nice(steps: i32) {
+    NICE_STEPS.store(steps.clamp(0, 19), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Runs `job` on the intake's threads: one per core, started on first use, each
+/// [`INTAKE_THREAD_NICE`] steps of nice (or what [`set_intake_thread_nice`] set) below the thread
+/// that started them (Linux; elsewhere at the same priority). Jobs beyond the thread count wait
 /// in line, first come first served, instead of sharing the cores among dozens of half-done
 /// decodes. A panic in `job` is caught and passed to `done` as `Err` with its message.
 pub fn spawn_on_intake_threads<T: Send + 'static>(
@@ -54,7 +64,7 @@ pub fn spawn_on_intake_threads<T: Send + 'static>(
     let pool = POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("intake-{i}"))
-            .start_handler(|_| lower_this_threads_priority(INTAKE_THREAD_NICE))
+            .start_handler(|_| lower_this_threads_priority(NICE_STEPS.load(std::sync::atomic::Ordering::Relaxed)))
             .build()
             .ok()
     });

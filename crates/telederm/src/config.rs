@@ -36,6 +36,9 @@ pub struct Config {
     /// How long an upload waits for intake memory before `503 intake_busy`, in milliseconds
     /// (`TELEDERM_INTAKE_WAIT_MS`).
     pub intake_wait_ms: u64,
+    /// How many steps of nice (0-19) photo processing runs below request handling
+    /// (`TELEDERM_INTAKE_NICE`; 0: the same priority).
+    pub intake_nice: i32,
     /// `text` or `json` logs (`TELEDERM_LOG_FORMAT`).
     pub log_format: String,
     /// Where people reach this service, the base of links in notifications
@@ -137,6 +140,7 @@ impl Default for Config {
             max_document_mb: 10,
             intake_memory_mb: telederm_web::DEFAULT_INTAKE_MEMORY_MB,
             intake_wait_ms: telederm_web::DEFAULT_INTAKE_WAIT_MS,
+            intake_nice: telederm_imaging::INTAKE_THREAD_NICE,
             log_format: "text".into(),
             public_url: None,
             worker: "on".into(),
@@ -224,6 +228,9 @@ impl Config {
         }
         if let Some(v) = get("TELEDERM_INTAKE_WAIT_MS") {
             self.intake_wait_ms = v.parse().with_context(|| format!("TELEDERM_INTAKE_WAIT_MS={v:?} is not a whole number of milliseconds"))?;
+        }
+        if let Some(v) = get("TELEDERM_INTAKE_NICE") {
+            self.intake_nice = v.parse().with_context(|| format!("TELEDERM_INTAKE_NICE={v:?} is not a whole number from 0 to 19"))?;
         }
         if let Some(v) = get("TELEDERM_LOG_FORMAT") {
             self.log_format = v;
@@ -354,6 +361,9 @@ impl Config {
                 "intake_memory_mb (TELEDERM_INTAKE_MEMORY_MB) is {} MB: at least 64 MB is needed to take even a small photo",
                 self.intake_memory_mb
             );
+        }
+        if !(0..=19).contains(&self.intake_nice) {
+            bail!("intake_nice (TELEDERM_INTAKE_NICE) is {}: use 0 (photo processing at the same priority as requests) to 19", self.intake_nice);
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("set both TELEDERM_TLS_CERT and TELEDERM_TLS_KEY (PEM files) to serve HTTPS, or neither");
@@ -650,6 +660,12 @@ mod tests {
         let mut c = Config::default();
         c.apply_env(|k| (k == "TELEDERM_INTAKE_MEMORY_MB").then(|| "1024".to_string())).unwrap();
         assert_eq!((c.intake_memory_mb, c.intake_wait_ms), (1024, 5000));
+        assert_eq!(c.intake_nice, 10);
+        assert!(Config::default().apply_env(|k| (k == "TELEDERM_INTAKE_NICE").then(|| "20".to_string())).is_err());
+        assert!(Config::default().apply_env(|k| (k == "TELEDERM_INTAKE_NICE").then(|| "-5".to_string())).is_err());
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "TELEDERM_INTAKE_NICE").then(|| "0".to_string())).unwrap();
+        assert_eq!(c.intake_nice, 0);
     }
 
     #[test]

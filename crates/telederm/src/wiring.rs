@@ -106,6 +106,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         gp_letters: config.mesh_url.is_some(),
         ..WebSettings::default()
     };
+    telederm_imaging::set_intake_thread_nice(config.intake_nice);
     let calendar = choose(config, &store).await?;
     let mut state = AppState::new(store, blobs, load_policies(config)?, calendar.calendar.clone(), settings);
     state.app.directory = std::sync::Arc::new(load_directory(config)?);
