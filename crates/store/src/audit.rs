@@ -363,7 +363,7 @@ async fn write_batches(store: Store, mut queue: tokio::sync::mpsc::UnboundedRece
                 Err(_) => break,
             }
         }
-        let entries: Vec<NewAuditEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let (entries, replies): (Vec<NewAuditEntry>, Vec<_>) = batch.into_iter().unzip();
         let written = async {
             let mut tx = store.begin_write().await?;
             let chained = chain_audit_entries(&mut tx, &entries).await?;
@@ -374,12 +374,12 @@ async fn write_batches(store: Store, mut queue: tokio::sync::mpsc::UnboundedRece
         store.audit_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match written {
             Ok(chained) => {
-                for ((_, reply), entry) in batch.into_iter().zip(chained) {
+                for (reply, entry) in replies.into_iter().zip(chained) {
                     let _ = reply.send(Ok(entry));
                 }
             }
             Err(e) => {
-                for (_, reply) in batch {
+                for reply in replies {
                     let _ = reply.send(Err(e.duplicate()));
                 }
             }
@@ -396,17 +396,16 @@ impl Store {
     /// the caller gets its answer only after its entry is committed, or the error.
     pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let mut pending = Some((e.clone(), reply));
         {
             let mut queue = self.audit_queue.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(q) = queue.as_ref() {
-                // A writer whose runtime has ended has dropped its end: start another below.
-                match q.send(pending.take().expect("not sent")) {
-                    Ok(()) => {}
-                    Err(back) => pending = Some(back.0),
-                }
-            }
-            if let Some(p) = pending.take() {
+            let pending = (e.clone(), reply);
+            // A writer whose runtime has ended has dropped its end: the entry comes back, and a
+            // new writer is started for it.
+            let unsent = match queue.as_ref() {
+                Some(q) => q.send(pending).err().map(|back| back.0),
+                None => Some(pending),
+            };
+            if let Some(p) = unsent {
                 let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
                 sender.send(p).expect("the receiver is here");
                 *queue = Some(sender);
