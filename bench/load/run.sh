@@ -205,6 +205,10 @@ TIMEFORMAT='%U %S'
   >"$work/locust.out" 2>"$work/locust.log" || locust_exit=$?; } 2>"$work/locust.cpu"
 kill "$sampler" 2>/dev/null || true
 cpu_after="$(ticks "$node_a") $(ticks "$node_b") $(ticks "$moto") $(pg_ticks)"
+# Each node's own timing of the uploads' stages (telederm_photo_intake_stage_seconds) and of
+# the upload routes as the server saw them.
+curl -sf "http://127.0.0.1:$port_a/metrics" >"$work/metrics-a.txt" || true
+curl -sf "http://127.0.0.1:$port_b/metrics" >"$work/metrics-b.txt" || true
 
 hwm_a="$(rss "$node_a" VmHWM)"
 hwm_b="$(rss "$node_b" VmHWM)"
@@ -227,6 +231,7 @@ run = {
         [(int(b) - int(a)) / os.sysconf("SC_CLK_TCK") for a, b in zip("$cpu_before".split(), "$cpu_after".split())]),
         **{"load generator (locust)": sum(float(x) for x in open("$work/locust.cpu").read().split()[-2:])}), "photos": [int(x) for x in "$photo_sizes".split(",")], "locust_exit": $locust_exit,
     "locust_version": version[1] if len(version) > 1 else "",
+    "metrics": ["$work/metrics-a.txt", "$work/metrics-b.txt"],
     "nodes": [
         {"name": "A (demo)", "url": "http://127.0.0.1:$port_a", "rss_kb": $rss_a, "hwm_kb": $hwm_a, "log_errors": lines("$work/node-a.log", "ERROR"), "log_warnings": len(lines("$work/node-a.log", "WARN"))},
         {"name": "B (serve)", "url": "http://127.0.0.1:$port_b", "rss_kb": $rss_b, "hwm_kb": $hwm_b, "log_errors": lines("$work/node-b.log", "ERROR"), "log_warnings": len(lines("$work/node-b.log", "WARN"))},

@@ -4,7 +4,8 @@ Usage: summary.py RUN.json   (written by bench/load/run.sh; prints the Markdown)
 
 RUN.json: {"csv_prefix", "users", "minutes", "binary", "started", "machine", "load_before",
 "photos": [bytes...], "nodes": [{"name", "url", "rss_kb", "hwm_kb", "log_errors": [...]}],
-"cpu_seconds": {process: seconds used during the run}, "locust_exit"}.
+"cpu_seconds": {process: seconds used during the run}, "locust_exit", "metrics": [each node's
+GET /metrics text, scraped after the load]}.
 
 Targets (issue 18): no errors; p99 < 300 ms for pages, < 50 ms for the list APIs, < 2 s for photo
 uploads. Percentiles are locust's: exact below 100 ms, rounded to 10 ms below 1 s and to 100 ms above.
@@ -85,6 +86,78 @@ def pg_activity(path):
         "top_waiting": sorted(waiting.items(), key=lambda kv: -kv[1])[:3],
         "busy": sorted(busy.items(), key=lambda kv: -kv[1])[:6],
     }
+
+
+STAGES = ["memory_wait", "thread_wait", "processing", "blobs", "record"]
+
+
+def histograms(paths, name, value_of):
+    """Sums a Prometheus histogram over the nodes' /metrics texts: {key: {"count", "sum",
+    "buckets": [(upper bound, cumulative count)]}}, the key being value_of(the series' labels) and
+    series whose key is None left out."""
+    out = {}
+    for path in paths:
+        try:
+            text = open(path).read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if not line.startswith(name + "_"):
+                continue
+            series, _, number = line.rpartition(" ")
+            labels = dict(kv.split("=", 1) for kv in series[series.index("{") + 1:series.rindex("}")].split(",")) if "{" in series else {}
+            labels = {k: v.strip('"') for k, v in labels.items()}
+            key = value_of(labels)
+            if key is None:
+                continue
+            h = out.setdefault(key, {"count": 0.0, "sum": 0.0, "buckets": {}})
+            if series.startswith(name + "_bucket"):
+                le = float(labels["le"]) if labels["le"] != "+Inf" else float("inf")
+                h["buckets"][le] = h["buckets"].get(le, 0.0) + float(number)
+            elif series.startswith(name + "_count"):
+                h["count"] += float(number)
+            elif series.startswith(name + "_sum"):
+                h["sum"] += float(number)
+    for h in out.values():
+        h["buckets"] = sorted(h["buckets"].items())
+    return out
+
+
+def histogram_quantile(h, q):
+    """Prometheus's estimate: linear within the bucket that holds the q-th observation (seconds)."""
+    rank = q * h["count"]
+    lower, below = 0.0, 0.0
+    for upper, cumulative in h["buckets"]:
+        if cumulative >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * ((rank - below) / max(cumulative - below, 1e-9))
+        lower, below = upper, cumulative
+    return lower
+
+
+def stage_table(run, p):
+    paths = run.get("metrics") or []
+    stages = histograms(paths, "telederm_photo_intake_stage_seconds", lambda l: l.get("stage") if l.get("stage") in STAGES else None)
+    routes = histograms(paths, "telederm_http_request_duration_seconds",
+                        lambda l: l.get("route") if f"{l.get('method')} {l.get('route')}" in UPLOADS else None)
+    if not stages:
+        return
+    p("Where the uploads' time went, as the nodes timed it (`telederm_photo_intake_stage_seconds` and the upload "
+      "routes' `telederm_http_request_duration_seconds`, both nodes; p50 and p99 are estimated within the "
+      "histogram's buckets, the mean is exact; ms):")
+    p("")
+    p("| stage | photos | mean | p50 | p99 |")
+    p("|---|---|---|---|---|")
+    rows = [(s, stages[s]) for s in STAGES if s in stages] + [(f"whole request on the server: `POST {r}`", h) for r, h in sorted(routes.items())]
+    for name, h in rows:
+        if h["count"]:
+            p(f"| {name} | {h['count']:.0f} | {ms(1000 * h['sum'] / h['count'])} | {ms(1000 * histogram_quantile(h, 0.5))} | "
+              f"{ms(1000 * histogram_quantile(h, 0.99))} |")
+    p("")
+    p("(The whole request includes reading the photo's body, the referral and permission checks and the answer; "
+      "what the load generator measured beyond it is time on the wire and in its own queue.)")
+    p("")
 
 
 def main():
@@ -178,6 +251,7 @@ def main():
         p("Slowest requests (seconds after the first request, node, endpoint, ms, status): "
           + "; ".join(f"+{t:.0f} s {node} `{name}` {ms(v)} ({status})" for t, node, name, v, status in slowest) + ".")
         p("")
+    stage_table(run, p)
     pg = pg_activity(run.get("pg_activity", ""))
     if pg:
         p(f"PostgreSQL, sampled each second ({pg['samples']} samples): at most {pg['max_sessions']} sessions of the "

@@ -228,7 +228,9 @@ async fn store_photo(state: &App, link: &PatientLink, r: &telederm_domain::refer
     }
     let record = crate::photos::prepare(state, r, kind, ImageSource::Patient, bytes, None).await?;
     let entry = audit::entry(&Actor::patient_link(), "photo.upload", Target::within("photo", record.id, r.id), AuditOutcome::Allowed, "");
+    let started = std::time::Instant::now();
     state.store.insert_patient_link_photo(link.id, &record, &entry).await?;
+    crate::metrics::intake_stage("record", started.elapsed());
     crate::metrics::photo_uploaded(record.verdict.as_str());
     Ok(record)
 }

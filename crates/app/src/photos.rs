@@ -3,6 +3,8 @@
 //! their quality report, which the sender sees straight away. The API, the GP's photo page, the
 //! patient's upload link and the FHIR import all store photos here.
 
+use std::time::Instant;
+
 use telederm_domain::PhotoId;
 use telederm_domain::organisation::User;
 use telederm_domain::policy::{ImageSource, PhotoKind};
@@ -52,7 +54,9 @@ async fn store_audited(
     crate::documents::check_room(state, referral).await?;
     let record = prepare(state, referral, kind, source, bytes, uploaded_by).await?;
     let entry = audit::entry(&audit::Actor::of(uploaded_by), "photo.upload", audit::Target::within("photo", record.id, referral.id), AuditOutcome::Allowed, "");
+    let started = Instant::now();
     state.store.insert_photo_audited(&record, &entry).await?;
+    crate::metrics::intake_stage("record", started.elapsed());
     crate::metrics::photo_uploaded(record.verdict.as_str());
     Ok(record)
 }
@@ -81,13 +85,19 @@ pub async fn prepare(
     // budget (or refuse) before any pixel is allocated. The permit moves into the blocking task,
     // so it is held until the decode ends even if the client goes away meanwhile.
     let need = telederm_imaging::working_memory(&bytes, &limits).map_err(refused)?;
+    let started = Instant::now();
     let permit = state.intake.admit(need.bytes).await?;
+    crate::metrics::intake_stage("memory_wait", started.elapsed());
     let (reply, answer) = tokio::sync::oneshot::channel();
+    let queued = Instant::now();
     telederm_imaging::spawn_on_intake_threads(
         move || {
+            let started = Instant::now();
+            crate::metrics::intake_stage("thread_wait", started - queued);
             let result = telederm_imaging::intake(&bytes, &limits, &req);
             drop(bytes);
             drop(permit);
+            crate::metrics::intake_stage("processing", started.elapsed());
             result
         },
         move |result| {
@@ -104,12 +114,14 @@ pub async fn prepare(
     let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));
     // The four blobs are written at once: their hashing, encryption and the storage's round trips
     // and fsyncs overlap instead of queueing one behind the other.
+    let started = Instant::now();
     let (original_key, attachment_key, preview_key, thumbnail_key) = tokio::try_join!(
         state.blobs.put(intake.original.bytes),
         state.blobs.put(intake.attachment.bytes),
         state.blobs.put(intake.preview.bytes),
         state.blobs.put(intake.thumbnail.bytes),
     )?;
+    crate::metrics::intake_stage("blobs", started.elapsed());
     let record = PhotoRecord {
         face_confirmed: None,
         id: PhotoId::new(),

@@ -1015,7 +1015,7 @@ fn make_attachment(full: Rgb, o: u32) -> Derivative {
         let (uw, uh) = pixels::upright_dims(img.w, img.h, o);
         let mut last_len = 0;
         for q in [90u8, 82, 75] {
-            let b = pixels::encode_jpeg_oriented(&img, o, q);
+            let b = pixels::encode_jpeg_oriented_lean(&img, o, q);
             if !b.is_empty() && b.len() <= ERS_MAX_BYTES {
                 return Derivative::new(b, false, uw, uh);
             }

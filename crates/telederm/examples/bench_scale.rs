@@ -99,8 +99,9 @@ struct World {
     consultant: User,
     /// A service admin of every service (the reports' reader).
     admin: User,
-    nhs_numbers: Vec<String>,
     now: DateTime<Utc>,
+    /// The patient of each row made so far (see [`patient_of`]).
+    patients: std::sync::Mutex<Vec<u64>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -119,12 +120,37 @@ fn nhs_number(rng: &mut StdRng) -> String {
     }
 }
 
+/// How far (in rows) a patient's next referral can be from their last: about three months.
+const REREFERRAL_ROWS: u64 = (PER_DAY * 91.0) as u64;
+
+/// The patient of row `k`, recorded in `w.patients`: half the rows are a new patient, the other
+/// half a patient of a row up to three months newer. So a patient has about two referrals at
+/// every size (a region's patients grow with its referrals; a fixed pool would give each patient
+/// more referrals the bigger the table, and the NHS-number search more rows to return).
+fn patient_of(k: u64, w: &World, rng: &mut StdRng) -> u64 {
+    let mut patients = w.patients.lock().unwrap_or_else(|e| e.into_inner());
+    debug_assert_eq!(patients.len() as u64, k, "rows are made in order");
+    let p = if k > 0 && rng.gen_bool(0.5) { patients[(k - rng.gen_range(1..=k.min(REREFERRAL_ROWS))) as usize] } else { k };
+    patients.push(p);
+    p
+}
+
+/// Patient `index`'s NHS number, names, date of birth and practice (the same for each of their
+/// referrals).
+fn patient(index: u64) -> (String, &'static str, &'static str, String, usize) {
+    let mut r = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
+    let nhs = nhs_number(&mut r);
+    let (given, family) = (GIVEN[r.gen_range(0..GIVEN.len())], FAMILY[r.gen_range(0..FAMILY.len())]);
+    let dob = format!("19{:02}-0{}-1{}", r.gen_range(30..99), r.gen_range(1..10), r.gen_range(0..10));
+    (nhs, given, family, dob, r.gen_range(0..PRACTICES))
+}
+
 /// One referral row, as column values (None is NULL). Row `k` is `k / PER_DAY` days old.
 fn referral_row(k: u64, w: &World, rng: &mut StdRng) -> Vec<Option<String>> {
     let age_days = k as f64 / PER_DAY + rng.gen_range(0.0..(1.0 / PER_DAY));
     let created = w.now - chrono::Duration::seconds((age_days * 86_400.0) as i64);
     let (service, route) = SERVICES[rng.gen_range(0..SERVICES.len())];
-    let p = rng.gen_range(0..PRACTICES);
+    let (nhs, given, family, dob, p) = patient(patient_of(k, w, rng));
     // Finished with a probability that grows with age; everything older than 21 days is finished.
     let finished = rng.gen_bool((age_days / 21.0).min(1.0));
     let status = if finished {
@@ -150,11 +176,8 @@ fn referral_row(k: u64, w: &World, rng: &mut StdRng) -> Vec<Option<String>> {
         created
     };
     let assignee = matches!(status, "in_review" | "awaiting_information" | "outcome_issued" | "closed").then(|| w.consultant.id.to_string());
-    let nhs = w.nhs_numbers[rng.gen_range(0..w.nhs_numbers.len())].clone();
-    let (given, family) = (GIVEN[rng.gen_range(0..GIVEN.len())], FAMILY[rng.gen_range(0..FAMILY.len())]);
     let patient = serde_json::json!({
-        "nhs_number": nhs, "given_name": given, "family_name": family,
-        "date_of_birth": format!("19{:02}-0{}-1{}", rng.gen_range(30..99), rng.gen_range(1..10), rng.gen_range(0..10)),
+        "nhs_number": nhs, "given_name": given, "family_name": family, "date_of_birth": dob,
         "sex": "female", "postcode": "E8 1DY", "contact": {"email": "patient@example.org"}
     });
     let history = serde_json::json!({
@@ -190,7 +213,7 @@ fn referral_row(k: u64, w: &World, rng: &mut StdRng) -> Vec<Option<String>> {
     ]
 }
 
-async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
+async fn seed_world(store: &Store) -> anyhow::Result<World> {
     let hash = telederm_web::auth::hash_password(PASSWORD)?;
     let provider = Organisation {
         id: OrganisationId::new(),
@@ -243,8 +266,7 @@ async fn seed_world(store: &Store, rng: &mut StdRng) -> anyhow::Result<World> {
         practices.push(org.id);
         referrers.push(gp.id);
     }
-    let nhs_numbers = (0..50_000).map(|_| nhs_number(rng)).collect();
-    Ok(World { practices, referrers, consultant, admin, nhs_numbers, now: Utc::now() })
+    Ok(World { practices, referrers, consultant, admin, now: Utc::now(), patients: Default::default() })
 }
 
 /// Adds referral rows `from..to`.
@@ -886,7 +908,7 @@ async fn run_dialect(dialect: &str, args: &Args, work: &std::path::Path, photos:
         eprintln!("== {dialect}: {url}");
         let store = Store::connect(&url).await?;
         let mut rng = StdRng::seed_from_u64(7);
-        let world = seed_world(&store, &mut rng).await?;
+        let world = seed_world(&store).await?;
         let mut report = Report { dialect: dialect.into(), by_size: Vec::new(), reports: Vec::new(), throughput: None };
         let mut have = 0;
         for &size in &args.sizes {
@@ -957,30 +979,33 @@ fn print(reports: &[Report], args: &Args) {
         let (first, last) = (&r.by_size[0], &r.by_size[r.by_size.len() - 1]);
         let unit = if r.dialect == "sqlite" { "pages (VM steps)" } else { "buffers" };
         println!(
-            "| query | rows | p50 @{} | p99 @{} | p50 @{} | p99 @{} | p99 < 20 ms | {unit} @{} | {unit} @{} | work ratio (≤ 1.5) |",
+            "| query | rows | p50 @{} | p99 @{} | p50 @{} | p99 @{} | p99 < 20 ms | {unit} @{} | {unit} @{} | work ratio (≤ 1.5) | work per row returned, ratio |",
             first.0, first.0, last.0, last.0, first.0, last.0
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         let show = |w: &Option<Work>| match w {
             Some(Work { pages, vm_steps: Some(steps) }) => format!("{pages:.0} ({steps:.0})"),
             Some(Work { pages, vm_steps: None }) => format!("{pages:.0}"),
             None => "–".into(),
         };
         for (a, b) in first.1.iter().zip(&last.1) {
+            // Pages for PostgreSQL; VM steps for SQLite (pages too coarse at the small size).
+            let work = |w: Work| w.vm_steps.unwrap_or(w.pages);
             let ratio = match (a.work, b.work) {
-                // Pages for PostgreSQL; VM steps for SQLite (pages too coarse at the small size).
                 (Some(x), Some(y)) => {
-                    let (x, y) = match (x.vm_steps, y.vm_steps) {
-                        (Some(sx), Some(sy)) => (sx, sy),
-                        _ => (x.pages, y.pages),
-                    };
-                    let r = y / x.max(1.0);
+                    let r = work(y) / work(x).max(1.0);
                     format!("{r:.2} {}", if r <= 1.5 { "yes" } else { "NO" })
                 }
                 _ => "–".into(),
             };
+            // The same per row returned (at least one): for a search whose matches grow with the
+            // data (a surname over more years), whether each row costs the same.
+            let per_row = match (a.work, b.work) {
+                (Some(x), Some(y)) => format!("{:.2}", (work(y) / b.rows.max(1.0)) / (work(x) / a.rows.max(1.0)).max(f64::MIN_POSITIVE)),
+                _ => "–".into(),
+            };
             println!(
-                "| {} | {:.0} / {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} |",
+                "| {} | {:.0} / {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {} | {} |",
                 a.name,
                 a.rows,
                 b.rows,
@@ -991,7 +1016,8 @@ fn print(reports: &[Report], args: &Args) {
                 if b.p99 < 20.0 && a.p99 < 20.0 { "yes" } else { "NO" },
                 show(&a.work),
                 show(&b.work),
-                ratio
+                ratio,
+                per_row
             );
         }
         if let (Some(first), Some(last)) = (r.reports.first(), r.reports.last()) {

@@ -247,6 +247,12 @@ async fn metrics_count_requests_by_route_uploads_and_jobs() {
     }
     assert!(text.contains("telederm_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/referrals/{id}\""), "{text}");
     assert!(text.lines().any(|l| l.starts_with("telederm_photo_uploads_total{verdict=")), "{text}");
+    // Each of the three photos is timed once in every stage of its intake (nextest runs each test
+    // in its own process, so the counts are this test's).
+    for stage in ["memory_wait", "thread_wait", "processing", "blobs", "record"] {
+        let line = format!("telederm_photo_intake_stage_seconds_count{{stage=\"{stage}\"}} 3");
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
     for state in ["queued", "running", "done", "dead"] {
         assert!(text.contains(&format!("telederm_jobs{{state=\"{state}\"}}")), "jobs by state: {state}\n{text}");
     }

@@ -52,6 +52,7 @@ fn build() -> prometheus::Result<Metrics> {
     registry.register(Box::new(http_requests.clone()))?;
     registry.register(Box::new(http_duration.clone()))?;
     registry.register(Box::new(telederm_app::metrics::PHOTO_UPLOADS.clone()))?;
+    registry.register(Box::new(telederm_app::metrics::PHOTO_INTAKE_STAGES.clone()))?;
     registry.register(Box::new(jobs_finished.clone()))?;
     registry.register(Box::new(jobs.clone()))?;
     let calendar_days_left = IntGauge::new(
