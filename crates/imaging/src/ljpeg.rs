@@ -297,24 +297,33 @@ unsafe extern "C-unwind" fn dest_term(cinfo: &mut jpeg_compress_struct) {
     d.out.extend_from_slice(&d.chunk[..used]);
 }
 
+/// Where [`encode_rgb`] takes its rows from.
+pub enum RowsIn<'a> {
+    /// Upright rows, `w * 3` bytes each, one after the other.
+    Packed(&'a [u8]),
+    /// `fill(y, band)` writes upright rows `y..` into `band` (a whole number of rows, at most 64).
+    Fill(&'a mut dyn FnMut(usize, &mut [u8])),
+}
+
 /// Baseline JPEG of `w`×`h` RGB8 pixels at `quality`: 4:2:0, libjpeg's standard Huffman tables
 /// and quantisation tables scaled for `quality` (as libjpeg-turbo; MozJPEG's slower search is
 /// off), JFIF header only, through libjpeg-turbo's SIMD encoder (bench/imaging: a 12 MP photo's
-/// intake took 20-40% less CPU time than with the pure-Rust encoder used before). The rows come
-/// from `packed` (upright rows, `w * 3` bytes each) or, without it, from `fill(y, band)`, which
-/// writes upright rows `y..` into `band` (a whole number of rows, at most 64). `None` if libjpeg
-/// fails.
-pub fn encode_rgb(w: u32, h: u32, quality: u8, packed: Option<&[u8]>, fill: &mut dyn FnMut(usize, &mut [u8])) -> Option<Vec<u8>> {
+/// intake took 20-40% less CPU time than with the pure-Rust encoder used before). `None` if
+/// libjpeg fails.
+pub fn encode_rgb(w: u32, h: u32, quality: u8, mut rows_in: RowsIn<'_>) -> Option<Vec<u8>> {
     let (wu, hu) = (w as usize, h as usize);
     let row = wu * 3;
-    if w == 0 || h == 0 || w > 65_500 || h > 65_500 || packed.is_some_and(|p| p.len() < row * hu) {
+    if w == 0 || h == 0 || w > 65_500 || h > 65_500 || matches!(rows_in, RowsIn::Packed(p) if p.len() < row * hu) {
         return None;
     }
     let r = catch_unwind(AssertUnwindSafe(|| {
         // Declared before the compressor, so dropped after it.
         let mut dest = VecDest::new(wu * hu / 4 + 1024);
         let mut c = Compress::new();
-        let mut band = if packed.is_some() { Vec::new() } else { vec![0u8; row * ENCODE_BAND_ROWS.min(hu)] };
+        let mut band = match rows_in {
+            RowsIn::Packed(_) => Vec::new(),
+            RowsIn::Fill(_) => vec![0u8; row * ENCODE_BAND_ROWS.min(hu)],
+        };
         unsafe {
             c.c.image_width = w;
             c.c.image_height = h;
@@ -334,9 +343,9 @@ pub fn encode_rgb(w: u32, h: u32, quality: u8, packed: Option<&[u8]>, fill: &mut
             let y = c.c.next_scanline as usize;
             let n = (hu - y).min(ENCODE_BAND_ROWS);
             rows.clear();
-            match packed {
-                Some(px) => rows.extend((y..y + n).map(|r| px[r * row..].as_ptr())),
-                None => {
+            match &mut rows_in {
+                RowsIn::Packed(px) => rows.extend((y..y + n).map(|r| px[r * row..].as_ptr())),
+                RowsIn::Fill(fill) => {
                     fill(y, &mut band[..n * row]);
                     rows.extend((0..n).map(|r| band[r * row..].as_ptr()));
                 }

@@ -2,6 +2,8 @@
 
 use fast_image_resize as fr;
 
+use crate::ljpeg::RowsIn;
+
 /// A packed RGB8 image.
 #[derive(Clone)]
 pub struct Rgb {
@@ -237,12 +239,12 @@ fn encode_rows(img: &Rgb, o: u32, y0: usize, y1: usize, quality: u8) -> Vec<u8> 
     let w = uw as usize;
     let (Ok(ww), Ok(hh)) = (u32::try_from(w), u32::try_from(y1 - y0)) else { return Vec::new() };
     let encoded = if o == 1 {
-        crate::ljpeg::encode_rgb(ww, hh, quality, Some(&img.px[y0 * w * 3..y1 * w * 3]), &mut |_, _| {})
+        crate::ljpeg::encode_rgb(ww, hh, quality, RowsIn::Packed(&img.px[y0 * w * 3..y1 * w * 3]))
     } else {
-        crate::ljpeg::encode_rgb(ww, hh, quality, None, &mut |y, band| {
+        crate::ljpeg::encode_rgb(ww, hh, quality, RowsIn::Fill(&mut |y, band| {
             let y = y0 + y;
             orient_rows(img, o, y, y + band.len() / (w * 3), band);
-        })
+        }))
     };
     encoded.unwrap_or_default()
 }
@@ -437,7 +439,7 @@ mod tests {
             let (a, b) = (encode_jpeg_oriented(&src, o, 92), encode_jpeg_oriented_lean(&src, o, 92));
             let (da, db) = (image::load_from_memory(&a).unwrap().to_rgb8(), image::load_from_memory(&b).unwrap().to_rgb8());
             assert_eq!(da.dimensions(), db.dimensions(), "orientation {o}");
-            assert_eq!(da.dimensions(), (upright_dims(src.w, src.h, o).0, upright_dims(src.w, src.h, o).1));
+            assert_eq!(da.dimensions(), upright_dims(src.w, src.h, o), "orientation {o}: upright");
             let upright = orient(&src, o);
             for (name, d) in [("libjpeg", &da), ("jpeg-encoder", &db)] {
                 let mean = d.as_raw().iter().zip(&upright.px).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / upright.px.len() as f64;
