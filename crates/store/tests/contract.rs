@@ -446,6 +446,22 @@ async fn list_filters(store: &Store) {
             .len(),
         4
     );
+    // Across services the list keeps one order (newest first) and pages through it: PostgreSQL
+    // answers it one branch per service, merged, so each branch must reach past the offset.
+    let across = |statuses: Option<Vec<ReferralStatus>>, route: Option<Route>, limit, offset| ReferralFilter {
+        service_ids: Some(vec!["homerton".into(), "hackney-rash".into()]),
+        statuses,
+        route,
+        limit: Some(limit),
+        offset: Some(offset),
+        ..Default::default()
+    };
+    let listed = |f: ReferralFilter| async move { store.list_referrals(&f).await.unwrap().into_iter().map(|s| s.id).collect::<Vec<_>>() };
+    assert_eq!(listed(across(None, None, 10, 0)).await, vec![c.id, b.id, a.id, d.id]);
+    assert_eq!(listed(across(None, None, 2, 1)).await, vec![b.id, a.id]);
+    assert_eq!(listed(across(None, None, 1, 3)).await, vec![d.id], "the offset reaches into one service's referrals");
+    assert_eq!(listed(across(Some(vec![ReferralStatus::Submitted]), None, 5, 2)).await, vec![a.id]);
+    assert_eq!(listed(across(Some(vec![ReferralStatus::Submitted]), Some(Route::Ras), 5, 0)).await, vec![c.id, a.id]);
     assert!(ids(ReferralFilter { service_ids: Some(vec![]), ..Default::default() }).await.is_empty());
     assert!(ids(ReferralFilter { statuses: Some(vec![]), ..Default::default() }).await.is_empty());
     assert_eq!(ids(ReferralFilter { statuses: Some(vec![ReferralStatus::Draft]), ..Default::default() }).await, vec![d.id]);

@@ -704,30 +704,30 @@ async fn analyze(store: &Store) -> anyhow::Result<()> {
 }
 
 async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
-    // The shapes of SQL the store writes for three of the lists (crates/store/src/referrals.rs).
-    let services = CONSULTANT_SERVICES.map(|s| format!("'{s}'")).join(", ");
-    let plus = if store.dialect() == Dialect::Sqlite { "+" } else { "" };
-    let cols = "id, status, patient_name, updated_at";
-    let worklist = format!(
-        "SELECT {cols} FROM referrals WHERE 1 = 1 AND {plus}service_id IN ({services}) AND status IN ('submitted', 'in_review', 'awaiting_information') \
-         ORDER BY due_date IS NULL, due_date, submitted_at, id LIMIT 200 OFFSET 0"
-    );
-    let status = format!(
-        "SELECT {cols} FROM referrals WHERE 1 = 1 AND {plus}service_id IN ({services}) AND status IN ('outcome_issued') ORDER BY updated_at DESC, id LIMIT 200 OFFSET 0"
-    );
-    let name = format!(
-        "SELECT {cols} FROM referrals WHERE 1 = 1 AND practice_id = '{0}' AND id IN (SELECT referral_id FROM referral_name_words \
-         WHERE practice_id = '{0}' AND word >= 'smith' AND word < 'smith{1}') ORDER BY updated_at DESC, id LIMIT 200 OFFSET 0",
-        w.practices[0],
-        '\u{10FFFF}'
-    );
-    for sql in [worklist, status, name] {
+    // The SQL the store runs for three of the lists.
+    let services = Some(CONSULTANT_SERVICES.map(String::from).to_vec());
+    let filters = [
+        ReferralFilter {
+            service_ids: services.clone(),
+            statuses: Some(ReferralStatus::ALL.into_iter().filter(|s| s.is_open_for_service()).collect()),
+            by_due_date: true,
+            ..ReferralFilter::default()
+        },
+        ReferralFilter { service_ids: services, statuses: Some(vec![ReferralStatus::OutcomeIssued]), ..ReferralFilter::default() },
+        ReferralFilter { practice_id: Some(w.practices[0]), patient_name: Some("smith".into()), ..ReferralFilter::default() },
+    ];
+    for (sql, args) in filters.iter().filter_map(|f| store.list_referrals_sql(f)) {
         let (prefix, col) = match store.dialect() {
             Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
             Dialect::Postgres => ("EXPLAIN (ANALYZE, BUFFERS) ", "QUERY PLAN"),
         };
-        let rows = sqlx::query(&format!("{prefix}{sql}")).fetch_all(store.pool()).await?;
-        eprintln!("  plan for {}…", &sql[..sql.len().min(120)]);
+        let explain = format!("{prefix}{sql}");
+        let mut q = sqlx::query(&explain);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q.fetch_all(store.pool()).await?;
+        eprintln!("  plan for {}…", &sql[..sql.len().min(160)]);
         for r in rows {
             eprintln!("    {}", r.try_get::<String, _>(col).unwrap_or_default());
         }
