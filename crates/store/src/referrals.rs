@@ -307,12 +307,16 @@ impl Store {
         let (limit, offset) = (f.limit.unwrap_or(200).clamp(1, 1000), f.offset.unwrap_or(0).max(0));
         let page = format!(" LIMIT {limit} OFFSET {offset}");
         let services = f.service_ids.as_deref().unwrap_or_default();
-        let sql = if !sqlite && !f.by_due_date && services.len() > 1 {
+        let one_status = f.statuses.as_ref().is_some_and(|s| !s.is_empty() && s.iter().all(|x| *x == s[0]));
+        let sql = if !sqlite && !f.by_due_date && one_status && services.len() > 1 {
             // PostgreSQL 15 cannot walk an index in the list's order while testing an IN list on
-            // a column after the first: it fetches every referral the walk meets and drops those
-            // of other services (bench/scale at 1,000,000: `status=` read 3 buffers a row
-            // returned). One branch per service, each an ordered walk testing its service in the
-            // index, merged lazily (Merge Append) reads about one row per row returned.
+            // a column after the first: it fetches every referral of the status that the walk
+            // meets and drops those of other services (bench/scale at 1,000,000: `status=` read
+            // 3 buffers a row returned). One branch per service, each walking exactly its
+            // service's referrals of that status in order (migration 0026), merged lazily
+            // (Merge Append), reads about one row per row returned. Only for one status: a branch
+            // without one would walk every referral of a service to find a rare match, which a
+            // single walk over all the services finds sooner (`route=`/`priority=` lists).
             let branches: Vec<String> = services
                 .iter()
                 .map(|s| {
