@@ -825,26 +825,47 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
     let (w, h) = pixels::upright_dims(p.width, p.height, p.orientation);
     // A YCbCr or grey JPEG: the original is the camera's own data, turned upright losslessly
     // when it has to be, and only as many pixels are decoded as the derivatives need.
-    let upright_jpeg = if p.format == Format::Jpeg && p.plain_jpeg { upright_original(&mut p)? } else { None };
-    let buf = take_buf();
-    let (full, o, original, applied) = match upright_jpeg {
-        Some((source, applied)) => {
-            // Pixels are needed at full size only when the original is too big to be the e-RS
-            // attachment; otherwise the smallest scaled-IDCT decode at least preview-sized.
-            let m = if source.len() > ERS_MAX_BYTES { 8 } else { ljpeg::scale_for(w, h, PREVIEW_DECODE_LONG_SIDE) };
-            let img = match ljpeg::decode_scaled(&source, m, buf) {
-                Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(w, h, m) => Rgb { w: sw, h: sh, px },
-                Ok((_, _, px)) | Err((_, px)) => {
-                    return_buf(px);
-                    return Err(IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height));
+    // Pixels are needed at full size only when the original is too big to be the e-RS
+    // attachment; otherwise the smallest scaled-IDCT decode at least preview-sized.
+    let scale = |original_len: usize| if original_len > ERS_MAX_BYTES { 8 } else { ljpeg::scale_for(w, h, PREVIEW_DECODE_LONG_SIDE) };
+    let mut buf = take_buf();
+    // A lossless transform decodes the pixels on the way, at the scale the metadata-free file's
+    // size calls for (the transformed file differs from it only in its Huffman tables).
+    let m_stripped = scale(p.stripped.as_ref().map_or(0, Vec::len));
+    let upright_jpeg = if p.format == Format::Jpeg && p.plain_jpeg {
+        match upright_original(&mut p, m_stripped, &mut buf) {
+            Ok(kept) => kept,
+            Err(e) => {
+                return_buf(buf);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let (full, o, original, applied, full_needed) = match upright_jpeg {
+        Some((source, applied, decoded)) => {
+            let full_needed = source.len() > ERS_MAX_BYTES;
+            let m = scale(source.len());
+            let (img, o) = match decoded {
+                // Decoded with the transform from the stored photo: turned upright with the preview.
+                Some(dims) if m == m_stripped && dims == ljpeg::scaled_dims(p.width, p.height, m) => {
+                    (Rgb { w: dims.0, h: dims.1, px: buf }, p.orientation)
                 }
+                _ => match ljpeg::decode_scaled(&source, m, buf) {
+                    Ok((sw, sh, px)) if (sw, sh) == ljpeg::scaled_dims(w, h, m) => (Rgb { w: sw, h: sh, px }, 1),
+                    Ok((_, _, px)) | Err((_, px)) => {
+                        return_buf(px);
+                        return Err(IntakeError::new(IssueCode::Corrupt, MSG_CORRUPT, p.format).dims(p.width, p.height));
+                    }
+                },
             };
-            (img, 1, Some(Derivative::new(source, false, w, h)), applied)
+            (img, o, Some(Derivative::new(source, false, w, h)), applied, full_needed)
         }
         None => match decode(bytes, &p, limits, buf) {
             Ok(f) => {
                 let applied = if p.orientation == 1 { OrientationApplied::None } else { OrientationApplied::Reencoded };
-                (f, p.orientation, None, applied)
+                (f, p.orientation, None, applied, true)
             }
             Err((e, b)) => {
                 return_buf(b);
@@ -857,18 +878,37 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
     // Derivatives are made from it (resized in bands, encoded through an upright view) and it is
     // dropped as soon as the attachment no longer needs it. `WorkingMemory` is the upper bound of
     // what this function allocates.
-    // Never larger than the pixels decoded (a half-scale decode of 4032 px is the 2016 px preview).
+    // Never larger than the pixels decoded (a half-scale decode of 4032 px is the 2016 px preview,
+    // taken over rather than copied when nothing else needs it). A full-size decode whose half
+    // is within 1/32 of the preview size (4000x3000 gives 2000x1500) is halved by 2x2 averages,
+    // as the half-scale decode would have given it, instead of resampled by Lanczos3.
     let (pw, ph) = pixels::fit(w, h, PREVIEW_LONG_SIDE.min(full.w.max(full.h)));
     let (spw, sph) = pixels::upright_dims(pw, ph, o);
-    let preview_raw = pixels::resize_rgb(&full, spw, sph, pixels::LANCZOS);
+    let lossless_ok = original.is_some() || (o == 1 && p.stripped.is_some() && matches!(p.format, Format::Jpeg | Format::Png));
+    let half_long = full.w.max(full.h) / 2;
+    let (source, preview_raw) = match original {
+        // The camera's own JPEG, small enough to be the attachment too: no pixels needed.
+        Some(d) if !full_needed && (spw, sph) == (full.w, full.h) => (Originals::Camera(d), full),
+        original => {
+            let preview = if (PREVIEW_DECODE_LONG_SIDE..=PREVIEW_LONG_SIDE).contains(&half_long) {
+                pixels::halve(&full)
+            } else {
+                pixels::resize_rgb(&full, spw, sph, pixels::LANCZOS)
+            };
+            (Originals::Pixels(full, original), preview)
+        }
+    };
     let preview_img = if o == 1 { preview_raw } else { pixels::orient(&preview_raw, o) };
 
     // Original and attachment (may need the full image).
-    let lossless_ok = original.is_some() || (o == 1 && p.stripped.is_some() && matches!(p.format, Format::Jpeg | Format::Png));
     let stripped = p.stripped.take();
     let (format, plain_jpeg) = (p.format, p.plain_jpeg);
     let ((original, attachment), (preview, (analysis, faces, thumbnail))) = rayon::join(
         move || {
+            let (full, original) = match source {
+                Originals::Camera(d) => return (d.clone(), d),
+                Originals::Pixels(full, original) => (full, original),
+            };
             let original = match (original, stripped) {
                 (Some(d), _) => d,
                 (None, Some(bytes)) if lossless_ok => Derivative::new(bytes, format == Format::Png, full.w, full.h),
@@ -898,25 +938,37 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
             )
         },
     );
+    // The decode buffer (or the preview that took it over) goes back for the next photo.
+    return_buf(preview_img.px);
     let report = build_report(&p, w, h, req, analysis, faces, applied);
     Ok(Intake { report, original, attachment, preview, thumbnail })
 }
 
+/// What [`intake`]'s original and e-RS attachment are made from.
+enum Originals {
+    /// The camera's JPEG (upright, metadata removed), which is also the attachment.
+    Camera(Derivative),
+    /// The decoded photo, with the camera's JPEG when it is kept but too big to be the attachment.
+    Pixels(Rgb, Option<Derivative>),
+}
+
 /// For a YCbCr or grey JPEG: the metadata-free original, upright, with the camera's coefficients
 /// (the stripped file itself when EXIF orientation is 1, else its coefficients transformed
-/// losslessly). `None` when a lossless transform is impossible for these dimensions: the caller
-/// re-encodes. Takes `p.stripped` only when it returns `Some`.
-fn upright_original(p: &mut Probe) -> Result<Option<(Vec<u8>, OrientationApplied)>, IntakeError> {
+/// losslessly, when the photo's pixels at scale `m`/8, as stored, are decoded into `buf` from the
+/// same coefficients and their size returned). `None` when a lossless transform is impossible for
+/// these dimensions: the caller re-encodes. Takes `p.stripped` only when it returns `Some`.
+type KeptOriginal = (Vec<u8>, OrientationApplied, Option<(u32, u32)>);
+fn upright_original(p: &mut Probe, m: u32, buf: &mut Vec<u8>) -> Result<Option<KeptOriginal>, IntakeError> {
     let Some(stripped) = p.stripped.take() else { return Ok(None) };
     if p.orientation == 1 {
-        return Ok(Some((stripped, OrientationApplied::None)));
+        return Ok(Some((stripped, OrientationApplied::None, None)));
     }
     if predicted_orientation(p) != OrientationApplied::Lossless {
         p.stripped = Some(stripped);
         return Ok(None);
     }
-    match ljpeg::upright_lossless(&stripped, p.orientation) {
-        Ok(Some(t)) => Ok(Some((t, OrientationApplied::Lossless))),
+    match ljpeg::upright_lossless_decoded(&stripped, p.orientation, m, buf) {
+        Ok(Some((t, sw, sh))) => Ok(Some((t, OrientationApplied::Lossless, Some((sw, sh))))),
         Ok(None) => {
             p.stripped = Some(stripped);
             Ok(None)
@@ -1075,6 +1127,8 @@ pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemo
         let hmax = info.sampling.iter().map(|s| s.0 as u64).max().unwrap_or(1).max(1);
         let mcu_w = w.div_ceil(8 * hmax);
         let coefficients = jpeg_coefficient_bytes(info);
+        // One decoding gives both the pixels and the coefficients the transform moves: while it
+        // runs, the transform's arrays and the scaled pixels are held at once.
         let transform = if p.orientation == 1 { 0 } else { lossless_transform_bytes(info, file) };
         let (uw, uh) = pixels::upright_dims(p.width, p.height, p.orientation);
         let full_size = file * 10 > ERS_MAX_BYTES as u64 * 9;
@@ -1091,7 +1145,7 @@ pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemo
             format: p.format,
             width: p.width,
             height: p.height,
-            bytes: transform.max(file + decode.max(after)) + FIXED_WORKING_BYTES,
+            bytes: (transform + if transform > 0 { decode } else { 0 }).max(file + decode.max(after)) + FIXED_WORKING_BYTES,
         });
     }
     let decode = match (p.format, &p.jpeg) {

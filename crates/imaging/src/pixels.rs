@@ -30,27 +30,31 @@ pub fn upright_dims(w: u32, h: u32, o: u32) -> (u32, u32) {
 
 /// Rows `y0..y1` of the upright image (orientation `o` applied to `img`), packed into `out`.
 fn orient_rows(img: &Rgb, o: u32, y0: usize, y1: usize, out: &mut [u8]) {
-    let (w, h) = (img.w as usize, img.h as usize);
+    let (w, h) = (img.w as isize, img.h as isize);
     let ow = upright_dims(img.w, img.h, o).0 as usize;
-    // Map each output pixel (x, y) back to a source pixel; blocked for cache.
+    // The source pixel of upright (x, y) is `base + x * sx + y * sy` (in pixels).
+    let (base, sx, sy) = match o {
+        2 => (w - 1, -1, w),
+        3 => ((h - 1) * w + w - 1, -1, -w),
+        4 => ((h - 1) * w, 1, -w),
+        5 => (0, w, 1),
+        6 => ((h - 1) * w, -w, 1),
+        7 => ((h - 1) * w + w - 1, -w, -1),
+        8 => (w - 1, w, -1),
+        _ => (0, 1, w),
+    };
+    // Blocked so that the source columns a block reads stay in cache.
     const B: usize = 64;
     for by in (y0..y1).step_by(B) {
         for bx in (0..ow).step_by(B) {
+            let x1 = (bx + B).min(ow);
             for y in by..(by + B).min(y1) {
-                let row = &mut out[(y - y0) * ow * 3..(y - y0 + 1) * ow * 3];
-                for x in bx..(bx + B).min(ow) {
-                    let (sx, sy) = match o {
-                        2 => (w - 1 - x, y),
-                        3 => (w - 1 - x, h - 1 - y),
-                        4 => (x, h - 1 - y),
-                        5 => (y, x),
-                        6 => (y, h - 1 - x),
-                        7 => (w - 1 - y, h - 1 - x),
-                        8 => (w - 1 - y, x),
-                        _ => (x, y),
-                    };
-                    let s = (sy * w + sx) * 3;
-                    row[x * 3..x * 3 + 3].copy_from_slice(&img.px[s..s + 3]);
+                let row = &mut out[(y - y0) * ow * 3 + bx * 3..(y - y0) * ow * 3 + x1 * 3];
+                let mut s = base + bx as isize * sx + y as isize * sy;
+                for px in row.chunks_exact_mut(3) {
+                    let i = s as usize * 3;
+                    px.copy_from_slice(&img.px[i..i + 3]);
+                    s += sx;
                 }
             }
         }
@@ -156,6 +160,26 @@ pub fn shrink_in_place(mut src: Rgb, w: u32, h: u32, alg: fr::ResizeAlg) -> Rgb 
     src.px.truncate(h as usize * row_bytes);
     src.px.shrink_to_fit();
     Rgb { w, h, px: src.px }
+}
+
+/// Half the size (rounded down) by averaging each 2x2 block: what a half-scale JPEG decode gives
+/// (its 4x4 inverse DCT keeps the same frequencies), from a full-size decode.
+pub fn halve(src: &Rgb) -> Rgb {
+    let (w, h) = ((src.w / 2) as usize, (src.h / 2) as usize);
+    let sw = src.w as usize * 3;
+    let mut px = vec![0u8; w * h * 3];
+    for (y, out) in px.chunks_exact_mut(w * 3).enumerate() {
+        let top = &src.px[2 * y * sw..2 * y * sw + 6 * w];
+        let bottom = &src.px[(2 * y + 1) * sw..(2 * y + 1) * sw + 6 * w];
+        for (x, o) in out.chunks_exact_mut(3).enumerate() {
+            for c in 0..3 {
+                let i = 6 * x + c;
+                let sum = top[i] as u16 + top[i + 3] as u16 + bottom[i] as u16 + bottom[i + 3] as u16;
+                o[c] = ((sum + 2) / 4) as u8;
+            }
+        }
+    }
+    Rgb { w: w as u32, h: h as u32, px }
 }
 
 fn nearest(src: &Rgb, w: u32, h: u32) -> Rgb {
@@ -396,6 +420,48 @@ mod tests {
     fn textured(w: u32, h: u32) -> Rgb {
         let px = (0..w * h * 3).map(|i| ((i.wrapping_mul(2_654_435_761) >> 13) % 200 + (i / 3 % w) * 50 / w) as u8).collect();
         Rgb { w, h, px }
+    }
+
+    #[test]
+    fn orienting_moves_each_pixel_where_exif_says() {
+        let src = textured(7, 5);
+        let (w, h) = (7usize, 5usize);
+        for o in 1..=8u32 {
+            let up = orient(&src, o);
+            let (ow, oh) = upright_dims(7, 5, o);
+            assert_eq!((up.w, up.h), (ow, oh));
+            for y in 0..oh as usize {
+                for x in 0..ow as usize {
+                    // EXIF's definitions, pixel by pixel.
+                    let (sx, sy) = match o {
+                        2 => (w - 1 - x, y),
+                        3 => (w - 1 - x, h - 1 - y),
+                        4 => (x, h - 1 - y),
+                        5 => (y, x),
+                        6 => (y, h - 1 - x),
+                        7 => (w - 1 - y, h - 1 - x),
+                        8 => (w - 1 - y, x),
+                        _ => (x, y),
+                    };
+                    let (d, s) = ((y * ow as usize + x) * 3, (sy * w + sx) * 3);
+                    assert_eq!(up.px[d..d + 3], src.px[s..s + 3], "orientation {o} at ({x}, {y})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn halving_averages_each_two_by_two_block_and_drops_an_odd_last_row_and_column() {
+        let src = textured(5, 3);
+        let half = halve(&src);
+        assert_eq!((half.w, half.h), (2, 1));
+        for x in 0..2usize {
+            for c in 0..3 {
+                let at = |xx: usize, yy: usize| src.px[(yy * 5 + xx) * 3 + c] as u32;
+                let sum = at(2 * x, 0) + at(2 * x + 1, 0) + at(2 * x, 1) + at(2 * x + 1, 1);
+                assert_eq!(half.px[x * 3 + c] as u32, (sum + 2) / 4, "pixel {x} channel {c}");
+            }
+        }
     }
 
     #[test]
