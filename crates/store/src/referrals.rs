@@ -265,7 +265,10 @@ impl Store {
         }
         let services = f.service_ids.as_deref().unwrap_or_default();
         let one_status = f.statuses.as_ref().is_some_and(|s| !s.is_empty() && s.iter().all(|x| *x == s[0]));
-        let branch_per_service = !sqlite && !f.by_due_date && one_status && services.len() > 1;
+        // Filters a per-service index walks in the list's order: one status (migration 0026), or
+        // a route and a priority without a status (0027).
+        let route_and_priority = f.statuses.is_none() && f.route.is_some() && f.priority.is_some();
+        let branch_per_service = !sqlite && !f.by_due_date && (one_status || route_and_priority) && services.len() > 1;
         if !branch_per_service && !services.is_empty() {
             // SQLite's planner, given an IN list on the leading column of an index, reads every
             // referral of those services and sorts them, which grows with the region. The unary
@@ -328,10 +331,11 @@ impl Store {
             // a column after the first: it fetches every referral of the status that the walk
             // meets and drops those of other services (bench/scale at 1,000,000: `status=` read
             // 3 buffers a row returned). One branch per service, each walking exactly its
-            // service's referrals of that status in order (migration 0026), merged lazily
-            // (Merge Append), reads about one row per row returned. Only for one status: a branch
-            // without one would walk every referral of a service to find a rare match, which a
-            // single walk over all the services finds sooner (`route=`/`priority=` lists).
+            // service's referrals of that status (or route and priority) in order (migrations
+            // 0026, 0027), merged lazily (Merge Append), reads about one row per row returned.
+            // Only for those filters: a branch with no index in its order would walk every
+            // referral of a service to find a rare match, which a single walk over all the
+            // services finds sooner.
             let branches: Vec<String> = services
                 .iter()
                 .map(|s| {
