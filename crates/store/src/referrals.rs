@@ -266,8 +266,9 @@ impl Store {
         let services = f.service_ids.as_deref().unwrap_or_default();
         let one_status = f.statuses.as_ref().is_some_and(|s| !s.is_empty() && s.iter().all(|x| *x == s[0]));
         // Filters a per-service index walks in the list's order: one status (migration 0026), or
-        // a route and a priority without a status (0027).
-        let route_and_priority = f.statuses.is_none() && f.route.is_some() && f.priority.is_some();
+        // a route and a priority, with the statuses (a consultant's list: every one but drafts)
+        // tested in that index (0027).
+        let route_and_priority = f.route.is_some() && f.priority.is_some();
         let branch_per_service = !sqlite && !f.by_due_date && (one_status || route_and_priority) && services.len() > 1;
         if !branch_per_service && !services.is_empty() {
             // SQLite's planner, given an IN list on the leading column of an index, reads every

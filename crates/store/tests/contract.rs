@@ -462,9 +462,11 @@ async fn list_filters(store: &Store) {
     assert_eq!(listed(across(None, None, 1, 3)).await, vec![d.id], "the offset reaches into one service's referrals");
     assert_eq!(listed(across(Some(vec![ReferralStatus::Submitted]), None, 5, 2)).await, vec![a.id]);
     assert_eq!(listed(across(Some(vec![ReferralStatus::Submitted]), Some(Route::Ras), 5, 0)).await, vec![c.id, a.id]);
-    let routine_ras = |limit, offset| ReferralFilter { priority: Some(Priority::Routine), ..across(None, Some(Route::Ras), limit, offset) };
-    assert_eq!(listed(routine_ras(10, 0)).await, vec![c.id, a.id, d.id]);
-    assert_eq!(listed(routine_ras(1, 2)).await, vec![d.id], "a route and priority across services pages through one order");
+    let routine_ras = |statuses, limit, offset| ReferralFilter { priority: Some(Priority::Routine), ..across(statuses, Some(Route::Ras), limit, offset) };
+    assert_eq!(listed(routine_ras(None, 10, 0)).await, vec![c.id, a.id, d.id]);
+    assert_eq!(listed(routine_ras(None, 1, 2)).await, vec![d.id], "a route and priority across services pages through one order");
+    let not_draft = ReferralStatus::ALL.into_iter().filter(|s| *s != ReferralStatus::Draft).collect();
+    assert_eq!(listed(routine_ras(Some(not_draft), 1, 1)).await, vec![a.id], "a consultant's statuses, tested in each branch");
     assert!(ids(ReferralFilter { service_ids: Some(vec![]), ..Default::default() }).await.is_empty());
     assert!(ids(ReferralFilter { statuses: Some(vec![]), ..Default::default() }).await.is_empty());
     assert_eq!(ids(ReferralFilter { statuses: Some(vec![ReferralStatus::Draft]), ..Default::default() }).await, vec![d.id]);

@@ -28,6 +28,7 @@ use telederm_domain::organisation::{Organisation, OrganisationKind, Role, User};
 use telederm_domain::{NhsNumber, OrganisationId, UserId};
 use telederm_store::blobs::BlobStore;
 use telederm_domain::referral::ReferralStatus;
+use telederm_domain::route::{Priority, Route};
 use telederm_store::audit::NewAuditEntry;
 use telederm_store::{Dialect, ReferralFilter, Store};
 use telederm_app::referrals::{self as usecases, ListQuery};
@@ -704,8 +705,9 @@ async fn analyze(store: &Store) -> anyhow::Result<()> {
 }
 
 async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
-    // The SQL the store runs for three of the lists.
+    // The SQL the store runs for four of the lists.
     let services = Some(CONSULTANT_SERVICES.map(String::from).to_vec());
+    let not_draft = || Some(ReferralStatus::ALL.into_iter().filter(|s| *s != ReferralStatus::Draft).collect());
     let filters = [
         ReferralFilter {
             service_ids: services.clone(),
@@ -713,7 +715,15 @@ async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
             by_due_date: true,
             ..ReferralFilter::default()
         },
-        ReferralFilter { service_ids: services, statuses: Some(vec![ReferralStatus::OutcomeIssued]), ..ReferralFilter::default() },
+        ReferralFilter { service_ids: services.clone(), statuses: Some(vec![ReferralStatus::OutcomeIssued]), ..ReferralFilter::default() },
+        // A consultant's route and priority list: every status but drafts (app::access).
+        ReferralFilter {
+            service_ids: services,
+            statuses: not_draft(),
+            route: Some(Route::Ras),
+            priority: Some(Priority::Urgent),
+            ..ReferralFilter::default()
+        },
         ReferralFilter { practice_id: Some(w.practices[0]), patient_name: Some("smith".into()), ..ReferralFilter::default() },
     ];
     for (sql, args) in filters.iter().filter_map(|f| store.list_referrals_sql(f)) {
