@@ -952,12 +952,15 @@ enum Originals {
     Pixels(Rgb, Option<Derivative>),
 }
 
+/// The camera's JPEG kept as the original, how it was turned upright, and the size of the pixels
+/// decoded on the way (a lossless transform only).
+type KeptOriginal = (Vec<u8>, OrientationApplied, Option<(u32, u32)>);
+
 /// For a YCbCr or grey JPEG: the metadata-free original, upright, with the camera's coefficients
 /// (the stripped file itself when EXIF orientation is 1, else its coefficients transformed
 /// losslessly, when the photo's pixels at scale `m`/8, as stored, are decoded into `buf` from the
 /// same coefficients and their size returned). `None` when a lossless transform is impossible for
 /// these dimensions: the caller re-encodes. Takes `p.stripped` only when it returns `Some`.
-type KeptOriginal = (Vec<u8>, OrientationApplied, Option<(u32, u32)>);
 fn upright_original(p: &mut Probe, m: u32, buf: &mut Vec<u8>) -> Result<Option<KeptOriginal>, IntakeError> {
     let Some(stripped) = p.stripped.take() else { return Ok(None) };
     if p.orientation == 1 {
