@@ -283,24 +283,36 @@ pub fn upright_lossless_decoded(bytes: &[u8], o: u32, m: u32, buf: &mut Vec<u8>)
         if src_coefs.is_null() {
             return Err(Damaged);
         }
-        let mut dst = Compress::new();
-        unsafe {
-            jpeg_c_set_int_param(&mut dst.c, J_INT_PARAM::JINT_COMPRESS_PROFILE, JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int);
-            jpeg_copy_critical_parameters(&src.d, &mut dst.c);
-            dst.c.optimize_coding = 0;
-            let dst_coefs = adjust_parameters(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
-            jpeg_mem_dest(&mut dst.c, &mut dst.out, &mut dst.out_len);
-            jpeg_write_coefficients(&mut dst.c, dst_coefs);
-            execute_transform(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
-            jpeg_finish_compress(&mut dst.c);
-            jpeg_finish_decompress(&mut src.d);
-        }
-        if src.damaged() {
-            return Err(Damaged);
-        }
-        Ok(Some((dst.bytes(), w as u32, h as u32)))
+        // SAFETY: the source's coefficient arrays, realised with the transform's workspace.
+        let file = unsafe { write_transformed(&mut src, src_coefs, &mut t) }?;
+        Ok(Some((file, w as u32, h as u32)))
     }));
     r.unwrap_or(Err(Damaged))
+}
+
+/// jpegtran's last steps: a baseline file with the source's critical parameters (libjpeg-turbo's
+/// defaults, not MozJPEG's slow progressive search; standard Huffman tables) whose coefficients
+/// are `src_coefs` transformed by `t`; then the source is finished. May unwind.
+///
+/// # Safety
+/// `src_coefs` must be `src`'s realised coefficient arrays, `t` the transform requested on `src`.
+unsafe fn write_transformed(src: &mut Decompress<'_>, src_coefs: *mut jvirt_barray_ptr, t: &mut TransformInfo) -> Result<Vec<u8>, Damaged> {
+    let mut dst = Compress::new();
+    unsafe {
+        jpeg_c_set_int_param(&mut dst.c, J_INT_PARAM::JINT_COMPRESS_PROFILE, JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int);
+        jpeg_copy_critical_parameters(&src.d, &mut dst.c);
+        dst.c.optimize_coding = 0;
+        let dst_coefs = adjust_parameters(&mut *src.d, &mut *dst.c, src_coefs, t);
+        jpeg_mem_dest(&mut dst.c, &mut dst.out, &mut dst.out_len);
+        jpeg_write_coefficients(&mut dst.c, dst_coefs);
+        execute_transform(&mut *src.d, &mut *dst.c, src_coefs, t);
+        jpeg_finish_compress(&mut dst.c);
+        jpeg_finish_decompress(&mut src.d);
+    }
+    if src.damaged() {
+        return Err(Damaged);
+    }
+    Ok(dst.bytes())
 }
 
 /// Reads the `h` rows (`w` RGB pixels each) of the output pass into `buf`.
@@ -484,16 +496,15 @@ mod tests {
 
     /// jpegtran's own sequence (`jpeg_read_coefficients`, then the transform): the reference
     /// [`upright_lossless_decoded`]'s file must match byte for byte (it reads the coefficient
-    /// arrays through `coef_arrays`' offset: a wrong offset could not give the same file).
+    /// arrays through `coef_arrays`' offset: a wrong offset could not give the same file). The
+    /// last steps, `write_transformed`, are shared.
     fn upright_lossless(bytes: &[u8], o: u32) -> Result<Option<Vec<u8>>, Damaged> {
         let Some(code) = transform_for(o) else { return Ok(None) };
         let r = catch_unwind(AssertUnwindSafe(|| {
             let mut src = Decompress::new(bytes);
             // SAFETY: a plain C struct; zero is "off" for every option.
             let mut t: TransformInfo = unsafe { std::mem::zeroed() };
-            t.transform = code;
-            t.perfect = 1;
-            t.trim = 0;
+            (t.transform, t.perfect) = (code, 1);
             if unsafe { request_workspace(&mut *src.d, &mut t) } == 0 {
                 return Ok(None);
             }
@@ -501,23 +512,7 @@ mod tests {
             if src.damaged() {
                 return Err(Damaged);
             }
-            let mut dst = Compress::new();
-            unsafe {
-                // libjpeg-turbo's defaults (baseline), not MozJPEG's slow progressive search.
-                jpeg_c_set_int_param(&mut dst.c, J_INT_PARAM::JINT_COMPRESS_PROFILE, JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int);
-                jpeg_copy_critical_parameters(&src.d, &mut dst.c);
-                dst.c.optimize_coding = 0;
-                let dst_coefs = adjust_parameters(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
-                jpeg_mem_dest(&mut dst.c, &mut dst.out, &mut dst.out_len);
-                jpeg_write_coefficients(&mut dst.c, dst_coefs);
-                execute_transform(&mut *src.d, &mut *dst.c, src_coefs, &mut t);
-                jpeg_finish_compress(&mut dst.c);
-                jpeg_finish_decompress(&mut src.d);
-            }
-            if src.damaged() {
-                return Err(Damaged);
-            }
-            Ok(Some(dst.bytes()))
+            unsafe { write_transformed(&mut src, src_coefs, &mut t) }.map(Some)
         }));
         r.unwrap_or(Err(Damaged))
     }
