@@ -112,15 +112,24 @@ pub async fn prepare(
     let original_type = intake.original.content_type.to_string();
     let size_bytes = intake.original.bytes.len() as i64;
     let (width, height) = (i64::from(intake.original.width), i64::from(intake.original.height));
-    // The four blobs are written at once: their hashing, encryption and the storage's round trips
-    // and fsyncs overlap instead of queueing one behind the other.
+    // The blobs are written at once: their hashing, encryption and the storage's round trips
+    // and fsyncs overlap instead of queueing one behind the other. Blobs are keyed by their
+    // content's hash, so an attachment that is the original itself (an upright camera JPEG
+    // within the e-RS limit) is the same blob: it is written once, not sent twice.
     let started = Instant::now();
+    let attachment = (intake.attachment.sha256 != intake.original.sha256).then_some(intake.attachment.bytes);
     let (original_key, attachment_key, preview_key, thumbnail_key) = tokio::try_join!(
         state.blobs.put(intake.original.bytes),
-        state.blobs.put(intake.attachment.bytes),
+        async {
+            match attachment {
+                Some(bytes) => state.blobs.put(bytes).await.map(Some),
+                None => Ok(None),
+            }
+        },
         state.blobs.put(intake.preview.bytes),
         state.blobs.put(intake.thumbnail.bytes),
     )?;
+    let attachment_key = attachment_key.unwrap_or_else(|| original_key.clone());
     crate::metrics::intake_stage("blobs", started.elapsed());
     let record = PhotoRecord {
         face_confirmed: None,

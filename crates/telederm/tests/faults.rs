@@ -362,6 +362,8 @@ async fn uploads_are_refused_cleanly_when_the_blob_disk_is_full() {
     }
     assert!(refused >= 1, "a full disk refused at least the upload with no room at all");
     assert!(stored_while_tight >= 1, "with room for a photo's blobs the upload was stored");
+    // Full again: whatever room the last step left is taken.
+    fill(&disk.dir.path().join("filler-2"));
     let (s, body) = gp.upload(&draft, "close_up", small_photo(30)).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::INSUFFICIENT_STORAGE, Some("blob_store_full")), "{body}");
 
@@ -387,6 +389,7 @@ async fn uploads_are_refused_cleanly_when_the_blob_disk_is_full() {
 
     // Room again: uploads work with no restart.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(disk.dir.path().join("filler-2")).unwrap();
     let (s, body) = gp.upload(&draft, "close_up", small_photo(30)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 }
