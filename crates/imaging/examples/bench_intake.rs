@@ -156,7 +156,9 @@ fn main() {
             let bytes = std::fs::read(f).expect("read");
             let before = vm_hwm_kb();
             let estimate = telederm_imaging::working_memory(&bytes, &IntakeLimits::default()).expect("header").bytes;
-            let i = intake(&bytes, &IntakeLimits::default(), &QualityRequirements::default()).expect("intake");
+            // On a worker of a two-thread pool, as the server runs it on its intake threads.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+            let i = pool.install(|| intake(&bytes, &IntakeLimits::default(), &QualityRequirements::default())).expect("intake");
             std::hint::black_box(&i);
             println!(
                 "{}",
