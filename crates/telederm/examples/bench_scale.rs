@@ -447,6 +447,8 @@ fn list_specs<'a>(w: &'a World, sampled: &'a [String]) -> Vec<ListSpec<'a>> {
         ("search: GET /referrals (consultant, newest first)", Box::new(move |_| (c.clone(), ListQuery::default(), false))),
         ("search: GET /referrals?status=outcome_issued (consultant)", Box::new(move |_| (c.clone(), q(|q| q.status = Some("outcome_issued".into())), false))),
         ("search: GET /referrals?route=ras&priority=urgent (consultant)", Box::new(move |_| (c.clone(), q(|q| { q.route = Some("ras".into()); q.priority = Some("urgent".into()) }), false))),
+        ("search: GET /referrals?route=ras (consultant)", Box::new(move |_| (c.clone(), q(|q| q.route = Some("ras".into())), false))),
+        ("search: GET /referrals?priority=urgent (consultant)", Box::new(move |_| (c.clone(), q(|q| q.priority = Some("urgent".into())), false))),
         ("search: GET /referrals (GP, own practice)", Box::new(move |i| (referrer(w, i), ListQuery::default(), false))),
         // One page that both sizes fill (a practice has about 50 referrals at 10,000), so the
         // work of a page is compared with the work of the same page.
@@ -707,7 +709,6 @@ async fn analyze(store: &Store) -> anyhow::Result<()> {
 async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
     // The SQL the store runs for four of the lists.
     let services = Some(CONSULTANT_SERVICES.map(String::from).to_vec());
-    let not_draft = || Some(ReferralStatus::ALL.into_iter().filter(|s| *s != ReferralStatus::Draft).collect());
     let filters = [
         ReferralFilter {
             service_ids: services.clone(),
@@ -719,7 +720,7 @@ async fn explain(store: &Store, w: &World) -> anyhow::Result<()> {
         // A consultant's route and priority list: every status but drafts (app::access).
         ReferralFilter {
             service_ids: services,
-            statuses: not_draft(),
+            statuses: Some(ReferralStatus::ALL.into_iter().filter(|s| *s != ReferralStatus::Draft).collect()),
             route: Some(Route::Ras),
             priority: Some(Priority::Urgent),
             ..ReferralFilter::default()
