@@ -353,29 +353,28 @@ unsafe fn write_transformed(src: &mut Decompress<'_>, src_coefs: *mut jvirt_barr
     Ok(dst.bytes())
 }
 
-/// How a transform moves one 8x8 block of coefficients: whether it transposes the block, and
-/// which coefficients it negates, by row `v` and column `u` of the destination (mirroring an
-/// image negates its odd frequencies along the mirrored axis).
+/// A transform jpegtran makes through a workspace (transupp.c's `do_flip_v`, `do_transpose`,
+/// `do_rot_90`, `do_rot_270`, `do_rot_180`, `do_transverse`), as a transpose followed by
+/// mirrors of the destination's columns (x) and rows (y). It places the blocks, and within a
+/// block transposes the coefficients and negates the odd frequencies along each mirrored axis
+/// (by column `u` for x, row `v` for y).
 #[derive(Clone, Copy)]
 struct BlockOp {
     transpose: bool,
-    negate_odd_rows: bool,
-    negate_odd_cols: bool,
+    mirror_x: bool,
+    mirror_y: bool,
 }
 
 impl BlockOp {
-    /// The operation and whether the destination's columns (x) and rows (y) run backwards over
-    /// the source's, for the transforms jpegtran makes through a workspace (transupp.c's
-    /// `do_flip_v`, `do_transpose`, `do_rot_90`, `do_rot_270`, `do_rot_180`, `do_transverse`).
-    fn of(t: JXFORM_CODE) -> Option<(BlockOp, bool, bool)> {
-        let op = |transpose, negate_odd_rows, negate_odd_cols| BlockOp { transpose, negate_odd_rows, negate_odd_cols };
+    fn of(t: JXFORM_CODE) -> Option<BlockOp> {
+        let op = |transpose, mirror_x, mirror_y| BlockOp { transpose, mirror_x, mirror_y };
         Some(match t {
-            JXFORM_CODE_JXFORM_FLIP_V => (op(false, true, false), false, true),
-            JXFORM_CODE_JXFORM_ROT_180 => (op(false, true, true), true, true),
-            JXFORM_CODE_JXFORM_TRANSPOSE => (op(true, false, false), false, false),
-            JXFORM_CODE_JXFORM_ROT_90 => (op(true, false, true), true, false),
-            JXFORM_CODE_JXFORM_ROT_270 => (op(true, true, false), false, true),
-            JXFORM_CODE_JXFORM_TRANSVERSE => (op(true, true, true), true, true),
+            JXFORM_CODE_JXFORM_FLIP_V => op(false, false, true),
+            JXFORM_CODE_JXFORM_ROT_180 => op(false, true, true),
+            JXFORM_CODE_JXFORM_TRANSPOSE => op(true, false, false),
+            JXFORM_CODE_JXFORM_ROT_90 => op(true, true, false),
+            JXFORM_CODE_JXFORM_ROT_270 => op(true, false, true),
+            JXFORM_CODE_JXFORM_TRANSVERSE => op(true, true, true),
             _ => return None,
         })
     }
@@ -385,7 +384,7 @@ impl BlockOp {
         let mut m = [[0i16; 8]; 8];
         for (v, row) in m.iter_mut().enumerate() {
             for (u, lane) in row.iter_mut().enumerate() {
-                let neg = (self.negate_odd_rows && v % 2 == 1) != (self.negate_odd_cols && u % 2 == 1);
+                let neg = (self.mirror_y && v % 2 == 1) != (self.mirror_x && u % 2 == 1);
                 *lane = if neg { -1 } else { 0 };
             }
         }
@@ -472,7 +471,7 @@ unsafe fn transform_blocks(
     dst_coefs: *mut jvirt_barray_ptr,
     t: JXFORM_CODE,
 ) -> bool {
-    let Some((op, mirror_x, mirror_y)) = BlockOp::of(t) else { return false };
+    let Some(op) = BlockOp::of(t) else { return false };
     if src_coefs.is_null() || dst_coefs.is_null() || src_coefs == dst_coefs || src.num_components != dst.num_components {
         return false;
     }
@@ -489,8 +488,8 @@ unsafe fn transform_blocks(
     for (s, d) in src_comps.iter().zip(dst_comps) {
         let (w, h) = (d.width_in_blocks, d.height_in_blocks);
         let (need_w, need_h) = if op.transpose { (h, w) } else { (w, h) };
-        if (mirror_x && mcu_cols * d.h_samp_factor as u32 != w)
-            || (mirror_y && mcu_rows * d.v_samp_factor as u32 != h)
+        if (op.mirror_x && mcu_cols * d.h_samp_factor as u32 != w)
+            || (op.mirror_y && mcu_rows * d.v_samp_factor as u32 != h)
             || need_w > s.width_in_blocks
             || need_h > s.height_in_blocks
         {
@@ -514,9 +513,9 @@ unsafe fn transform_blocks(
         const BAND: usize = 8;
         for top in (0..h).step_by(BAND) {
             for dx in 0..w {
-                let x = if mirror_x { w - 1 - dx } else { dx };
+                let x = if op.mirror_x { w - 1 - dx } else { dx };
                 for dy in top..(top + BAND).min(h) {
-                    let y = if mirror_y { h - 1 - dy } else { dy };
+                    let y = if op.mirror_y { h - 1 - dy } else { dy };
                     let (sx, sy) = if op.transpose { (y, x) } else { (x, y) };
                     // SAFETY: dx < w <= the destination row's blocks; sx < need_w <= the source
                     // row's blocks and sy < need_h <= its rows (checked above).
@@ -716,7 +715,7 @@ mod tests {
     /// jpegtran's own sequence (`jpeg_read_coefficients`, then the transform): the reference
     /// [`upright_lossless_decoded`]'s file must match byte for byte (it reads the coefficient
     /// arrays through `coef_arrays`' offset: a wrong offset could not give the same file). The
-    /// last steps, `write_transformed`, are shared.
+    /// last steps, `write_transformed`, are shared, with libjpeg's own block moves here.
     fn upright_lossless(bytes: &[u8], o: u32) -> Result<Option<Vec<u8>>, Damaged> {
         let Some(code) = transform_for(o) else { return Ok(None) };
         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -741,7 +740,7 @@ mod tests {
         use crate::synth::{self, JpegOpts, Scene};
         // 4:4:4 baseline and progressive (jpeg-encoder at q90), and 4:2:0 (libjpeg, as phones
         // write) whole in both directions and with a partial MCU column: the transforms that
-        // keep that edge where it is are still exact, the others are refused by both.
+        // do not mirror that edge are still exact, the others are refused by both.
         let mut cases = Vec::new();
         for progressive in [false, true] {
             let img = synth::render(&Scene { width: 512, height: 384, ..Default::default() });
@@ -768,8 +767,8 @@ mod tests {
                 assert!(buf == px, "{what}, orientation {o}: the pixels, as stored");
             }
         }
-        // Every orientation of the three whole-MCU files, and of the 520 px one those that keep
-        // its partial right edge in place (4: flip vertically, 5: transpose, 8: rotate 270).
+        // Every orientation of the three whole-MCU files, and of the 520 px one those that do not
+        // mirror its partial right edge (4: flip vertically, 5: transpose, 8: rotate 270).
         assert_eq!(exact, 3 * 7 + 3);
         // All of them by `transform_blocks` but the horizontal flips, which libjpeg makes in place.
         assert_eq!(OUR_TRANSFORMS.load(std::sync::atomic::Ordering::Relaxed), 3 * 6 + 3);
@@ -792,7 +791,7 @@ mod tests {
             JXFORM_CODE_JXFORM_ROT_270,
             JXFORM_CODE_JXFORM_TRANSVERSE,
         ] {
-            let (op, _, _) = BlockOp::of(t).unwrap();
+            let op = BlockOp::of(t).unwrap();
             let masks = op.masks();
             for _ in 0..100 {
                 let mut src = [0i16; 64];
