@@ -5,6 +5,8 @@
 //! * `bench_intake time [--iters N] FILE...` prints JSON: per file the median
 //!   milliseconds of a bare JPEG decode (zune-jpeg into a fresh Vec, and into
 //!   a reused buffer) and of the whole `intake` (what `image prepare` runs).
+//! * `bench_intake prepare [--iters N] FILE` runs only the intake N times (for a profiler) and
+//!   prints its mean CPU milliseconds.
 //! * `bench_intake rss FILE` runs one intake in a fresh process and prints the
 //!   peak resident memory (VmHWM) and the header's working-memory estimate.
 //! * `bench_intake big FILE WIDTH HEIGHT [ORIENTATION [progressive] [noisy]]` writes one
@@ -151,6 +153,18 @@ fn main() {
             }
             println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         }
+        Some("prepare") => {
+            // Only the intake, `--iters N` times (for a profiler: `perf record -g bench_intake prepare`).
+            let iters: usize = args.get(2).filter(|_| args[1] == "--iters").and_then(|v| v.parse().ok()).unwrap_or(20);
+            let f = args.last().expect("prepare [--iters N] FILE");
+            let bytes = std::fs::read(f).expect("read");
+            let (l, r) = (IntakeLimits::default(), QualityRequirements::default());
+            let c = cpu_ms();
+            for _ in 0..iters {
+                std::hint::black_box(intake(&bytes, &l, &r).expect("intake"));
+            }
+            println!("{}", serde_json::json!({"file": f, "prepare_cpu_ms": (cpu_ms() - c) / iters as f64}));
+        }
         Some("rss") => {
             let f = args.get(1).expect("rss FILE");
             let bytes = std::fs::read(f).expect("read");
@@ -182,7 +196,7 @@ fn main() {
             eprintln!("wrote {f} ({w}x{h} upright, orientation {o}, {} bytes)", bytes.len());
         }
         _ => {
-            eprintln!("usage: bench_intake gen DIR | seeds DIR | time [--iters N] FILE... | rss FILE | big FILE W H [O [progressive]]");
+            eprintln!("usage: bench_intake gen DIR | seeds DIR | time [--iters N] FILE... | prepare [--iters N] FILE | rss FILE | big FILE W H [O [progressive]]");
             std::process::exit(2);
         }
     }

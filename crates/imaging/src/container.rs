@@ -218,8 +218,7 @@ pub fn walk_jpeg(b: &[u8], max_scans: u32) -> Result<JpegInfo, WalkError> {
 }
 
 fn memchr_ff(s: &[u8]) -> Option<usize> {
-    // Word-at-a-time scan would be faster; this is ~2 GB/s already.
-    s.iter().position(|&x| x == 0xFF)
+    memchr::memchr(0xFF, s)
 }
 
 /// What a JPEG carries besides pixels; used for the `metadata_removed` list.

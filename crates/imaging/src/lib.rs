@@ -930,9 +930,10 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits, req: &QualityRequirements) ->
             rayon::join(
                 || Derivative::new(pixels::encode_jpeg(&preview_img, 85), false, preview_img.w, preview_img.h),
                 || {
-                    let (a, f) = assess(&preview_img);
-                    let (tw, th) = pixels::fit(preview_img.w, preview_img.h, THUMBNAIL_LONG_SIDE);
-                    let t = pixels::resize_rgb(&preview_img, tw, th, pixels::LANCZOS);
+                    let (small, a, f) = assess(&preview_img);
+                    // From the analysis copy (1024 px), a quarter of the preview's pixels.
+                    let (tw, th) = pixels::fit(small.w, small.h, THUMBNAIL_LONG_SIDE);
+                    let t = pixels::resize_rgb(&small, tw, th, pixels::LANCZOS);
                     (a, f, Derivative::new(pixels::encode_jpeg(&t, 80), false, tw, th))
                 },
             )
@@ -1201,13 +1202,13 @@ pub fn working_memory(bytes: &[u8], limits: &IntakeLimits) -> Result<WorkingMemo
     })
 }
 
-/// Metrics and face count from the upright preview.
-fn assess(preview: &Rgb) -> (quality::Analysis, u32) {
+/// The analysis copy of the upright preview, its metrics and face count.
+fn assess(preview: &Rgb) -> (Rgb, quality::Analysis, u32) {
     let (aw, ah) = pixels::fit(preview.w, preview.h, quality::ANALYSIS_LONG_SIDE);
     let small = pixels::resize_rgb(preview, aw, ah, pixels::BILINEAR);
     let a = quality::analyse(&small);
     let faces = faces::count_faces(&a.grey, aw, ah);
-    (a, faces)
+    (small, a, faces)
 }
 
 /// Assess without producing derivatives. Never fails: refusals become a

@@ -202,11 +202,10 @@ fn dermoscopic_view_is_detected_and_masked() {
 
 #[test]
 fn faces_are_counted_on_a_real_photo() {
-    // rustface's own test photo (from the crate source, not committed here).
-    let path = concat!(env!("RUSTFACE_DIR"), "/test.png");
-    let group = image::open(path).expect("rustface test.png").to_rgb8();
-    // A crop where faces are ~10% of the frame, as in a locator shot.
-    let crop = image::imageops::crop_imm(&group, 200, 60, 480, 360).to_image();
+    // A crop of rustface's own test photo (tests/data/README.md), where faces are ~10% of the
+    // frame, as in a locator shot.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rustface_crop.png");
+    let crop = image::open(path).expect("rustface_crop.png").to_rgb8();
     let mut bytes = std::io::Cursor::new(Vec::new());
     crop.write_to(&mut bytes, image::ImageFormat::Jpeg).unwrap();
     let r = check(bytes.get_ref(), &lim(), &req());
