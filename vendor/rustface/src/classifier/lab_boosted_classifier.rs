@@ -20,16 +20,14 @@ use super::Score;
 use crate::feat::LabBoostedFeatureMap;
 use crate::Rectangle;
 
+/// Telederm: the base classifiers' weights in one contiguous table (`weights[start[i] + value]`)
+/// instead of a `Vec` each, read by one flat index per feature (see VENDORED.md).
 #[derive(Clone)]
 pub struct LabBoostedClassifier {
     features: Vec<(i32, i32)>,
-    base_classifiers: Vec<BaseClassifier>,
-}
-
-#[derive(Clone)]
-struct BaseClassifier {
     weights: Vec<f32>,
-    thresh: f32,
+    start: Vec<usize>,
+    thresh: Vec<f32>,
 }
 
 impl LabBoostedClassifier {
@@ -37,7 +35,9 @@ impl LabBoostedClassifier {
     pub fn new() -> Self {
         LabBoostedClassifier {
             features: Vec::new(),
-            base_classifiers: Vec::new(),
+            weights: Vec::new(),
+            start: Vec::new(),
+            thresh: Vec::new(),
         }
     }
 
@@ -48,8 +48,9 @@ impl LabBoostedClassifier {
 
     #[inline]
     pub fn add_base_classifier(&mut self, weights: Vec<f32>, thresh: f32) {
-        self.base_classifiers
-            .push(BaseClassifier { weights, thresh })
+        self.start.push(self.weights.len());
+        self.weights.extend_from_slice(&weights);
+        self.thresh.push(thresh);
     }
 }
 
@@ -60,16 +61,18 @@ impl LabBoostedClassifier {
     pub fn classify(&self, feature_map: &LabBoostedFeatureMap, roi: Rectangle) -> Score {
         let mut positive = true;
         let mut score = 0.0;
+        let (map, width) = feature_map.feature_map();
+        let base = roi.y() * width + roi.x();
 
         let mut i = 0;
-        while positive && i < self.base_classifiers.len() {
+        while positive && i < self.thresh.len() {
             for _ in 0..K_FEAT_GROUP_SIZE {
                 let (offset_x, offset_y) = self.features[i];
-                let feature_val = feature_map.get_feature_val(offset_x, offset_y, roi);
-                score += self.base_classifiers[i].weights[feature_val as usize];
+                let feature_val = map[(base + offset_y * width + offset_x) as usize];
+                score += self.weights[self.start[i] + feature_val as usize];
                 i += 1;
             }
-            positive = score >= self.base_classifiers[i - 1].thresh;
+            positive = score >= self.thresh[i - 1];
         }
         positive = positive && (feature_map.get_std_dev(roi) > K_STDDEV_THRESH);
 

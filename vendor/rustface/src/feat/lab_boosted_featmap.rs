@@ -81,6 +81,15 @@ impl LabBoostedFeatureMap {
         self.feat_map[i as usize]
     }
 
+    /// Telederm: the feature map (row-major) and its width, for [`LabBoostedClassifier`]'s flat
+    /// indexing.
+    ///
+    /// [`LabBoostedClassifier`]: crate::classifier::LabBoostedClassifier
+    #[inline]
+    pub fn feature_map(&self) -> (&[u8], i32) {
+        (&self.feat_map, self.width as i32)
+    }
+
     pub fn get_std_dev(&self, roi: Rectangle) -> f64 {
         let roi_width = roi.width() as i32;
         let roi_height = roi.height() as i32;
