@@ -126,6 +126,13 @@ fn error_mgr() -> Box<jpeg_error_mgr> {
 /// one of the server's intake threads reuses it (peak 92 MB for a rotated 12 MP photo, against
 /// 88 before); run from a thread outside the rayon pool, whose workers then allocate in their
 /// own arenas, the peak was 102 MB.
+///
+/// In the server, two photos at once (one per intake thread) free more than 128 MiB together, and
+/// glibc then gave back everything above its default 128 KiB pad: the next photos faulted their
+/// memory in again (`perf` of the API upload benchmark, 2026-12-08: the kernel's page faults,
+/// page clearing and `brk` unmapping were about 15% of the intake threads' CPU time). A trim
+/// now keeps 128 MiB (the pad), so what the server holds free is bounded as before (about
+/// 128 MiB) but a burst no longer empties it.
 fn keep_freed_blocks_for_reuse() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -134,6 +141,7 @@ fn keep_freed_blocks_for_reuse() {
         ONCE.call_once(|| unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+            libc::mallopt(libc::M_TOP_PAD, 128 << 20);
         });
     }
 }
