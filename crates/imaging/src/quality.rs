@@ -282,7 +282,7 @@ fn blur_tiles(g: &[u8], w: usize, h: usize, mask: Option<&[bool]>) -> (f64, f64,
             let y0 = (ty * th).max(1);
             let x1 = if tx == GRID - 1 { w - 1 } else { (tx + 1) * tw };
             let y1 = if ty == GRID - 1 { h - 1 } else { (ty + 1) * th };
-            let (mut n, mut ls, mut ls2, mut gx2, mut gy2, mut ys) = (0u64, 0i64, 0i64, 0u64, 0u64, 0u64);
+            let mut t = Totals::default();
             for y in y0..y1 {
                 let r0 = &g[(y - 1) * w..y * w];
                 let r1 = &g[y * w..(y + 1) * w];
@@ -293,13 +293,7 @@ fn blur_tiles(g: &[u8], w: usize, h: usize, mask: Option<&[bool]>) -> (f64, f64,
                         if !(mk[(y - 1) * w + x] && mk[(y + 1) * w + x] && mk[y * w + x - 1] && mk[y * w + x + 1]) {
                             continue;
                         }
-                        let s = Sums::at(r0, r1, r2, x);
-                        n += 1;
-                        ls += s.0 as i64;
-                        ls2 += s.1 as i64;
-                        gx2 += s.2 as u64;
-                        gy2 += s.3 as u64;
-                        ys += s.4 as u64;
+                        t.add(Sums::at(r0, r1, r2, x), 1);
                     }
                 } else {
                     // Whole row segments, summed in i32 (exact: a segment of at most
@@ -307,17 +301,12 @@ fn blur_tiles(g: &[u8], w: usize, h: usize, mask: Option<&[bool]>) -> (f64, f64,
                     let mut x = x0;
                     while x < x1 {
                         let end = (x + SEGMENT).min(x1);
-                        let s = Sums::segment(r0, r1, r2, x, end);
-                        n += (end - x) as u64;
-                        ls += s.0 as i64;
-                        ls2 += s.1 as i64;
-                        gx2 += s.2 as u64;
-                        gy2 += s.3 as u64;
-                        ys += s.4 as u64;
+                        t.add(Sums::segment(r0, r1, r2, x, end), (end - x) as u64);
                         x = end;
                     }
                 }
             }
+            let Totals { n, ls, ls2, gx2, gy2, ys } = t;
             let area = ((x1 - x0) * (y1 - y0)).max(1) as u64;
             if n < 64 || n * 2 < area {
                 continue;
@@ -380,13 +369,33 @@ impl Sums {
         let mut acc = Sums(0, 0, 0, 0, 0);
         for i in 0..n {
             let s = Sums::of([t[i], t[i + 1], t[i + 2]], [m[i], m[i + 1], m[i + 2]], [b[i], b[i + 1], b[i + 2]]);
-            acc.0 += s.0;
-            acc.1 += s.1;
-            acc.2 += s.2;
-            acc.3 += s.3;
-            acc.4 += s.4;
+            acc = Sums(acc.0 + s.0, acc.1 + s.1, acc.2 + s.2, acc.3 + s.3, acc.4 + s.4);
         }
         acc
+    }
+}
+
+/// A tile's totals of [`Sums`] over its `n` pixels.
+#[derive(Default)]
+struct Totals {
+    n: u64,
+    ls: i64,
+    ls2: i64,
+    gx2: u64,
+    gy2: u64,
+    ys: u64,
+}
+
+impl Totals {
+    /// Adds `s`, the sums over `count` pixels.
+    #[inline]
+    fn add(&mut self, s: Sums, count: u64) {
+        self.n += count;
+        self.ls += s.0 as i64;
+        self.ls2 += s.1 as i64;
+        self.gx2 += s.2 as u64;
+        self.gy2 += s.3 as u64;
+        self.ys += s.4 as u64;
     }
 }
 
